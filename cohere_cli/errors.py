@@ -1,0 +1,137 @@
+"""Exit codes and the typed errors that carry them.
+
+The core raises these; only `cli.py` turns them into a message and an exit status.
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit status the program can end with (spec §9)."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    INPUT = 3
+    AUTH = 4
+    REJECTED = 5
+    RATE_LIMITED = 6
+    UNAVAILABLE = 7
+    INCOMPLETE = 8
+    BATCH_FAILED = 9
+    INTERRUPTED = 130
+    BROKEN_PIPE = 141
+
+
+class CohereChatError(Exception):
+    """Base of every error the program reports; `exit_code` says how it ends."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(CohereChatError):
+    """A bad flag, nothing to send, a missing key or a refused URL."""
+
+    exit_code = ExitCode.USAGE
+
+
+class InputError(CohereChatError):
+    """Bad input data; names its source (and line, when there is one)."""
+
+    exit_code = ExitCode.INPUT
+
+    def __init__(self, source: str, message: str, line: int | None = None) -> None:
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {message}")
+        self.source = source
+        self.line = line
+
+
+class APIError(CohereChatError):
+    """An HTTP error answer from the API."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        error_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        text = f"HTTP {status}: {message}"
+        if error_id:
+            text += f" (id {error_id})"
+        super().__init__(text, hint)
+        self.status = status
+        self.api_message = message
+        self.error_id = error_id
+
+
+class AuthError(APIError):
+    exit_code = ExitCode.AUTH
+
+
+class RejectedError(APIError):
+    exit_code = ExitCode.REJECTED
+
+
+class RateLimitError(APIError):
+    exit_code = ExitCode.RATE_LIMITED
+
+
+class ServiceError(APIError):
+    """5xx, 408 or 409 once the retries are spent."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class NetworkError(CohereChatError):
+    """No usable answer: refused, reset, timed out, or a body that is not the API's."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class IncompleteReplyError(CohereChatError):
+    """A stream that stopped before `message-end`; what was printed stays."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class GenerationError(CohereChatError):
+    """The model ended with `finish_reason` ERROR or TIMEOUT."""
+
+    exit_code = ExitCode.INCOMPLETE
+
+
+class BatchFailedError(CohereChatError):
+    """Some batch lines failed; the batch itself ran to its end."""
+
+    exit_code = ExitCode.BATCH_FAILED
+
+
+RETRIED_STATUSES = frozenset({408, 409, 429})
+AUTH_STATUSES = frozenset({401, 403, 498})
+
+
+def is_retried_status(status: int) -> bool:
+    """Whether an HTTP status is worth another attempt (spec §9)."""
+    return status in RETRIED_STATUSES or status >= 500
+
+
+def error_for_status(status: int, message: str, error_id: str | None = None) -> APIError:
+    """The typed error for a final (not retried, or retries spent) HTTP status."""
+    if status in AUTH_STATUSES:
+        hint = "check the API key (CO_API_KEY or --api-key-file)" if status != 403 else None
+        return AuthError(status, message, error_id, hint)
+    if status == 429:
+        return RateLimitError(
+            status, message, error_id, "rate limited: slow down, or raise --retries/--max-wait"
+        )
+    if is_retried_status(status):
+        return ServiceError(status, message, error_id)
+    return RejectedError(status, message, error_id)
