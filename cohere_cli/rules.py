@@ -111,10 +111,9 @@ def _structure_problem(body: dict[str, Any]) -> str | None:
         budget = thinking.get("token_budget")
         if budget is not None and (not _is_number(budget, "integer") or budget < 1):
             return "thinking token_budget must be an integer of at least 1"
-    citations = body.get("citation_options")
-    if citations is not None:
-        if not isinstance(citations, dict) or citations.get("mode", "ENABLED") not in CITATION_MODES:
-            return f"citation_options.mode must be one of {', '.join(CITATION_MODES)}"
+    citations = body.get("citation_options", {})
+    if not isinstance(citations, dict) or citations.get("mode", "ENABLED") not in CITATION_MODES:
+        return f"citation_options.mode must be one of {', '.join(CITATION_MODES)}"
     fmt = body.get("response_format")
     if fmt is not None:
         if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object"):
