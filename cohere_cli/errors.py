@@ -114,6 +114,18 @@ class BatchFailedError(CohereChatError):
     exit_code = ExitCode.BATCH_FAILED
 
 
+class InterruptError(CohereChatError):
+    """Ctrl-C: stop at once, quietly."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+class OutputClosedError(CohereChatError):
+    """The reader of stdout went away (broken pipe): stop quietly, as SIGPIPE would."""
+
+    exit_code = ExitCode.BROKEN_PIPE
+
+
 RETRIED_STATUSES = frozenset({408, 409, 429})
 AUTH_STATUSES = frozenset({401, 403, 498})
 

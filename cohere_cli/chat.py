@@ -1,0 +1,123 @@
+"""One chat exchange: send the body, stream or not, and hand each piece to a sink."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cohere_cli.client import ChatClient, Connection, retry_wait
+from cohere_cli.errors import GenerationError, IncompleteReplyError, NetworkError
+from cohere_cli.messages import MessageInputs, assemble_messages
+from cohere_cli.request import RequestOptions, build_request
+from cohere_cli.sse import iter_events
+from cohere_cli.stream import Delta, ReplyAssembler, iter_chat_events
+
+CHAT_PATH = "/v2/chat"
+
+
+class ReplySink(Protocol):
+    """Where the pieces of a reply go as they arrive (render.Renderer is one)."""
+
+    started: bool
+
+    def event(self, event: dict[str, Any]) -> None: ...
+
+    def delta(self, delta: Delta) -> None: ...
+
+    def body(self, body: dict[str, Any]) -> None: ...
+
+    def finish(self, response: dict[str, Any], raw: bytes | None, streamed: bool) -> None: ...
+
+    def interrupted_line(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """Everything one `send` needs: where the messages come from, the options, the API."""
+
+    inputs: MessageInputs
+    options: RequestOptions
+    connection: Connection
+    stream: bool = False
+
+
+def _stream_once(
+    client: ChatClient, body: dict[str, Any], sink: ReplySink
+) -> tuple[dict[str, Any], str | None]:
+    assembler = ReplyAssembler()
+    chunks = client.post_stream(CHAT_PATH, body)
+    for event in iter_chat_events(iter_events(chunks)):
+        sink.event(event)
+        delta = assembler.apply(event)
+        if delta is not None:
+            sink.delta(delta)
+    if not assembler.finished:
+        raise IncompleteReplyError("the stream ended before message-end")
+    return assembler.response(), assembler.error
+
+
+def stream_chat(
+    client: ChatClient, body: dict[str, Any], sink: ReplySink, retries: int,
+    max_wait: float, log: Callable[[str], None],
+) -> tuple[dict[str, Any], str | None]:
+    """A streamed exchange; a broken stream is retried only while nothing was shown."""
+    for attempt in range(retries + 1):
+        try:
+            return _stream_once(client, body, sink)
+        except (NetworkError, IncompleteReplyError) as exc:
+            if sink.started:
+                raise IncompleteReplyError(f"the reply is incomplete: {exc.message}") from None
+            if attempt == retries:
+                raise
+            wait = retry_wait({}, attempt, max_wait)
+            log(f"retry {attempt + 1}/{retries} in {wait:.2f}s after {exc.message}")
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def send_chat(client: ChatClient, body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """A non-streamed exchange: the parsed response and its bytes exactly as received."""
+    raw, response = client.post_json(CHAT_PATH, body)
+    if not isinstance(response, dict) or not isinstance(response.get("message"), dict):
+        raise NetworkError("the API answered 200 with a body that is not a chat response")
+    return response, raw
+
+
+def check_finish(response: dict[str, Any], error_text: str | None = None) -> None:
+    """Raise GenerationError (exit 8) when the model ended with ERROR or TIMEOUT."""
+    reason = response.get("finish_reason")
+    if reason in ("ERROR", "TIMEOUT"):
+        detail = f": {error_text}" if error_text else ""
+        raise GenerationError(f"generation did not complete (finish_reason {reason}){detail}")
+
+
+def run_send(
+    plan: SendPlan, sink: ReplySink, dry_run: bool = False,
+    log: Callable[[str], None] = lambda _: None,
+) -> int:
+    """Assemble, check, send and show one reply; the exit status, or a typed error."""
+    assembled = assemble_messages(plan.inputs)
+    settings = plan.connection.settings
+    body = build_request(
+        assembled.messages, plan.options, assembled.defaults, settings.model, plan.stream
+    )
+    if dry_run:
+        sink.body(body)
+        return 0
+    error_text = None
+    raw: bytes | None = None
+    with ChatClient(plan.connection, log) as client:
+        if plan.stream:
+            try:
+                response, error_text = stream_chat(
+                    client, body, sink, settings.retries, plan.connection.max_wait, log
+                )
+            except IncompleteReplyError:
+                sink.interrupted_line()
+                raise
+        else:
+            response, raw = send_chat(client, body)
+    sink.finish(response, raw, plan.stream)
+    check_finish(response, error_text)
+    return 0

@@ -1,0 +1,276 @@
+"""The command line: click commands that parse flags, call the core, and map errors.
+
+Heavy modules (requests, the client, the stream decoder) are imported inside the
+commands, so that `--help` and `--version` stay fast.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any, BinaryIO
+
+import click
+
+from cohere_cli import __version__
+from cohere_cli.errors import (
+    CohereChatError,
+    ExitCode,
+    InterruptError,
+    OutputClosedError,
+    UsageError,
+)
+from cohere_cli.flags import connection_options, message_options, request_options
+
+PROGRAM = "cohere-chat"
+
+
+class DefaultGroup(click.Group):
+    """A group that runs `send` when the first argument is not a subcommand name."""
+
+    default_command = "send"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = args[0] if args else None
+        if first not in self.commands and first not in ("--help", "-h", "--version"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+    def main(self, args: Any = None, prog_name: str | None = None, **_: Any) -> Any:
+        """Run and exit with our own status; every error is mapped here, once."""
+        sys.exit(_run(self, args, prog_name or PROGRAM))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # click turns Ctrl-C into "Aborted!" + exit 1 and EPIPE into exit 1; we want 130/141.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise InterruptError("interrupted") from None
+        except BrokenPipeError:
+            raise OutputClosedError("broken pipe") from None
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name=PROGRAM, message="%(prog)s %(version)s")
+def cli() -> None:
+    """A Unix-style client for Cohere's Chat API (v2).
+
+    SEND is the default command: `cohere-chat "hello"` is `cohere-chat send "hello"`.
+    Run `cohere-chat COMMAND --help` for each command's options; see cohere-chat(1).
+    """
+
+
+def _streams() -> tuple[BinaryIO, BinaryIO]:
+    return sys.stdout.buffer, sys.stderr.buffer
+
+
+def _read_stdin(no_stdin: bool) -> bytes | None:
+    """All of stdin, unless told not to or it is a terminal (never block on a TTY)."""
+    stream = sys.stdin
+    if no_stdin or stream is None or stream.closed:
+        return None
+    try:
+        if stream.isatty():
+            return None
+        return stream.buffer.read()
+    except (OSError, ValueError):
+        return None
+
+
+def _config_flags(kw: dict[str, Any]) -> Any:
+    from cohere_cli.config import ConfigFlags
+
+    return ConfigFlags(
+        api_key_file=kw.get("api_key_file"), base_url=kw.get("base_url"),
+        profile=kw.get("profile"), timeout=kw.get("timeout"), retries=kw.get("retries"),
+        client_name=kw.get("client_name"),
+    )
+
+
+def _request_options(kw: dict[str, Any]) -> Any:
+    from cohere_cli.request import RequestOptions
+
+    return RequestOptions(
+        model=kw["model"], temperature=kw["temperature"], max_tokens=kw["max_tokens"],
+        stop=kw["stop"], seed=kw["seed"], frequency_penalty=kw["frequency_penalty"],
+        presence_penalty=kw["presence_penalty"], k=kw["top_k"], p=kw["top_p"],
+        safety_mode=kw["safety_mode"], thinking=kw["thinking"],
+        thinking_budget=kw["thinking_budget"], response_format=kw["response_format"],
+        json_schema=kw["json_schema"], tools=kw["tools"], tool_choice=kw["tool_choice"],
+        strict_tools=kw["strict_tools"], citations=kw["citations"], logprobs=kw["logprobs"],
+        priority=kw["priority"], params=kw["param"],
+    )
+
+
+def _logger(console: Any, verbose: bool) -> Any:
+    if not verbose:
+        return lambda _line: None
+    return lambda line: console.err(f"{PROGRAM}: {line}")
+
+
+@cli.command()
+@click.argument("prompt", nargs=-1)
+@click.option("-i", "--input", "input_format", type=click.Choice(["text", "jsonl", "json"]),
+              default="text", show_default=True, help="How to read stdin.")
+@click.option("--jsonl", "jsonl_input", is_flag=True, help="Short for --input jsonl.")
+@click.option("--no-stdin", is_flag=True, help="Do not read stdin.")
+@message_options
+@request_options
+@click.option("-F", "--format", "output_format",
+              type=click.Choice(["text", "json", "message", "events"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--json", "json_output", is_flag=True, help="Short for --format json.")
+@click.option("--stream/--no-stream", default=None,
+              help="Stream the reply (default: on for text and events).")
+@click.option("--usage", is_flag=True, help="Print token usage on stderr.")
+@click.option("--show-thinking", is_flag=True, help="Print thinking on stderr.")
+@click.option("--show-citations", is_flag=True, help="Print numbered sources on stderr.")
+@click.option("--dry-run", is_flag=True, help="Print the request body and exit.")
+@connection_options
+def send(prompt: tuple[str, ...], **kw: Any) -> int:
+    """Send one conversation, print one reply (the default command)."""
+    from cohere_cli.chat import SendPlan, run_send
+    from cohere_cli.client import Connection
+    from cohere_cli.config import load_settings
+    from cohere_cli.messages import MessageInputs
+    from cohere_cli.render import Console, OutputOptions, Renderer
+
+    console = Console(*_streams())
+    settings = load_settings(_config_flags(kw), os.environ)
+    for warning in settings.warnings:
+        console.warning(warning)
+    output_format = "json" if kw["json_output"] else kw["output_format"]
+    inputs = MessageInputs(
+        input_format="jsonl" if kw["jsonl_input"] else kw["input_format"],
+        stdin=_read_stdin(kw["no_stdin"]), prompt=prompt, system=kw["system"],
+        system_file=kw["system_file"],
+    )
+    stream = kw["stream"] if kw["stream"] is not None else output_format in ("text", "events")
+    if output_format == "events" and kw["stream"] is False:
+        raise UsageError("--format events needs --stream")
+    plan = SendPlan(
+        inputs=inputs, options=_request_options(kw), stream=output_format == "events" or stream,
+        connection=Connection(settings, max_wait=kw["max_wait"], ca_bundle=kw["ca_bundle"]),
+    )
+    renderer = Renderer(console, OutputOptions(
+        format=output_format, show_thinking=kw["show_thinking"],
+        show_citations=kw["show_citations"], usage=kw["usage"],
+    ))
+    return run_send(plan, renderer, dry_run=kw["dry_run"], log=_logger(console, kw["verbose"]))
+
+
+@cli.command("config")
+@click.option("--api-key-file", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Read the API key from PATH.")
+@click.option("--base-url", metavar="URL", help="API base URL.")
+@click.option("--profile", metavar="NAME", help="Config profile ($CO_PROFILE).")
+@click.option("-m", "--model", metavar="NAME", help="Model.")
+def config_command(**kw: Any) -> int:
+    """Show the effective settings and where each came from (the key is never shown)."""
+    from cohere_cli.config import ConfigFlags, load_settings
+    from cohere_cli.render import Console
+
+    console = Console(*_streams())
+    settings = load_settings(ConfigFlags(**kw), os.environ)
+    for warning in settings.warnings:
+        console.warning(warning)
+    path = settings.config_path
+    exists = "exists" if path and path.exists() else "not found"
+    lines = [f"# config file: {path or 'none (no HOME)'} ({exists})"]
+    shown = {
+        "api_key": "(set, hidden)" if settings.api_key else "(not set)",
+        "profile": settings.profile or "(none)",
+        "base_url": settings.base_url,
+        "model": settings.model,
+        "timeout": f"{settings.timeout:g}",
+        "retries": str(settings.retries),
+        "client_name": settings.client_name,
+    }
+    for name, value in shown.items():
+        lines.append(f"{name} = {value}  # {settings.sources.get(name, 'built-in default')}")
+    console.out("\n".join(lines).encode("utf-8") + b"\n")
+    return 0
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=0, show_default=True, help="Port (0: any free port).")
+@click.option("--replies", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Canned replies, JSONL: a string or a response object a line.")
+@click.option("--latency", type=float, default=0, metavar="MS", help="Delay before each answer.")
+@click.option("--token-delay", type=float, default=0, metavar="MS",
+              help="Delay between streamed deltas.")
+@click.option("--fail", "fail_rules", multiple=True, metavar="RULE",
+              help="Inject a fault into the next requests: STATUS, drop, hang, cut=K or "
+              "garbage, each optionally xN (repeatable, in order).")
+@click.option("--retry-after", type=float, default=1, show_default=True, metavar="S",
+              help="Retry-After seconds on injected 429/503.")
+def stub(**kw: Any) -> int:
+    """Serve the v2 chat wire format locally, for offline tests."""
+    from cohere_cli.stub import StubSettings, load_replies, parse_fail_rule, run_stub
+
+    try:
+        rules = tuple(parse_fail_rule(rule) for rule in kw["fail_rules"])
+        replies = load_replies(kw["replies"]) if kw["replies"] else ()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    run_stub(StubSettings(
+        host=kw["host"], port=kw["port"], replies=replies, latency_ms=kw["latency"],
+        token_delay_ms=kw["token_delay"], fail_rules=rules, retry_after=kw["retry_after"],
+    ))
+    return 0
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the exit flush stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _report(error: CohereChatError) -> None:
+    from cohere_cli.render import Console
+
+    if isinstance(error, (InterruptError, OutputClosedError)):
+        return
+    Console(*_streams()).error(error.message, error.hint)
+
+
+def _run(group: click.Group, args: Any, prog_name: str) -> int:
+    """Run the program and return its exit status."""
+    debug = os.environ.get("COHERE_CHAT_DEBUG") == "1"
+    try:
+        result = click.Group.main(group, args=args, prog_name=prog_name, standalone_mode=False)
+        return int(result or 0)
+    except click.exceptions.Exit as stop:
+        return stop.exit_code
+    except click.ClickException as exc:
+        hint = f"see '{exc.ctx.command_path} --help'" if getattr(exc, "ctx", None) else None
+        message = f"{PROGRAM}: error: {exc.format_message()}" + (f"; {hint}" if hint else "")
+        click.echo(message, err=True)
+        return ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+    except click.exceptions.Abort:
+        return ExitCode.INTERRUPTED
+    except CohereChatError as error:
+        if debug:
+            traceback.print_exc()
+        if isinstance(error, OutputClosedError):
+            _quiet_stdout()
+        _report(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return ExitCode.BROKEN_PIPE
+    except Exception as exc:  # a bug: say so in one line, traceback only when debugging
+        if debug:
+            traceback.print_exc()
+        click.echo(f"{PROGRAM}: error: internal error: {type(exc).__name__}: {exc}", err=True)
+        return ExitCode.INTERNAL
+
+
+def main() -> None:
+    cli.main()

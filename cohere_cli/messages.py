@@ -1,0 +1,166 @@
+"""Reading and validating messages: history, stdin (text, JSONL, JSON), prompt, system.
+
+Every problem is an `InputError` naming its source and line, raised before anything is
+sent.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cohere_cli.errors import InputError, UsageError
+from cohere_cli.rules import message_problem
+
+INPUT_FORMATS = ("text", "jsonl", "json")
+
+
+@dataclass(frozen=True)
+class MessageInputs:
+    """Where the messages of one request come from (spec §4)."""
+
+    input_format: str = "text"
+    stdin: bytes | None = None
+    prompt: tuple[str, ...] = ()
+    system: str | None = None
+    system_file: str | None = None
+    history: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass
+class Assembled:
+    """The messages to send, and the fields a JSON request document brought along."""
+
+    messages: list[dict[str, Any]]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    new_from: int = 0  # messages[new_from:] are new this turn (the history comes before)
+
+
+def decode_utf8(data: bytes, source: str) -> str:
+    """Decode UTF-8 (a BOM is dropped) or name the line of the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(source, f"invalid UTF-8 (byte {exc.start})", line) from None
+
+
+def read_file_bytes(path: str | Path) -> bytes:
+    """A file's bytes, or an InputError naming it."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from None
+
+
+def _json_error(exc: orjson.JSONDecodeError) -> str:
+    return f"invalid JSON ({exc.msg})"
+
+
+def check_message(message: Any, source: str, line: int | None) -> dict[str, Any]:
+    """The message, if the API would accept it; else an InputError at source:line."""
+    if not isinstance(message, dict):
+        kind = type(message).__name__.replace("dict", "object").replace("list", "array")
+        raise InputError(source, f"expected a message object, got {kind}", line)
+    problem = message_problem(message)
+    if problem:
+        raise InputError(source, problem, line)
+    return message
+
+
+def iter_jsonl(text: str, source: str) -> Iterable[tuple[int, Any]]:
+    """(line number, parsed value) for each non-blank line of JSONL text."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(source, _json_error(exc), number) from None
+
+
+def parse_jsonl_messages(text: str, source: str) -> list[dict[str, Any]]:
+    return [check_message(value, source, n) for n, value in iter_jsonl(text, source)]
+
+
+def parse_json_document(text: str, source: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """An array of messages, or a request object whose `messages` are taken out."""
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(source, _json_error(exc), exc.lineno) from None
+    defaults: dict[str, Any] = {}
+    if isinstance(document, dict):
+        if "messages" not in document:
+            raise InputError(source, 'a JSON object needs a "messages" array')
+        defaults = {k: v for k, v in document.items() if k != "messages"}
+        document = document["messages"]
+    if not isinstance(document, list):
+        raise InputError(source, "expected an array of messages or a request object")
+    for index, message in enumerate(document):
+        check_message(message, f"{source}: messages[{index}]", None)
+    return document, defaults
+
+
+def _prompt_text(words: tuple[str, ...]) -> str:
+    return " ".join(words)
+
+
+def _from_stdin(inputs: MessageInputs) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    prompt = _prompt_text(inputs.prompt)
+    data = inputs.stdin
+    if inputs.input_format == "text":
+        text = decode_utf8(data, "stdin").rstrip("\r\n") if data else ""
+        if not text.strip():
+            text = ""
+        joined = f"{text}\n\n{prompt}" if text and prompt else text or prompt
+        return ([{"role": "user", "content": joined}] if joined else []), {}
+    text = decode_utf8(data, "stdin") if data else ""
+    if inputs.input_format == "jsonl":
+        messages, defaults = parse_jsonl_messages(text, "stdin"), {}
+    elif text.strip():
+        messages, defaults = parse_json_document(text, "stdin")
+    else:
+        messages, defaults = [], {}
+    if prompt:
+        messages.append({"role": "user", "content": prompt})
+    return messages, defaults
+
+
+def read_system(inputs: MessageInputs) -> str | None:
+    """The system text from --system or --system-file (both at once is a usage error)."""
+    if inputs.system is not None and inputs.system_file is not None:
+        raise UsageError("give --system or --system-file, not both")
+    if inputs.system_file is not None:
+        source = inputs.system_file
+        return decode_utf8(read_file_bytes(source), source).rstrip("\r\n")
+    return inputs.system
+
+
+def with_system(messages: list[dict[str, Any]], system: str | None) -> list[dict[str, Any]]:
+    """Put the system message first, replacing one that already opens the list."""
+    if system is None:
+        return messages
+    rest = messages[1:] if messages and messages[0].get("role") == "system" else messages
+    return [{"role": "system", "content": system}, *rest]
+
+
+def assemble_messages(inputs: MessageInputs) -> Assembled:
+    """All messages of one request, in order: history, stdin, prompt; system first."""
+    if inputs.input_format not in INPUT_FORMATS:
+        raise UsageError(f"unknown input format {inputs.input_format!r}")
+    system = read_system(inputs)
+    new, defaults = _from_stdin(inputs)
+    history = list(inputs.history)
+    if not any(m.get("role") != "system" for m in new) or not any(
+        m.get("role") in ("user", "tool") for m in history + new
+    ):
+        raise UsageError(
+            "nothing to send",
+            hint='give a prompt (cohere-chat "hello"), or pipe text on stdin',
+        )
+    messages = with_system(history + new, system)
+    return Assembled(messages, defaults, new_from=len(messages) - len(new))

@@ -1,0 +1,140 @@
+"""Output: the reply on stdout in the chosen format, diagnostics on stderr.
+
+Everything is written as UTF-8 bytes and flushed at once, whatever the locale and
+whether stdout is a terminal or a pipe.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import orjson
+
+from cohere_cli.reply import (
+    api_warnings,
+    citations,
+    reply_text,
+    request_message,
+    thinking_text,
+    tool_calls,
+    usage_counts,
+)
+from cohere_cli.stream import Delta
+
+FORMATS = ("text", "json", "message", "events")
+PROGRAM = "cohere-chat"
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    format: str = "text"
+    show_thinking: bool = False
+    show_citations: bool = False
+    usage: bool = False
+
+
+class Console:
+    """The two output streams; each write is flushed so a pipe sees it at once."""
+
+    def __init__(self, stdout: BinaryIO, stderr: BinaryIO) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self.at_line_start = True  # whether stdout last ended a line (or wrote nothing)
+
+    def out(self, data: bytes) -> None:
+        if data:
+            self.stdout.write(data)
+            self.stdout.flush()
+            self.at_line_start = data.endswith(b"\n")
+
+    def out_json(self, value: Any) -> None:
+        self.out(orjson.dumps(value) + b"\n")
+
+    def err(self, text: str) -> None:
+        self.stderr.write(text.encode("utf-8", "replace") + b"\n")
+        self.stderr.flush()
+
+    def error(self, message: str, hint: str | None = None) -> None:
+        line = f"{PROGRAM}: error: {message}"
+        self.err(f"{line}; {hint}" if hint else line)
+
+    def warning(self, message: str) -> None:
+        self.err(f"{PROGRAM}: warning: {message}")
+
+
+class Renderer:
+    """Writes one reply in the chosen format; also the sink of a streamed reply."""
+
+    def __init__(self, console: Console, options: OutputOptions) -> None:
+        self.console = console
+        self.options = options
+        self.started = False  # something of the reply has reached stdout
+        self._thinking_open = False
+
+    def event(self, event: dict[str, Any]) -> None:
+        if self.options.format == "events":
+            self.started = True
+            self.console.out_json(event)
+
+    def body(self, body: dict[str, Any]) -> None:
+        """The request body, for --dry-run."""
+        self.console.out_json(body)
+
+    def delta(self, delta: Delta) -> None:
+        if not delta.text:
+            return
+        if delta.kind == "text" and self.options.format == "text":
+            self.started = True
+            self.console.out(delta.text.encode("utf-8"))
+        elif delta.kind == "thinking" and self.options.show_thinking:
+            self.console.stderr.write(delta.text.encode("utf-8"))
+            self.console.stderr.flush()
+            self._thinking_open = True
+
+    def finish(self, response: dict[str, Any], raw: bytes | None, streamed: bool) -> None:
+        """Everything that follows the reply: the rest of stdout, then the diagnostics."""
+        if self._thinking_open:
+            self.console.err("")
+        elif self.options.show_thinking and not streamed and thinking_text(response):
+            self.console.err(thinking_text(response))
+        fmt = self.options.format
+        if fmt == "text":
+            text = "" if streamed else reply_text(response)
+            self.console.out(text.encode("utf-8"))
+            if (streamed and self.started) or text:
+                self.console.out(b"\n")
+            for call in tool_calls(response):
+                self.console.out_json(call)
+        elif fmt == "json":
+            if raw is not None:
+                self.console.out(raw if raw.endswith(b"\n") else raw + b"\n")
+            else:
+                self.console.out_json(response)
+        elif fmt == "message":
+            self.console.out_json(request_message(response))
+        self.diagnostics(response)
+
+    def diagnostics(self, response: dict[str, Any]) -> None:
+        for warning in api_warnings(response):
+            self.console.warning(warning)
+        if response.get("finish_reason") == "MAX_TOKENS":
+            self.console.warning("the reply was cut short at max_tokens (finish_reason MAX_TOKENS)")
+        if self.options.show_citations:
+            self._citations(response)
+        if self.options.usage:
+            counts = usage_counts(response)
+            self.console.err("usage: " + " ".join(f"{k}={v}" for k, v in counts.items()))
+
+    def _citations(self, response: dict[str, Any]) -> None:
+        for number, citation in enumerate(citations(response), 1):
+            names = []
+            for source in citation.get("sources") or []:
+                document = source.get("document") or {}
+                names.append(str(source.get("id") or document.get("title") or "?"))
+            quoted = citation.get("text", "")
+            self.console.err(f"[{number}] \"{quoted}\" — {', '.join(names) or 'no source'}")
+
+    def interrupted_line(self) -> None:
+        """After a cut, keep the error off the partial text's line on a shared terminal."""
+        if self.started and not self.console.at_line_start and self.console.stdout.isatty():
+            self.console.err("")

@@ -1,0 +1,155 @@
+"""Building the `/v2/chat` request body from messages and request options (spec §5)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cohere_cli.errors import InputError, UsageError
+from cohere_cli.messages import decode_utf8, iter_jsonl, read_file_bytes
+from cohere_cli.rules import body_problem
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """Every request-shaping flag; None (or empty) means "not given"."""
+
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    k: int | None = None
+    p: float | None = None
+    safety_mode: str | None = None
+    thinking: bool | None = None
+    thinking_budget: int | None = None
+    response_format: str | None = None
+    json_schema: str | None = None
+    tools: str | None = None
+    tool_choice: str | None = None
+    strict_tools: bool = False
+    citations: str | None = None
+    logprobs: bool = False
+    priority: int | None = None
+    params: tuple[str, ...] = ()
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """KEY=VALUE; VALUE is JSON when it parses as JSON, else the string itself."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"--param needs KEY=VALUE (got {text!r})")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def load_json_file(path: str) -> Any:
+    """A JSON file's value, or an InputError naming the file."""
+    text = decode_utf8(read_file_bytes(path), path)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(path, f"invalid JSON ({exc.msg})", exc.lineno) from None
+
+
+def load_tools(path: str) -> list[Any]:
+    """Tool definitions from a JSON array or from JSONL (one definition a line)."""
+    text = decode_utf8(read_file_bytes(path), path)
+    if text.lstrip().startswith("["):
+        try:
+            tools = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(path, f"invalid JSON ({exc.msg})", exc.lineno) from None
+    else:
+        tools = [value for _, value in iter_jsonl(text, path)]
+    for index, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise InputError(path, f'tool {index + 1} is not {{"type": "function", '
+                             '"function": {"name": ..., "parameters": {...}}}')
+        tool.setdefault("type", "function")
+        function.setdefault("parameters", {"type": "object", "properties": {}})
+    return tools
+
+
+def _thinking(options: RequestOptions) -> dict[str, Any] | None:
+    if options.thinking_budget is not None:
+        if options.thinking is False:
+            raise UsageError("--thinking-budget cannot go with --no-thinking")
+        return {"type": "enabled", "token_budget": options.thinking_budget}
+    if options.thinking is None:
+        return None
+    return {"type": "enabled" if options.thinking else "disabled"}
+
+
+def _response_format(options: RequestOptions) -> dict[str, Any] | None:
+    if options.json_schema is None:
+        if options.response_format is None:
+            return None
+        return {"type": "json_object" if options.response_format == "json" else "text"}
+    if options.response_format == "text":
+        raise UsageError("--json-schema needs --response-format json")
+    schema = load_json_file(options.json_schema)
+    if not isinstance(schema, dict) or schema.get("type", "object") != "object":
+        raise InputError(options.json_schema, 'the schema must be a JSON object schema '
+                         '({"type": "object", ...})')
+    return {"type": "json_object", "json_schema": schema}
+
+
+def _flag_fields(options: RequestOptions) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "temperature": options.temperature,
+        "max_tokens": options.max_tokens,
+        "stop_sequences": list(options.stop) or None,
+        "seed": options.seed,
+        "frequency_penalty": options.frequency_penalty,
+        "presence_penalty": options.presence_penalty,
+        "k": options.k,
+        "p": options.p,
+        "safety_mode": options.safety_mode.upper() if options.safety_mode else None,
+        "thinking": _thinking(options),
+        "response_format": _response_format(options),
+        "tools": load_tools(options.tools) if options.tools else None,
+        "tool_choice": options.tool_choice.upper() if options.tool_choice else None,
+        "strict_tools": True if options.strict_tools else None,
+        "citation_options": {"mode": options.citations.upper()} if options.citations else None,
+        "logprobs": True if options.logprobs else None,
+        "priority": options.priority,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def build_request(
+    messages: list[dict[str, Any]],
+    options: RequestOptions,
+    defaults: dict[str, Any] | None = None,
+    fallback_model: str = "",
+    stream: bool = False,
+) -> dict[str, Any]:
+    """The request body: document defaults, then flags, then --param; checked locally.
+
+    `defaults` are a JSON request document's own fields (they rank below flags);
+    `fallback_model` is the model from the environment, config or built-in default.
+    """
+    body: dict[str, Any] = dict(defaults or {})
+    body.update(_flag_fields(options))
+    body["model"] = options.model or body.get("model") or fallback_model
+    body["messages"] = messages
+    for key, value in map(parse_param, options.params):
+        body[key] = value
+    body["stream"] = stream
+    problem = body_problem(body)
+    if problem:
+        raise UsageError(problem)
+    if "json_schema" in body.get("response_format", {}) and (
+        body.get("tools") or body.get("documents")
+    ):
+        raise UsageError("--json-schema cannot go with tools or documents (the API refuses it)")
+    return body
