@@ -143,6 +143,8 @@ def build_request(
     body["model"] = options.model or body.get("model") or fallback_model
     body["messages"] = messages
     for key, value in map(parse_param, options.params):
+        if key in ("stream", "messages"):
+            raise UsageError(f"--param {key} is not allowed; the command line decides {key}")
         body[key] = value
     body["stream"] = stream
     problem = body_problem(body)
