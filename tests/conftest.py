@@ -1,0 +1,125 @@
+"""Shared fixtures: an isolated environment, the stub over loopback, and CLI runners.
+
+Every captured stdout and stderr passes through `assert_no_key`, so a test that made the
+program print the (made-up) API key fails wherever it happens.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import official
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from cohere_cli.cli import cli
+from cohere_cli.stub import StubServer, StubSettings, parse_fail_rule
+
+TEST_KEY = "co-test-0000-not-a-real-key"
+ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIXES = ("CO_", "COHERE_", "XDG_CONFIG_HOME", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def assert_no_key(*outputs: str | bytes) -> None:
+    for output in outputs:
+        text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
+        assert TEST_KEY not in text, "the API key leaked into the output"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No real key, config or URL from the developer's machine reaches a test."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def no_key_in_captured_output(capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
+    yield
+    captured = capfd.readouterr()
+    assert_no_key(captured.out, captured.err)
+
+
+def start_stub(**settings: Any) -> StubServer:
+    rules = tuple(parse_fail_rule(r) for r in settings.pop("fail", ()))
+    server = StubServer(StubSettings(fail_rules=rules, **settings))
+    server.start()
+    return server
+
+
+@pytest.fixture
+def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubServer]:
+    """A stub on loopback, with CO_API_URL and a made-up CO_API_KEY pointing at it."""
+    server = start_stub()
+    monkeypatch.setenv("CO_API_URL", server.url)
+    monkeypatch.setenv("CO_API_KEY", TEST_KEY)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A factory for stubs with settings (faults, replies, latency); env points at the last."""
+    servers: list[StubServer] = []
+
+    def make(**settings: Any) -> StubServer:
+        server = start_stub(**settings)
+        servers.append(server)
+        monkeypatch.setenv("CO_API_URL", server.url)
+        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+    stdout_bytes: bytes
+
+    def lines(self) -> list[Any]:
+        return [orjson.loads(line) for line in self.stdout.splitlines()]
+
+
+def invoke(args: list[str], stdin: bytes | str | None = None) -> Result:
+    """Run the CLI in-process (CliRunner) and check the output for the key."""
+    result = CliRunner().invoke(cli, args, input=stdin, catch_exceptions=False)
+    assert_no_key(result.stdout_bytes, result.stderr_bytes)
+    return Result(result.exit_code, result.stdout, result.stderr, result.stdout_bytes)
+
+
+def run_process(
+    args: list[str], stdin: bytes | None = None, env: dict[str, str] | None = None,
+    timeout: float = 30, **kwargs: Any,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `python -m cohere_cli` as a real process (real file descriptors, signals)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "cohere_cli", *args], input=stdin, capture_output=True,
+        env=env if env is not None else dict(os.environ), timeout=timeout, cwd=ROOT, **kwargs,
+    )
+    assert_no_key(completed.stdout, completed.stderr)
+    return completed
+
+
+def chat_bodies(server: StubServer) -> list[dict[str, Any]]:
+    """The bodies the stub received on /v2/chat, each checked against the official schema."""
+    bodies = [r.json for r in server.requests if r.path.startswith("/v2/chat")]
+    for body in bodies:
+        official.validate_request(body)
+    return bodies
