@@ -16,6 +16,7 @@ from cohere_cli import __version__
 from cohere_cli.errors import (
     CohereChatError,
     ExitCode,
+    InputError,
     InterruptError,
     OutputClosedError,
     UsageError,
@@ -211,9 +212,12 @@ def stub(**kw: Any) -> int:
 
     try:
         rules = tuple(parse_fail_rule(rule) for rule in kw["fail_rules"])
-        replies = load_replies(kw["replies"]) if kw["replies"] else ()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    try:
+        replies = load_replies(kw["replies"]) if kw["replies"] else ()
+    except ValueError as exc:
+        raise InputError("--replies", str(exc)) from None
     run_stub(StubSettings(
         host=kw["host"], port=kw["port"], replies=replies, latency_ms=kw["latency"],
         token_delay_ms=kw["token_delay"], fail_rules=rules, retry_after=kw["retry_after"],

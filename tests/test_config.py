@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import TEST_KEY, invoke
 
-from cohere_cli.config import ConfigFlags, check_base_url, load_settings
+from cohere_cli.config import ConfigFlags, Settings, check_base_url, load_settings
 from cohere_cli.errors import InputError, UsageError
 
 CONFIG = """\
@@ -30,7 +30,7 @@ def write_config(home: Path, text: str, mode: int = 0o600) -> Path:
     return path
 
 
-def settings(**flags: object):  # noqa: ANN201 - test helper
+def settings(**flags: object) -> Settings:
     return load_settings(ConfigFlags(**flags), os.environ)
 
 
@@ -121,7 +121,8 @@ def test_allowed_urls(url: str) -> None:
 
 
 @pytest.mark.parametrize("url", [
-    "http://api.cohere.com", "http://10.0.0.1", "http://192.168.1.1:80", "ftp://x", "api.cohere.com",
+    "http://api.cohere.com", "http://10.0.0.1", "http://192.168.1.1:80", "ftp://x",
+    "api.cohere.com",
 ])
 def test_refused_urls(url: str) -> None:
     with pytest.raises(UsageError):

@@ -1,0 +1,49 @@
+"""Start-up: --help and --version are fast because they load nothing heavy (spec §12)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, invoke, run_process
+
+from cohere_cli import __version__
+
+PROBE = """
+import sys
+from cohere_cli.cli import cli
+try:
+    cli.main(args=sys.argv[1:], prog_name="cohere-chat")
+except SystemExit:
+    pass
+heavy = sorted(m for m in ("requests", "urllib3", "cohere_cli.client", "cohere_cli.stub")
+               if m in sys.modules)
+print("HEAVY:", ",".join(heavy), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version", "send --help", "batch --help"])
+def test_help_and_version_do_not_import_requests(flag: str) -> None:
+    done = subprocess.run([sys.executable, "-c", PROBE, *flag.split()], capture_output=True,
+                          cwd=ROOT, timeout=30, check=False)
+    assert done.stderr.decode().strip().endswith("HEAVY:"), done.stderr
+
+
+def test_version_line() -> None:
+    result = invoke(["--version"])
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0, f"cohere-chat {__version__}\n", "")
+
+
+def test_help_names_send_as_the_default() -> None:
+    result = invoke(["--help"])
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "SEND is the default command" in result.stdout
+    for command in ("send", "config", "stub"):
+        assert f"  {command} " in result.stdout
+
+
+def test_python_dash_m_runs_the_same_program() -> None:
+    done = run_process(["--version"])
+    assert done.returncode == 0
+    assert done.stdout == f"cohere-chat {__version__}\n".encode()

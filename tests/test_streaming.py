@@ -1,0 +1,140 @@
+"""Streaming `send` (spec §6, §9): same bytes as non-streamed, no buffering, honest endings."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import official
+import orjson
+import pytest
+from conftest import ROOT, TEST_KEY, assert_no_key, invoke
+
+REPLIES = ("plain words", "ünïcödé ✓ 日本語 🎉", "two\nlines\n", "tabs\tand  spaces  ")
+
+
+@pytest.mark.parametrize("reply", REPLIES)
+def test_streamed_text_is_byte_for_byte_the_non_streamed_text(make_stub: Any, reply: str) -> None:
+    make_stub(replies=(reply,))
+    streamed = invoke(["--stream", "hi"])
+    plain = invoke(["--no-stream", "hi"])
+    assert streamed.exit_code == plain.exit_code == 0
+    assert streamed.stdout_bytes == plain.stdout_bytes == (reply + "\n").encode()
+
+
+def test_events_format_prints_each_event_as_it_arrives(stub: Any) -> None:
+    result = invoke(["-F", "events", "hello world"])
+    events = result.lines()
+    for event in events:
+        official.validate_event(event)
+    assert [e["type"] for e in events][:2] == ["message-start", "content-start"]
+    assert events[-1]["type"] == "message-end"
+    deltas = [e["delta"]["message"]["content"]["text"] for e in events
+              if e["type"] == "content-delta"]
+    assert "".join(deltas) == "echo: hello world"
+
+
+def test_events_cannot_be_unstreamed(stub: Any) -> None:
+    result = invoke(["-F", "events", "--no-stream", "hi"])
+    assert result.exit_code == 2 and "--format events needs --stream" in result.stderr
+    assert stub.requests == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "message"])
+def test_streamed_json_and_message_are_rebuilt_in_the_plain_shape(stub: Any, fmt: str) -> None:
+    streamed = orjson.loads(invoke(["--stream", "-F", fmt, "hi there"]).stdout)
+    plain = orjson.loads(invoke(["--no-stream", "-F", fmt, "hi there"]).stdout)
+    if fmt == "json":
+        official.validate_response(streamed)
+        streamed.pop("id"), plain.pop("id")
+    assert streamed == plain
+    assert [r.json["stream"] for r in stub.requests] == [True, False]
+
+
+def test_thinking_goes_to_stderr_only_when_asked(make_stub: Any) -> None:
+    reply = {"message": {"role": "assistant", "content": [
+        {"type": "thinking", "thinking": "Let me think."}, {"type": "text", "text": "Done."}]}}
+    make_stub(replies=(reply,))
+    for stream in ("--stream", "--no-stream"):
+        shown = invoke([stream, "--show-thinking", "q"])
+        assert (shown.stdout, shown.stderr) == ("Done.\n", "Let me think.\n")
+        hidden = invoke([stream, "q"])
+        assert (hidden.stdout, hidden.stderr) == ("Done.\n", "")
+
+
+def test_citations_survive_streaming(make_stub: Any) -> None:
+    example = official.example("documents")["response"]["body"]
+    make_stub(replies=(example,))
+    message = orjson.loads(invoke(["--stream", "-F", "message", "q"]).stdout)
+    assert len(message["citations"]) == len(example["message"]["citations"])
+    result = invoke(["--stream", "--show-citations", "q"])
+    assert result.stderr.startswith("[1] ")
+
+
+def test_a_stream_cut_after_output_keeps_the_text_and_exits_7(make_stub: Any) -> None:
+    make_stub(fail=("cut=4",), token_delay_ms=0)
+    result = invoke(["--stream", "one two three four five"])
+    assert result.exit_code == 7
+    assert result.stdout.startswith("echo")
+    assert not result.stdout.endswith("\n")
+    assert "cohere-chat: error: the reply is incomplete" in result.stderr
+
+
+def test_a_stream_cut_before_output_is_retried(make_stub: Any) -> None:
+    server = make_stub(fail=("cut=1",))
+    result = invoke(["--stream", "--max-wait", "0", "again"])
+    assert (result.exit_code, result.stdout) == (0, "echo: again\n")
+    assert len(server.requests) == 2
+
+
+def test_a_stream_cut_before_output_with_no_retries_left_exits_7(make_stub: Any) -> None:
+    make_stub(fail=("cut=1x3",))
+    result = invoke(["--stream", "--retries", "1", "--max-wait", "0", "again"])
+    assert result.exit_code == 7 and result.stdout == ""
+    assert "message-end" in result.stderr or "broke" in result.stderr
+
+
+def _spawn(args: list[str], **kw: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "cohere_cli", *args], cwd=ROOT,
+                            env=dict(os.environ), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, **kw)
+
+
+def test_deltas_reach_a_pipe_before_the_stream_ends(make_stub: Any) -> None:
+    make_stub(replies=("alpha beta gamma delta epsilon zeta",), token_delay_ms=150)
+    proc = _spawn(["hi"])
+    assert proc.stdout is not None
+    start = time.monotonic()
+    first = os.read(proc.stdout.fileno(), 100)
+    first_at = time.monotonic() - start
+    rest, err = proc.communicate(timeout=30)
+    total = time.monotonic() - start
+    assert proc.returncode == 0, err
+    assert (first + rest) == b"alpha beta gamma delta epsilon zeta\n"
+    assert len(first) < len(first + rest)
+    assert total - first_at > 0.5  # the rest kept coming long after the first delta
+
+
+def test_head_closing_the_pipe_is_quiet(make_stub: Any) -> None:
+    make_stub(replies=("x" * 50 + " " + "y" * 50 + " more words " * 200,), token_delay_ms=1)
+    script = f"{sys.executable} -m cohere_cli hi | head -c 10; echo \"rc=${{PIPESTATUS[0]}}\" >&2"
+    done = subprocess.run(["bash", "-c", script], cwd=ROOT, env=dict(os.environ),
+                          capture_output=True, timeout=60, check=False)
+    assert_no_key(done.stdout, done.stderr)
+    assert done.stdout == b"x" * 10
+    assert done.stderr == b"rc=141\n"
+
+
+@pytest.mark.parametrize("mode", ["--stream", "--no-stream"])
+def test_ctrl_c_exits_130_without_a_traceback(make_stub: Any, mode: str) -> None:
+    make_stub(fail=("hang",))
+    proc = _spawn([mode, "hi"])
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    assert (out, err) == (b"", b"")
+    assert TEST_KEY not in err.decode()
