@@ -44,7 +44,9 @@ def retry_wait(
     if headers.get("retry-after-ms"):
         wait = _number(headers["retry-after-ms"], 1000)
     if wait is None and headers.get("retry-after"):
-        wait = _number(headers["retry-after"], 1) or _http_date_delay(headers["retry-after"], now)
+        wait = _number(headers["retry-after"], 1)
+        if wait is None:
+            wait = _http_date_delay(headers["retry-after"], now)
     if wait is None and headers.get("x-ratelimit-reset"):
         reset = _number(headers["x-ratelimit-reset"], 1)
         wait = None if reset is None else reset - now()

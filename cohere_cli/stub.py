@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import socketserver
+import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -289,9 +290,13 @@ class _HTTPServer(ThreadingHTTPServer):
 class StubServer:
     """The stub, served from a background thread: `with StubServer(settings) as stub:`."""
 
-    def __init__(self, settings: StubSettings, record: bool = True) -> None:
-        """`record=False` keeps no request log (a long-running `stub` command)."""
+    def __init__(
+        self, settings: StubSettings, record: bool = True, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """`record=False` keeps no request log (a long-running `stub` command);
+        `tls` serves https with that server context (the tests of certificate checks)."""
         self.settings = settings
+        self._tls = tls
         self.url = ""
         self._state = _State(settings, record)
         self._httpd: _HTTPServer | None = None
@@ -310,6 +315,8 @@ class StubServer:
             self._httpd = _HTTPServer((host, port), self._state)
         except OSError as error:
             raise UsageError(f"stub: cannot listen on {host}:{port}: {error.strerror}") from None
+        if self._tls is not None:
+            self._httpd.socket = self._tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
             name="cohere-chat-stub", daemon=True,
@@ -317,7 +324,8 @@ class StubServer:
         self._thread.start()
         bound_host, bound_port = self._httpd.server_address[:2]
         shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
-        self.url = f"http://{shown}:{bound_port}"
+        scheme = "https" if self._tls is not None else "http"
+        self.url = f"{scheme}://{shown}:{bound_port}"
         return self.url
 
     def stop(self) -> None:

@@ -1,0 +1,185 @@
+"""Retries, waits, timeouts, TLS and secrets (spec §7, §9), over loopback to the stub."""
+from __future__ import annotations
+
+import os
+import ssl
+import subprocess
+import time
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TEST_KEY, invoke, run_process
+
+from cohere_cli.client import retry_wait
+from cohere_cli.stub import StubServer, StubSettings
+
+NOW = 1_700_000_000.0
+
+
+def wait(headers: dict[str, str], attempt: int = 0, max_wait: float = 60) -> float:
+    return retry_wait(headers, attempt, max_wait, now=lambda: NOW, jitter=lambda: 0.0)
+
+
+def test_waits_follow_the_server_first() -> None:
+    assert wait({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert wait({"retry-after": "3"}) == 3
+    assert wait({"retry-after": "0"}) == 0
+    assert wait({"retry-after": formatdate(NOW + 7, usegmt=True)}) == pytest.approx(7, abs=1)
+    assert wait({"x-ratelimit-reset": str(int(NOW) + 12)}) == 12
+    assert wait({"retry-after": "soon"}) == 1  # unreadable: backoff
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    assert [wait({}, attempt) for attempt in range(4)] == [1, 2, 4, 8]
+    jittered = retry_wait({}, 2, 60, jitter=lambda: 1.0)
+    assert jittered == 3  # 4 s less at most a quarter
+    assert wait({"retry-after": "3600"}, max_wait=60) == 60
+    assert wait({}, attempt=10, max_wait=5) == 5
+    assert wait({"retry-after": "-5"}) == 0
+
+
+def test_429_then_success_with_verbose_log(make_stub: Any) -> None:
+    server = make_stub(fail=("429",), retry_after=0)
+    result = invoke(["-v", "--no-stream", "hi"])
+    assert (result.exit_code, result.stdout) == (0, "echo: hi\n")
+    assert len(server.requests) == 2
+    assert "cohere-chat: HTTP 429" in result.stderr
+    assert "cohere-chat: retry 1/2 in 0.00s after HTTP 429" in result.stderr
+    assert TEST_KEY not in result.stderr
+
+
+def test_retry_after_is_honoured(make_stub: Any) -> None:
+    make_stub(fail=("503",), retry_after=0.6)
+    started = time.monotonic()
+    assert invoke(["--no-stream", "hi"]).exit_code == 0
+    assert time.monotonic() - started >= 0.6
+
+
+def test_max_wait_caps_a_long_retry_after(make_stub: Any) -> None:
+    make_stub(fail=("429",), retry_after=3600)
+    started = time.monotonic()
+    assert invoke(["--no-stream", "--max-wait", "0.1", "hi"]).exit_code == 0
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(("rule", "code", "message"), [
+    ("429x3", 6, "HTTP 429: stub: injected 429; rate limited"),
+    ("503x3", 7, "HTTP 503: stub: injected 503"),
+    ("500x3", 7, "HTTP 500"),
+    ("408x3", 7, "HTTP 408"),
+    ("409x3", 7, "HTTP 409"),
+    ("dropx3", 7, "cannot reach 127.0.0.1"),
+])
+def test_retries_spent_give_the_right_exit(make_stub: Any, rule: str, code: int,
+                                           message: str) -> None:
+    server = make_stub(fail=(rule,), retry_after=0)
+    result = invoke(["--no-stream", "--max-wait", "0", "hi"])
+    assert result.exit_code == code
+    assert message in result.stderr
+    assert len(server.requests) == 3  # one try and two retries
+
+
+@pytest.mark.parametrize("stream", ["--stream", "--no-stream"])
+def test_a_dropped_connection_is_retried(make_stub: Any, stream: str) -> None:
+    server = make_stub(fail=("drop",))
+    result = invoke([stream, "--max-wait", "0", "hi"])
+    assert (result.exit_code, result.stdout) == (0, "echo: hi\n")
+    assert len(server.requests) == 2
+
+
+def test_a_server_that_hangs_times_out_and_is_retried(make_stub: Any) -> None:
+    server = make_stub(fail=("hang",))
+    result = invoke(["--no-stream", "--timeout", "0.5", "--max-wait", "0", "hi"])
+    assert (result.exit_code, result.stdout) == (0, "echo: hi\n")
+    assert len(server.requests) == 2
+
+
+def test_retries_zero_means_one_attempt(make_stub: Any) -> None:
+    server = make_stub(fail=("500",))
+    assert invoke(["--no-stream", "--retries", "0", "hi"]).exit_code == 7
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("status", ["400", "401", "403", "404", "422"])
+def test_client_errors_are_never_retried(make_stub: Any, status: str) -> None:
+    server = make_stub(fail=(status,))
+    assert invoke(["--no-stream", "hi"]).exit_code in (4, 5)
+    assert len(server.requests) == 1
+
+
+def test_a_200_that_is_not_json_exits_7(make_stub: Any) -> None:
+    make_stub(fail=("garbage",))
+    result = invoke(["--no-stream", "hi"])
+    assert result.exit_code == 7
+    assert "not JSON" in result.stderr
+
+
+def test_nothing_listening_exits_7(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CO_API_KEY", TEST_KEY)
+    result = invoke(["--base-url", "http://127.0.0.1:9", "--max-wait", "0", "hi"])
+    assert result.exit_code == 7
+    assert result.stderr.startswith("cohere-chat: error: cannot reach 127.0.0.1:9")
+    assert result.stderr.count("\n") == 1
+
+
+def test_tracebacks_only_when_debugging_and_never_with_the_key(make_stub: Any) -> None:
+    make_stub(fail=("401", "401"))
+    quiet = run_process(["--no-stream", "hi"])
+    assert quiet.returncode == 4 and b"Traceback" not in quiet.stderr
+    loud = run_process(["--no-stream", "hi"], env={**_env(), "COHERE_CHAT_DEBUG": "1"})
+    assert loud.returncode == 4 and b"Traceback" in loud.stderr
+    assert b"Authorization" not in loud.stderr  # run_process also checks for the key itself
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def test_the_key_is_never_in_a_url(stub: StubServer) -> None:
+    invoke(["--no-stream", "hi"])
+    invoke(["hi"])
+    assert stub.requests and all(TEST_KEY not in r.path for r in stub.requests)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    try:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+             "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True, timeout=60,
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"openssl cannot make a test certificate: {exc}")
+    return cert, key
+
+
+@pytest.fixture
+def tls_stub(certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Any:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    server = StubServer(StubSettings(), tls=context)
+    server.start()
+    monkeypatch.setenv("CO_API_URL", server.url)
+    monkeypatch.setenv("CO_API_KEY", TEST_KEY)
+    yield server
+    server.stop()
+
+
+def test_tls_is_verified_and_an_unknown_certificate_is_not_retried(tls_stub: StubServer) -> None:
+    result = invoke(["--no-stream", "hi"])
+    assert result.exit_code == 7
+    assert "TLS error" in result.stderr and "CERTIFICATE_VERIFY_FAILED" in result.stderr
+
+
+def test_ca_bundle_flag_and_environment(tls_stub: StubServer, certificate: tuple[Path, Path],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    result = invoke(["--no-stream", "--ca-bundle", str(certificate[0]), "hi"])
+    assert (result.exit_code, result.stdout) == (0, "echo: hi\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    assert invoke(["hi"]).stdout == "echo: hi\n"
