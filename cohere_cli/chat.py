@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,11 +42,8 @@ class SendPlan:
     stream: bool = False
 
 
-def _stream_once(
-    client: ChatClient, body: dict[str, Any], sink: ReplySink
-) -> tuple[dict[str, Any], str | None]:
+def _consume(chunks: Iterator[bytes], sink: ReplySink) -> tuple[dict[str, Any], str | None]:
     assembler = ReplyAssembler()
-    chunks = client.post_stream(CHAT_PATH, body)
     for event in iter_chat_events(iter_events(chunks)):
         sink.event(event)
         delta = assembler.apply(event)
@@ -61,17 +58,23 @@ def stream_chat(
     client: ChatClient, body: dict[str, Any], sink: ReplySink, retries: int,
     max_wait: float, log: Callable[[str], None],
 ) -> tuple[dict[str, Any], str | None]:
-    """A streamed exchange; a broken stream is retried only while nothing was shown."""
+    """A streamed exchange. Connecting and a stream broken before anything was shown
+    share one budget of `retries`; once output has begun, a break is final."""
+    budget = retries
     for attempt in range(retries + 1):
+        sent_before = client.attempts
+        chunks = client.post_stream(CHAT_PATH, body, retries=budget)
+        budget -= client.attempts - sent_before - 1
         try:
-            return _stream_once(client, body, sink)
+            return _consume(chunks, sink)
         except (NetworkError, IncompleteReplyError) as exc:
             if sink.started:
                 raise IncompleteReplyError(f"the reply is incomplete: {exc.message}") from None
-            if attempt == retries:
+            if budget <= 0:
                 raise
+            budget -= 1
             wait = retry_wait({}, attempt, max_wait)
-            log(f"retry {attempt + 1}/{retries} in {wait:.2f}s after {exc.message}")
+            log(f"retry {retries - budget}/{retries} in {wait:.2f}s after {exc.message}")
             time.sleep(wait)
     raise AssertionError("unreachable")
 

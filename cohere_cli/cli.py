@@ -166,6 +166,9 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
 @click.option("--base-url", metavar="URL", help="API base URL.")
 @click.option("--profile", metavar="NAME", help="Config profile ($CO_PROFILE).")
 @click.option("-m", "--model", metavar="NAME", help="Model.")
+@click.option("--timeout", type=float, metavar="SECONDS", help="Read timeout.")
+@click.option("--retries", type=int, metavar="N", help="Retries.")
+@click.option("--client-name", metavar="NAME", help="X-Client-Name header.")
 def config_command(**kw: Any) -> int:
     """Show the effective settings and where each came from (the key is never shown)."""
     from cohere_cli.config import ConfigFlags, load_settings
@@ -176,8 +179,10 @@ def config_command(**kw: Any) -> int:
     for warning in settings.warnings:
         console.warning(warning)
     path = settings.config_path
-    exists = "exists" if path and path.exists() else "not found"
-    lines = [f"# config file: {path or 'none (no HOME)'} ({exists})"]
+    if path is None:
+        lines = ["# config file: none (no HOME, XDG_CONFIG_HOME or COHERE_CHAT_CONFIG)"]
+    else:
+        lines = [f"# config file: {path} ({'exists' if path.exists() else 'not found'})"]
     shown = {
         "api_key": "(set, hidden)" if settings.api_key else "(not set)",
         "profile": settings.profile or "(none)",

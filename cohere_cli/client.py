@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from cohere_cli import __version__
-from cohere_cli.config import Settings, check_base_url
+from cohere_cli.config import Settings, check_base_url, is_loopback
 from cohere_cli.errors import APIError, NetworkError, error_for_status, is_retried_status
 
 if TYPE_CHECKING:
@@ -106,8 +106,13 @@ class ChatClient:
         self._connection = connection
         self._log = log
         self._session = requests.Session()
-        self._session.verify = connection.ca_bundle or True
         self._session.headers.update(self._headers(settings))
+        # An explicit --ca-bundle outranks $REQUESTS_CA_BUNDLE; None lets requests read it.
+        self._verify: str | None = connection.ca_bundle
+        # The key never goes through a proxy in clear text: plain http is loopback only.
+        host = urlsplit(settings.base_url).hostname or ""
+        self._proxies = dict.fromkeys(("http", "https", "all")) if is_loopback(host) else None
+        self.attempts = 0  # requests sent so far, retries included
 
     @staticmethod
     def _headers(settings: Settings) -> dict[str, str]:
@@ -133,9 +138,11 @@ class ChatClient:
     def request(
         self, method: str, path: str, body: bytes | None = None,
         params: Mapping[str, str] | None = None, stream: bool = False,
+        retries: int | None = None,
     ) -> requests.Response:
         """Send, retrying as the policy allows; the response is 2xx, else a typed error."""
-        retries = self._connection.settings.retries
+        if retries is None:
+            retries = self._connection.settings.retries
         for attempt in range(retries + 1):
             response, reason, headers = self._attempt(method, path, body, params, stream)
             if response is not None and response.status_code < 400:
@@ -165,20 +172,30 @@ class ChatClient:
         self._log(f"{method} {self._url(path)}{size}")
         started = time.monotonic()
         timeout = (CONNECT_TIMEOUT, self._connection.settings.timeout)
+        self.attempts += 1
         try:
             response = self._session.request(
                 method, self._url(path), data=body, params=params, headers=headers,
-                timeout=timeout, stream=True,
+                timeout=timeout, stream=True, verify=self._verify, proxies=self._proxies,
             )
         except requests.exceptions.SSLError as exc:
             raise NetworkError(f"TLS error talking to {self._host()}: {_short(exc)}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            return None, _short(exc), {}
+            return None, self._failure(exc), {}
         elapsed = time.monotonic() - started
         self._log(f"HTTP {response.status_code} in {elapsed:.3f}s")
         if response.status_code >= 400:
             response.content  # noqa: B018 -- read the error body before the connection goes back
         return response, f"HTTP {response.status_code}", response.headers
+
+    def _failure(self, exc: Exception) -> str:
+        import requests
+
+        if isinstance(exc, requests.ConnectTimeout):
+            return f"no connection within {CONNECT_TIMEOUT:g}s"
+        if isinstance(exc, requests.Timeout):
+            return f"no answer within {self._connection.settings.timeout:g}s"
+        return _short(exc)
 
     def _host(self) -> str:
         return urlsplit(self._connection.settings.base_url).netloc
@@ -196,9 +213,10 @@ class ChatClient:
     def get_json(self, path: str, params: Mapping[str, str]) -> Any:
         return parse_json_body(read_body(self.request("GET", path, params=params)))
 
-    def post_stream(self, path: str, payload: Any) -> Iterator[bytes]:
+    def post_stream(self, path: str, payload: Any, retries: int | None = None) -> Iterator[bytes]:
         """A streamed call: the body's chunks as they arrive (retried only before them)."""
-        return iter_chunks(self.request("POST", path, orjson.dumps(payload), stream=True))
+        response = self.request("POST", path, orjson.dumps(payload), stream=True, retries=retries)
+        return iter_chunks(response)
 
 
 def read_body(response: requests.Response) -> bytes:
@@ -234,8 +252,18 @@ def iter_chunks(response: requests.Response) -> Iterator[bytes]:
 
 
 def _short(exc: BaseException) -> str:
-    """A one-line reason without the URL internals (and never a header)."""
-    text = str(exc.__context__ or exc) if not str(exc) else str(exc)
-    text = re.sub(r"<urllib3[^>]*>", "", text)
-    text = re.sub(r"\(Caused by [^(]*", "", text).strip(" :()")
-    return (text.splitlines() or [type(exc).__name__])[0][:160] or type(exc).__name__
+    """A one-line reason from the innermost cause (never a header, never urllib3's repr)."""
+    reason = exc
+    seen: set[int] = set()
+    while id(reason) not in seen:
+        seen.add(id(reason))
+        inner = reason.__cause__ or reason.__context__
+        inner = inner or next((a for a in reason.args if isinstance(a, BaseException)), None)
+        if inner is None:
+            break
+        reason = inner
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    text = str(reason).split(": ", 1)[-1] if ": " in str(reason) else str(reason)
+    text = re.sub(r"\(Caused by .*", "", text).strip(" :(),'\"")
+    return text.splitlines()[0][:200] if text else type(reason).__name__

@@ -178,13 +178,12 @@ def _load_key(
     for name in KEY_VARIABLES:
         if environ.get(name, "").strip():
             return Secret(environ[name].strip()), f"environment {name}"
-    found = layers.find("api_key_file")
-    if found:
-        path = Path(found[0]).expanduser()
-        return _key_from_file(path, warnings), f"{found[1]} api_key_file"
-    found = layers.find("api_key")
-    if found:
-        return Secret(found[0].strip()), f"{found[1]} api_key"
+    for source, section in layers.sections:  # the profile before the default section
+        if "api_key_file" in section:
+            path = Path(section["api_key_file"]).expanduser()
+            return _key_from_file(path, warnings), f"{source} api_key_file"
+        if "api_key" in section:
+            return Secret(section["api_key"].strip()), f"{source} api_key"
     return None, "not set"
 
 
@@ -239,7 +238,8 @@ def load_settings(flags: ConfigFlags, environ: Mapping[str, str]) -> Settings:
     )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address is this machine (127.0.0.0/8, ::1, localhost)."""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -253,7 +253,7 @@ def check_base_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return
     if parts.scheme == "http":
         raise UsageError(

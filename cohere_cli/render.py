@@ -123,7 +123,8 @@ class Renderer:
             self._citations(response)
         if self.options.usage:
             counts = usage_counts(response)
-            self.console.err("usage: " + " ".join(f"{k}={v}" for k, v in counts.items()))
+            fields = " ".join(f"{k}={v}" for k, v in counts.items())
+            self.console.err(f"usage: {fields or 'none reported'}")
 
     def _citations(self, response: dict[str, Any]) -> None:
         for number, citation in enumerate(citations(response), 1):

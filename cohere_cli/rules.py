@@ -81,8 +81,12 @@ def _range_problem(field: str, value: Any) -> str | None:
         article = "an" if kind == "integer" else "a"
         return f"{field} must be {article} {kind} (got {_quote(value)})"
     if not low <= value <= high:
-        return f"{field} must be between {low:g} and {high:g} (got {value:g})"
+        return f"{field} must be between {_number(low)} and {_number(high)} (got {_number(value)})"
     return None
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _option_problem(body: dict[str, Any]) -> str | None:

@@ -156,3 +156,22 @@ def test_plain_http_to_a_remote_host_is_refused(monkeypatch: pytest.MonkeyPatch)
     result = invoke(["--base-url", "http://example.com", "hello"])
     assert result.exit_code == 2
     assert "refusing to send the API key over plain http to example.com" in result.stderr
+
+
+def test_a_profile_key_outranks_a_default_key_file(clean_env: Path) -> None:
+    key_file = clean_env / "default.key"
+    key_file.write_text("from-default-file")
+    key_file.chmod(0o600)
+    write_config(clean_env, f"[default]\napi_key_file = {key_file}\n\n"
+                 "[profile work]\napi_key = from-work-profile\n")
+    found = settings(profile="work")
+    assert found.api_key.reveal() == "from-work-profile"
+    assert found.sources["api_key"].endswith("[profile work] api_key")
+    assert settings().api_key.reveal() == "from-default-file"
+
+
+def test_config_command_takes_the_connection_flags() -> None:
+    result = invoke(["config", "--timeout", "5", "--retries", "0", "--client-name", "cron"])
+    assert "timeout = 5  # flag --timeout" in result.stdout
+    assert "retries = 0  # flag --retries" in result.stdout
+    assert "client_name = cron  # flag --client-name" in result.stdout

@@ -183,3 +183,38 @@ def test_ca_bundle_flag_and_environment(tls_stub: StubServer, certificate: tuple
     assert (result.exit_code, result.stdout) == (0, "echo: hi\n")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
     assert invoke(["hi"]).stdout == "echo: hi\n"
+
+
+@pytest.mark.parametrize("rule", ["dropx5", "cut=1x5", "503x5"])
+def test_a_stream_spends_one_retry_budget(make_stub: Any, rule: str) -> None:
+    server = make_stub(fail=(rule,), retry_after=0)
+    result = invoke(["--stream", "--retries", "2", "--max-wait", "0", "hi"])
+    assert result.exit_code == 7
+    assert len(server.requests) == 3  # one try and two retries, however the stream failed
+
+
+def test_a_stream_cut_then_a_refusal_share_the_budget(make_stub: Any) -> None:
+    server = make_stub(fail=("cut=1", "503x5"), retry_after=0)
+    assert invoke(["--stream", "--retries", "2", "--max-wait", "0", "hi"]).exit_code == 7
+    assert len(server.requests) == 3
+
+
+def test_ca_bundle_flag_outranks_the_environment(
+    tls_stub: StubServer, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    wrong = tmp_path / "wrong.pem"
+    wrong.write_text("not a certificate\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(wrong))
+    result = invoke(["--no-stream", "--ca-bundle", str(certificate[0]), "hi"])
+    assert (result.exit_code, result.stdout) == (0, "echo: hi\n")
+
+
+def test_no_proxy_sees_the_key_on_loopback(stub: StubServer,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    result = invoke(["--no-stream", "hi"])
+    assert (result.exit_code, result.stdout) == (0, "echo: hi\n")

@@ -176,3 +176,9 @@ def test_official_examples_replay(make_stub: Any, name: str) -> None:
                            "arguments": orjson.loads(c["function"]["arguments"])}).decode()
              for c in expected["message"].get("tool_calls", [])]
     assert text == "".join(f"{line}\n" for line in ["".join(texts)] * bool(texts) + calls)
+
+
+def test_usage_without_counts_says_so(make_stub: Any) -> None:
+    make_stub(replies=({"message": {"role": "assistant", "content": "ok"}},))
+    result = invoke(["--usage", "hi"])
+    assert (result.stdout, result.stderr) == ("ok\n", "usage: none reported\n")

@@ -1,0 +1,31 @@
+# cohere-chat: build, test, lint, benchmark.  `make test` needs nothing but python3.
+PYTHON ?= python3
+VENV ?= .venv
+PREFIX ?= /usr/local
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint clean
+
+$(STAMP): setup.cfg setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Install the program (and its man page) under PREFIX.
+install:
+	$(PYTHON) -m pip install .
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 man/cohere-chat.1 $(DESTDIR)$(PREFIX)/share/man/man1/cohere-chat.1
+
+# The whole test suite in its own virtualenv; pytest's exit 5 (no tests ran) fails too.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check cohere_cli tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
