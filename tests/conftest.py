@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,54 @@ def make_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield make
     for server in servers:
         server.stop()
+
+
+class RawServer(ThreadingHTTPServer):
+    """Answers every request with one canned status, content type and body."""
+
+    daemon_threads = True
+
+    def __init__(self, status: int, content_type: str, body: bytes) -> None:
+        self.answer = (status, content_type, body)
+        self.count = 0
+        super().__init__(("127.0.0.1", 0), RawHandler)
+
+
+class RawHandler(BaseHTTPRequestHandler):
+    server: RawServer
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.count += 1
+        status, content_type, body = self.server.answer
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def raw_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A raw loopback server for answers the stub does not make (HTML error pages, empty
+    bodies, an exact official event stream): one canned status, type and body."""
+    servers: list[RawServer] = []
+
+    def make(status: int, content_type: str, body: bytes) -> RawServer:
+        server = RawServer(status, content_type, body)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
+        return server
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass

@@ -6,15 +6,12 @@ error, the stub proves that nothing was sent. Server replies the stub does not m
 """
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEST_KEY, invoke
+from conftest import invoke
 
 TOOL_OK = b'{"type":"function","function":{"name":"f","parameters":{}}}'
 
@@ -121,52 +118,6 @@ def test_bad_input_is_refused_before_sending(name: str, stub: Any, tmp_path: Pat
     assert case.fragment in result.stderr
     assert result.stderr.count("\n") == 1
     assert stub.requests == []
-
-
-class RawServer(ThreadingHTTPServer):
-    """Answers every request with one canned status, content type and body."""
-
-    daemon_threads = True
-
-    def __init__(self, status: int, content_type: str, body: bytes) -> None:
-        self.answer = (status, content_type, body)
-        self.count = 0
-        super().__init__(("127.0.0.1", 0), RawHandler)
-
-
-class RawHandler(BaseHTTPRequestHandler):
-    server: RawServer
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.count += 1
-        status, content_type, body = self.server.answer
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: Any) -> None:
-        return None
-
-
-@pytest.fixture
-def raw_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    servers: list[RawServer] = []
-
-    def make(status: int, content_type: str, body: bytes) -> RawServer:
-        server = RawServer(status, content_type, body)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
-        return server
-
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>" \

@@ -138,3 +138,46 @@ def test_ctrl_c_exits_130_without_a_traceback(make_stub: Any, mode: str) -> None
     assert proc.returncode == 130
     assert (out, err) == (b"", b"")
     assert TEST_KEY not in err.decode()
+
+
+STREAMED = ["stream", "documents-stream", "tools-stream", "image-stream"]
+
+
+def official_stream(name: str) -> tuple[bytes, list[dict[str, Any]]]:
+    """The official example's events in the wire format, ending with [DONE]."""
+    events = [item["data"] for item in official.example(name)["response"]["stream"]]
+    wire = b"".join(b"event: %s\ndata: %s\n\n" % (e["type"].encode(), orjson.dumps(e))
+                    for e in events)
+    return wire + b"data: [DONE]\n\n", events
+
+
+@pytest.mark.parametrize("name", STREAMED)
+def test_official_streams_replay_through_the_cli(raw_server: Any, name: str) -> None:
+    wire, events = official_stream(name)
+    raw_server(200, "text/event-stream", wire)
+    texts = "".join(e["delta"]["message"]["content"].get("text", "") for e in events
+                    if e["type"] == "content-delta")
+    text = invoke(["hi"])
+    assert text.exit_code == 0, text.stderr
+    head = texts + "\n" if texts else ""
+    assert text.stdout.startswith(head)
+    calls = [orjson.loads(line) for line in text.stdout[len(head):].splitlines()]
+    starts = [e for e in events if e["type"] == "tool-call-start"]
+    assert [c["name"] for c in calls] == [
+        e["delta"]["message"]["tool_calls"]["function"]["name"] for e in starts]
+    assert all(isinstance(c["arguments"], dict) for c in calls)
+    assert invoke(["-F", "events", "hi"]).lines() == events
+    rebuilt = orjson.loads(invoke(["--stream", "--json", "hi"]).stdout)
+    official.validate_response(rebuilt)
+    cited = [e for e in events if e["type"] == "citation-start"]
+    assert len(rebuilt["message"].get("citations", [])) == len(cited)
+
+
+def test_a_cut_stream_in_a_real_process_keeps_the_partial_text(make_stub: Any) -> None:
+    make_stub(fail=("cut=5",))
+    proc = _spawn(["--stream", "one two three four five six"])
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 7
+    assert out.startswith(b"echo") and not out.endswith(b"\n")
+    assert err.startswith(b"cohere-chat: error: the reply is incomplete")
+    assert err.count(b"\n") == 1

@@ -1,0 +1,66 @@
+"""Fuzzing the message reader: any bytes, any format, end in messages or a typed error."""
+from __future__ import annotations
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cohere_cli.errors import CohereChatError
+from cohere_cli.messages import MessageInputs, assemble_messages
+from cohere_cli.request import RequestOptions, build_request
+from cohere_cli.rules import body_problem
+
+FORMATS = st.sampled_from(["text", "jsonl", "json"])
+VALID_LINES = [
+    b'{"role": "system", "content": "s"}',
+    b'{"role": "user", "content": "hi"}',
+    b'{"role": "user", "content": [{"type": "text", "text": "x"}]}',
+    b'{"role": "assistant", "content": "a", "tool_calls": []}',
+    b'{"role": "tool", "tool_call_id": "c", "content": "r"}',
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)
+
+
+def read(fmt: str, data: bytes, prompt: tuple[str, ...] = ()) -> None:
+    try:
+        assembled = assemble_messages(MessageInputs(input_format=fmt, stdin=data, prompt=prompt))
+    except CohereChatError:
+        return
+    assert assembled.messages, "a reader that succeeds returns messages"
+    try:
+        body = build_request(assembled.messages, RequestOptions(), assembled.defaults, "m")
+    except CohereChatError:
+        return
+    assert body_problem(body) is None
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(FORMATS, st.binary(max_size=300), st.lists(st.text(max_size=5), max_size=2))
+def test_random_bytes_never_raise_an_untyped_error(fmt: str, data: bytes,
+                                                   prompt: list[str]) -> None:
+    read(fmt, data, tuple(prompt))
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(VALID_LINES), min_size=1, max_size=6),
+       st.integers(min_value=0, max_value=400), st.binary(min_size=1, max_size=4))
+def test_mutated_valid_jsonl_never_raises_an_untyped_error(lines: list[bytes], at: int,
+                                                           junk: bytes) -> None:
+    data = b"\n".join(lines)
+    at %= len(data) + 1
+    read("jsonl", data[:at] + junk + data[at:])
+    read("json", b"[" + b",".join(lines)[:at] + junk + b"]")
+
+
+@settings(max_examples=300)
+@given(st.lists(json_values, max_size=4), json_values)
+def test_any_json_values_as_messages_or_documents(values: list[object], document: object) -> None:
+    read("jsonl", b"\n".join(orjson.dumps(v) for v in values))
+    read("json", orjson.dumps(document))
+    read("json", orjson.dumps({"messages": values, "model": document}))
