@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from cohere_cli.client import ChatClient, Connection, retry_wait
+from cohere_cli.conversation import ConversationLock, read_history, save_conversation
 from cohere_cli.errors import GenerationError, IncompleteReplyError, NetworkError
 from cohere_cli.messages import MessageInputs, assemble_messages
+from cohere_cli.reply import request_message
 from cohere_cli.request import RequestOptions, build_request
 from cohere_cli.sse import iter_events
 from cohere_cli.stream import Delta, ReplyAssembler, iter_chat_events
@@ -31,6 +34,8 @@ class ReplySink(Protocol):
 
     def interrupted_line(self) -> None: ...
 
+    def note(self, text: str) -> None: ...
+
 
 @dataclass(frozen=True)
 class SendPlan:
@@ -40,6 +45,8 @@ class SendPlan:
     options: RequestOptions
     connection: Connection
     stream: bool = False
+    conversation: Path | None = None
+    lock_timeout: float = 300.0
 
 
 def _consume(chunks: Iterator[bytes], sink: ReplySink) -> tuple[dict[str, Any], str | None]:
@@ -95,19 +102,11 @@ def check_finish(response: dict[str, Any], error_text: str | None = None) -> Non
         raise GenerationError(f"generation did not complete (finish_reason {reason}){detail}")
 
 
-def run_send(
-    plan: SendPlan, sink: ReplySink, dry_run: bool = False,
-    log: Callable[[str], None] = lambda _: None,
-) -> int:
-    """Assemble, check, send and show one reply; the exit status, or a typed error."""
-    assembled = assemble_messages(plan.inputs)
+def _exchange(
+    plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Send one body, show the reply, and return the response (or raise a typed error)."""
     settings = plan.connection.settings
-    body = build_request(
-        assembled.messages, plan.options, assembled.defaults, settings.model, plan.stream
-    )
-    if dry_run:
-        sink.body(body)
-        return 0
     error_text = None
     raw: bytes | None = None
     with ChatClient(plan.connection, log) as client:
@@ -123,4 +122,43 @@ def run_send(
             response, raw = send_chat(client, body)
     sink.finish(response, raw, plan.stream)
     check_finish(response, error_text)
+    return response
+
+
+def _build(plan: SendPlan, history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict]:
+    assembled = assemble_messages(replace(plan.inputs, history=tuple(history)))
+    body = build_request(
+        assembled.messages, plan.options, assembled.defaults,
+        plan.connection.settings.model, plan.stream,
+    )
+    return assembled.messages, body
+
+
+def run_send(
+    plan: SendPlan, sink: ReplySink, dry_run: bool = False,
+    log: Callable[[str], None] = lambda _: None,
+) -> int:
+    """Assemble, check, send and show one reply; the exit status, or a typed error.
+
+    With a conversation FILE, the whole turn runs under its lock, and FILE gains the new
+    messages and the reply only when the turn succeeded.
+    """
+    path = plan.conversation
+    if path is None:
+        _, body = _build(plan, [])
+        if dry_run:
+            sink.body(body)
+        else:
+            _exchange(plan, body, sink, log)
+        return 0
+    with ConversationLock(path, plan.lock_timeout):
+        history = read_history(path)
+        messages, body = _build(plan, history)
+        if dry_run:
+            sink.body(body)
+            return 0
+        response = _exchange(plan, body, sink, log)
+        save_conversation(path, [*messages, request_message(response)])
+    if history and history[0].get("role") == "system" and history[0] != messages[0]:
+        sink.note(f"replaced the system message at the top of {path}")
     return 0

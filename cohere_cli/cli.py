@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
@@ -111,6 +112,10 @@ def _logger(console: Any, verbose: bool) -> Any:
 
 @cli.command()
 @click.argument("prompt", nargs=-1)
+@click.option("-c", "--conversation", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Keep the conversation in FILE (JSONL of messages); the reply is appended.")
+@click.option("--lock-timeout", type=float, default=300, show_default=True, metavar="SECONDS",
+              help="How long to wait for another run's lock on the conversation.")
 @click.option("-i", "--input", "input_format", type=click.Choice(["text", "jsonl", "json"]),
               default="text", show_default=True, help="How to read stdin.")
 @click.option("--jsonl", "jsonl_input", is_flag=True, help="Short for --input jsonl.")
@@ -152,6 +157,8 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
     plan = SendPlan(
         inputs=inputs, options=_request_options(kw), stream=output_format == "events" or stream,
         connection=Connection(settings, max_wait=kw["max_wait"], ca_bundle=kw["ca_bundle"]),
+        conversation=Path(kw["conversation"]) if kw["conversation"] else None,
+        lock_timeout=kw["lock_timeout"],
     )
     renderer = Renderer(console, OutputOptions(
         format=output_format, show_thinking=kw["show_thinking"],

@@ -102,6 +102,12 @@ class IncompleteReplyError(CohereChatError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class LockTimeoutError(CohereChatError):
+    """Another run held the conversation's lock for longer than --lock-timeout."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
 class GenerationError(CohereChatError):
     """The model ended with `finish_reason` ERROR or TIMEOUT."""
 

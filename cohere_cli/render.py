@@ -61,6 +61,9 @@ class Console:
     def warning(self, message: str) -> None:
         self.err(f"{PROGRAM}: warning: {message}")
 
+    def note(self, message: str) -> None:
+        self.err(f"{PROGRAM}: {message}")
+
 
 class Renderer:
     """Writes one reply in the chosen format; also the sink of a streamed reply."""
@@ -134,6 +137,9 @@ class Renderer:
                 names.append(str(source.get("id") or document.get("title") or "?"))
             quoted = citation.get("text", "")
             self.console.err(f"[{number}] \"{quoted}\" — {', '.join(names) or 'no source'}")
+
+    def note(self, text: str) -> None:
+        self.console.note(text)
 
     def interrupted_line(self) -> None:
         """After a cut, keep the error off the partial text's line on a shared terminal."""
