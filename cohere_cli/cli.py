@@ -104,6 +104,18 @@ def _request_options(kw: dict[str, Any]) -> Any:
     )
 
 
+def _connection(kw: dict[str, Any], console: Any) -> Any:
+    """The connection from the flags, environment and config; config warnings shown."""
+    from cohere_cli.client import Connection
+    from cohere_cli.config import load_settings
+
+    settings = load_settings(_config_flags(kw), os.environ)
+    for warning in settings.warnings:
+        console.warning(warning)
+    return Connection(settings, max_wait=kw["max_wait"], ca_bundle=kw["ca_bundle"],
+                      pool_size=max(10, kw.get("jobs") or 0))
+
+
 def _logger(console: Any, verbose: bool) -> Any:
     if not verbose:
         return lambda _line: None
@@ -136,15 +148,10 @@ def _logger(console: Any, verbose: bool) -> Any:
 def send(prompt: tuple[str, ...], **kw: Any) -> int:
     """Send one conversation, print one reply (the default command)."""
     from cohere_cli.chat import SendPlan, run_send
-    from cohere_cli.client import Connection
-    from cohere_cli.config import load_settings
     from cohere_cli.messages import MessageInputs
     from cohere_cli.render import Console, OutputOptions, Renderer
 
     console = Console(*_streams())
-    settings = load_settings(_config_flags(kw), os.environ)
-    for warning in settings.warnings:
-        console.warning(warning)
     output_format = "json" if kw["json_output"] else kw["output_format"]
     inputs = MessageInputs(
         input_format="jsonl" if kw["jsonl_input"] else kw["input_format"],
@@ -156,7 +163,7 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
         raise UsageError("--format events needs --stream")
     plan = SendPlan(
         inputs=inputs, options=_request_options(kw), stream=output_format == "events" or stream,
-        connection=Connection(settings, max_wait=kw["max_wait"], ca_bundle=kw["ca_bundle"]),
+        connection=_connection(kw, console),
         conversation=Path(kw["conversation"]) if kw["conversation"] else None,
         lock_timeout=kw["lock_timeout"],
     )
@@ -165,6 +172,64 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
         show_citations=kw["show_citations"], usage=kw["usage"],
     ))
     return run_send(plan, renderer, dry_run=kw["dry_run"], log=_logger(console, kw["verbose"]))
+
+
+@cli.command()
+@click.argument("input_path", metavar="[INPUT]", default="-",
+                type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="Concurrent requests.")
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), metavar="N",
+              help="Start requests at least 60/N seconds apart (no bursts).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the results to FILE (default: stdout).")
+@click.option("--unordered", is_flag=True, help="Write results as they finish.")
+@click.option("--raw", is_flag=True, help="Add the whole response to each result.")
+@click.option("--resume", is_flag=True,
+              help="Skip ids that already succeeded in --output FILE; retry the rest.")
+@message_options
+@request_options
+@connection_options
+def batch(input_path: str, **kw: Any) -> int:
+    """Send many requests from JSONL; write one result line per input line."""
+    from cohere_cli.batch import BatchJob, run_batch_job
+    from cohere_cli.render import Console
+
+    console = Console(*_streams())
+    if kw["resume"] and not kw["output"]:
+        raise UsageError("--resume needs -o/--output FILE")
+    if input_path == "-" and (sys.stdin is None or sys.stdin.isatty()):
+        raise UsageError("no input", hint="give INPUT, or pipe JSONL on stdin")
+    job = BatchJob(
+        input_path=input_path, output=kw["output"], resume=kw["resume"], jobs=kw["jobs"],
+        rpm=kw["rpm"], ordered=not kw["unordered"], raw=kw["raw"], system=kw["system"],
+        system_file=kw["system_file"], options=_request_options(kw),
+        connection=_connection(kw, console),
+    )
+    summary = run_batch_job(job, sys.stdin.buffer if input_path == "-" else None,
+                            console.stdout, _progress(console), _logger(console, kw["verbose"]))
+    console.clear_progress()
+    console.note(f"batch: ok={summary.ok} failed={summary.failed} skipped={summary.skipped} "
+                 f"tokens={summary.tokens} seconds={summary.seconds:.1f}")
+    if summary.interrupted:
+        return ExitCode.INTERRUPTED
+    return ExitCode.BATCH_FAILED if summary.failed else ExitCode.OK
+
+
+def _progress(console: Any) -> Any:
+    """A progress line on stderr, only while stderr is a terminal (at most 5 a second)."""
+    if not console.stderr_is_terminal():
+        return lambda _summary: None
+    shown = [0.0]
+
+    def show(summary: Any) -> None:
+        now = summary.seconds
+        if now - shown[0] >= 0.2:
+            shown[0] = now
+            done = summary.ok + summary.failed
+            console.progress(f"{done} done, {summary.failed} failed, {done / max(now, 1e-9):.1f}/s")
+
+    return show
 
 
 @cli.command("config")
@@ -210,7 +275,8 @@ def config_command(**kw: Any) -> int:
 @click.option("--port", type=int, default=0, show_default=True, help="Port (0: any free port).")
 @click.option("--replies", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="Canned replies, JSONL: a string or a response object a line.")
-@click.option("--latency", type=float, default=0, metavar="MS", help="Delay before each answer.")
+@click.option("--latency", default="0", metavar="MS[-MAX]",
+              help="Delay before each answer; MS-MAX: a random delay in that range.")
 @click.option("--token-delay", type=float, default=0, metavar="MS",
               help="Delay between streamed deltas.")
 @click.option("--fail", "fail_rules", multiple=True, metavar="RULE",
@@ -230,8 +296,14 @@ def stub(**kw: Any) -> int:
         replies = load_replies(kw["replies"]) if kw["replies"] else ()
     except ValueError as exc:
         raise InputError("--replies", str(exc)) from None
+    low, _, high = kw["latency"].partition("-")
+    try:
+        latency = (float(low), float(high) if high else None)
+    except ValueError:
+        raise UsageError(f"--latency takes MS or MS-MAX (got {kw['latency']!r})") from None
     run_stub(StubSettings(
-        host=kw["host"], port=kw["port"], replies=replies, latency_ms=kw["latency"],
+        host=kw["host"], port=kw["port"], replies=replies, latency_ms=latency[0],
+        latency_max_ms=latency[1],
         token_delay_ms=kw["token_delay"], fail_rules=rules, retry_after=kw["retry_after"],
     ))
     return 0

@@ -18,6 +18,7 @@ import orjson
 from cohere_cli import __version__
 from cohere_cli.config import Settings, check_base_url, is_loopback
 from cohere_cli.errors import APIError, NetworkError, error_for_status, is_retried_status
+from cohere_cli.pacing import Pacer
 
 if TYPE_CHECKING:
     import requests
@@ -92,13 +93,17 @@ class Connection:
     settings: Settings
     max_wait: float = DEFAULT_MAX_WAIT
     ca_bundle: str | None = None
+    pool_size: int = 10  # connections kept open: at least the number of concurrent requests
 
 
 class ChatClient:
     """One pooled HTTP session to the API; every call retries as spec §9 says."""
 
-    def __init__(self, connection: Connection, log: Log = _silent) -> None:
+    def __init__(
+        self, connection: Connection, log: Log = _silent, pacer: Pacer | None = None
+    ) -> None:
         import requests
+        from requests.adapters import HTTPAdapter
 
         settings = connection.settings
         check_base_url(settings.base_url)
@@ -107,6 +112,10 @@ class ChatClient:
         self._log = log
         self._session = requests.Session()
         self._session.headers.update(self._headers(settings))
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=connection.pool_size)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._pacer = pacer
         # An explicit --ca-bundle outranks $REQUESTS_CA_BUNDLE; None lets requests read it.
         self._verify: str | None = connection.ca_bundle
         # The key never goes through a proxy in clear text: plain http is loopback only.
@@ -144,6 +153,8 @@ class ChatClient:
         if retries is None:
             retries = self._connection.settings.retries
         for attempt in range(retries + 1):
+            if self._pacer is not None:
+                self._pacer.before_attempt()
             response, reason, headers = self._attempt(method, path, body, params, stream)
             if response is not None and response.status_code < 400:
                 return response
@@ -155,7 +166,10 @@ class ChatClient:
                 raise NetworkError(f"cannot reach {self._host()}: {reason}")
             wait = retry_wait(headers, attempt, self._connection.max_wait)
             self._log(f"retry {attempt + 1}/{retries} in {wait:.2f}s after {reason}")
-            time.sleep(wait)
+            if self._pacer is not None:
+                self._pacer.pause(wait)  # every request of the batch waits, not only this one
+            else:
+                time.sleep(wait)
         raise AssertionError("unreachable")
 
     def _attempt(

@@ -40,6 +40,7 @@ class Console:
         self.stdout = stdout
         self.stderr = stderr
         self.at_line_start = True  # whether stdout last ended a line (or wrote nothing)
+        self._progress_shown = False
 
     def out(self, data: bytes) -> None:
         if data:
@@ -63,6 +64,23 @@ class Console:
 
     def note(self, message: str) -> None:
         self.err(f"{PROGRAM}: {message}")
+
+    def stderr_is_terminal(self) -> bool:
+        try:
+            return self.stderr.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def progress(self, text: str) -> None:
+        """Overwrite the progress line on a terminal's stderr."""
+        self.stderr.write(f"\r\x1b[K{text}".encode())
+        self.stderr.flush()
+        self._progress_shown = True
+
+    def clear_progress(self) -> None:
+        if self._progress_shown:
+            self.stderr.write(b"\r\x1b[K")
+            self.stderr.flush()
 
 
 class Renderer:

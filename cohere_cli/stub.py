@@ -7,12 +7,14 @@ real service checks them, with injected faults. Tests use `StubServer` in-proces
 from __future__ import annotations
 
 import contextlib
+import random
 import re
 import signal
 import socket
 import socketserver
 import ssl
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,6 +71,7 @@ class StubSettings:
     port: int = 0
     replies: tuple[object, ...] = ()  # from load_replies; empty: echo
     latency_ms: float = 0
+    latency_max_ms: float | None = None  # with it, each answer waits a random MS..MAX
     token_delay_ms: float = 0
     fail_rules: tuple[FailRule, ...] = ()
     retry_after: float = 1
@@ -96,6 +99,7 @@ class RecordedRequest:
     headers: Headers = field(repr=False)  # holds Authorization: kept out of the repr
     body: bytes
     json: Any = None  # the parsed body, None when it is not JSON
+    received: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 class _State:
@@ -167,7 +171,10 @@ class _Handler(BaseHTTPRequestHandler):
             body, parsed,
         )
         fault = self.state.admit(request)
-        delay = self.state.settings.latency_ms / 1000
+        settings = self.state.settings
+        high = settings.latency_max_ms
+        low = settings.latency_ms
+        delay = (random.uniform(low, high) if high is not None else low) / 1000
         if delay > 0 and self.state.stopping.wait(delay):
             self.close_connection = True
             return

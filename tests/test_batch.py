@@ -1,0 +1,245 @@
+"""`batch` (spec §10): concurrent, ordered, resumable, paced, with flat memory."""
+from __future__ import annotations
+
+import itertools
+import os
+import pty
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import official
+import orjson
+from conftest import ROOT, assert_no_key, chat_bodies, invoke
+
+from cohere_cli.batch import BatchJob, run_batch_job
+from cohere_cli.client import Connection
+from cohere_cli.config import ConfigFlags, load_settings
+from cohere_cli.request import RequestOptions
+
+
+def jsonl(*values: Any) -> bytes:
+    return b"".join(orjson.dumps(v) + b"\n" for v in values)
+
+
+def records(text: str | bytes) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in text.splitlines()]
+
+
+def test_each_kind_of_line_gives_one_result_in_order(stub: Any) -> None:
+    stdin = jsonl("plain prompt", {"id": "b", "prompt": "with id", "temperature": 0.2},
+                  {"messages": [{"role": "user", "content": "as messages"}]}) + b"\n"
+    result = invoke(["batch", "-s", "Be terse", "-t", "0.5"], stdin=stdin)
+    assert result.exit_code == 0, result.stderr
+    out = records(result.stdout)
+    assert [r["id"] for r in out] == [1, "b", 3]
+    assert [r["line"] for r in out] == [1, 2, 3]
+    assert [r["text"] for r in out] == ["echo: plain prompt", "echo: with id", "echo: as messages"]
+    assert out[0]["finish_reason"] == "COMPLETE"
+    assert set(out[0]["usage"]) >= {"input_tokens", "output_tokens"}
+    official.validate_request({"model": "m", "messages": [out[0]["message"]]})
+    bodies = sorted(chat_bodies(stub), key=lambda b: b["messages"][1]["content"])
+    assert all(b["messages"][0] == {"role": "system", "content": "Be terse"} for b in bodies)
+    temperatures = {b["messages"][1]["content"]: b["temperature"] for b in bodies}
+    assert temperatures == {"plain prompt": 0.5, "with id": 0.2, "as messages": 0.5}
+    assert result.stderr.startswith("cohere-chat: batch: ok=3 failed=0 skipped=0 tokens=")
+
+
+def test_order_is_kept_with_8_jobs_and_random_latencies(make_stub: Any) -> None:
+    make_stub(latency_ms=0, latency_max_ms=60)
+    stdin = jsonl(*[f"p{n}" for n in range(60)])
+    result = invoke(["batch", "-j", "8"], stdin=stdin)
+    assert [r["text"] for r in records(result.stdout)] == [f"echo: p{n}" for n in range(60)]
+
+
+def test_unordered_writes_every_result_once(make_stub: Any) -> None:
+    make_stub(latency_ms=0, latency_max_ms=40)
+    result = invoke(["batch", "-j", "8", "--unordered"], stdin=jsonl(*map(str, range(40))))
+    assert sorted(r["id"] for r in records(result.stdout)) == list(range(1, 41))
+
+
+def test_bad_lines_and_a_400_fail_alone_and_exit_9(make_stub: Any) -> None:
+    server = make_stub(fail=("400",))
+    stdin = (b'"first"\nnot json\n[1]\n{"prompt": "x", "messages": []}\n'
+             b'{"prompt": "hot", "temperature": 3}\n{"messages": [{"role": "usr"}]}\n"last"\n')
+    result = invoke(["batch", "-j", "1"], stdin=stdin)
+    assert result.exit_code == 9
+    out = records(result.stdout)
+    assert [r["line"] for r in out] == [1, 2, 3, 4, 5, 6, 7]
+    errors = {r["line"]: r["error"] for r in out if "error" in r}
+    assert errors[1] == {"status": 400, "message": "stub: injected 400"}
+    assert errors[2]["message"].startswith("invalid JSON")
+    assert errors[3]["message"] == "a line must be a JSON string or object"
+    assert errors[4]["message"] == 'a line needs either "prompt" or "messages"'
+    assert errors[5]["message"] == "temperature must be between 0 and 1 (got 3)"
+    assert errors[6]["message"] == 'messages[0]: unknown role "usr"'
+    assert out[-1]["text"] == "echo: last"
+    assert len(server.requests) == 2  # the bad lines were never sent
+    assert "ok=1 failed=6" in result.stderr
+
+
+def test_a_duplicate_id_is_refused(stub: Any) -> None:
+    result = invoke(["batch"], stdin=jsonl({"id": "x", "prompt": "a"}, {"id": "x", "prompt": "b"}))
+    out = records(result.stdout)
+    assert "text" in out[0] and out[1]["error"]["message"] == "the same id is on an earlier line"
+    assert result.exit_code == 9
+
+
+def test_raw_adds_the_response(stub: Any) -> None:
+    out = records(invoke(["batch", "--raw"], stdin=jsonl("hi")).stdout)
+    official.validate_response(out[0]["response"])
+
+
+def test_flags_are_checked_before_any_line(stub: Any, tmp_path: Path) -> None:
+    for args, message in [(["-t", "7"], "temperature must be between"),
+                          (["--resume"], "--resume needs -o/--output FILE"),
+                          (["--system-file", str(tmp_path / "none")], "cannot read")]:
+        result = invoke(["batch", *args], stdin=jsonl("hi"))
+        assert result.exit_code in (2, 3) and message in result.stderr
+    assert stub.requests == []
+
+
+def test_output_file_and_resume_skip_what_succeeded(make_stub: Any, tmp_path: Path) -> None:
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(jsonl(*[{"id": f"k{n}", "prompt": f"p{n}"} for n in range(6)]))
+    make_stub(fail=("400",))
+    first = invoke(["batch", "-j", "1", str(source), "-o", str(output)])
+    assert first.exit_code == 9 and first.stdout == ""
+    output.write_bytes(output.read_bytes() + b'{"id": "k9", "li')  # a torn line from a crash
+    server = make_stub()
+    again = invoke(["batch", "--resume", str(source), "-o", str(output)])
+    assert again.exit_code == 0
+    assert [b["messages"][0]["content"] for b in chat_bodies(server)] == ["p0"]
+    out = records(output.read_bytes())
+    successes = [r["id"] for r in out if "error" not in r]
+    assert sorted(successes) == [f"k{n}" for n in range(6)]
+    assert "skipped=5" in again.stderr
+
+
+def test_resume_refuses_a_damaged_output(stub: Any, tmp_path: Path) -> None:
+    output = tmp_path / "out.jsonl"
+    output.write_bytes(b'{"id": 1}\nnot a record\n{"id": 2}\n')
+    result = invoke(["batch", "--resume", "-o", str(output)], stdin=jsonl("a"))
+    assert result.exit_code == 3 and "out.jsonl:2: not a result line" in result.stderr
+    assert output.read_bytes() == b'{"id": 1}\nnot a record\n{"id": 2}\n'
+
+
+def _batch_process(args: list[str], **kw: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "cohere_cli", "batch", *args], cwd=ROOT,
+                            env=dict(os.environ), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, **kw)
+
+
+def test_resume_after_sigkill_sends_only_the_unfinished(make_stub: Any, tmp_path: Path) -> None:
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(jsonl(*[f"p{n}" for n in range(40)]))
+    make_stub(latency_ms=50)
+    proc = _batch_process(["-j", "2", str(source), "-o", str(output)])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (
+        not output.exists() or output.read_bytes().count(b"\n") < 8
+    ):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert_no_key(*proc.communicate(timeout=10))
+    done = {r["id"] for r in records(output.read_bytes()[: output.read_bytes().rfind(b"\n")])}
+    assert 8 <= len(done) < 40
+    server = make_stub()
+    again = invoke(["batch", "-j", "4", "--resume", str(source), "-o", str(output)])
+    assert again.exit_code == 0
+    sent = {b["messages"][0]["content"] for b in chat_bodies(server)}
+    assert sent == {f"p{n - 1}" for n in range(1, 41) if n not in done}
+    out = records(output.read_bytes())
+    assert sorted(r["id"] for r in out) == list(range(1, 41))  # each id once, all there
+
+
+def test_rpm_spaces_the_starts(make_stub: Any) -> None:
+    server = make_stub()
+    started = time.monotonic()
+    assert invoke(["batch", "-j", "4", "--rpm", "600"], stdin=jsonl(*"abcdef")).exit_code == 0
+    assert time.monotonic() - started >= 0.5
+    times = sorted(r.received for r in server.requests)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.09, gaps
+
+
+def test_a_429_slows_the_whole_batch(make_stub: Any) -> None:
+    server = make_stub(fail=("429",), retry_after=0.5)
+    assert invoke(["batch", "-j", "2"], stdin=jsonl(*"abcdef")).exit_code == 0
+    arrivals = [r.received for r in server.requests]
+    first = arrivals[0]
+    assert all(t - first >= 0.45 for t in arrivals[2:])  # the rest waited out the 429
+
+
+def test_ctrl_c_writes_what_finished_and_exits_130(make_stub: Any, tmp_path: Path) -> None:
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(jsonl(*[f"p{n}" for n in range(200)]))
+    make_stub(latency_ms=100)
+    proc = _batch_process(["-j", "2", "-o", str(output), str(source)])
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=15)
+    assert_no_key(out, err)
+    assert proc.returncode == 130
+    written = records(output.read_bytes())
+    assert 2 <= len(written) < 200
+    assert err.startswith(b"cohere-chat: batch: ok=")
+
+
+def test_progress_only_on_a_terminal(make_stub: Any) -> None:
+    make_stub(latency_ms=60)
+    piped = _batch_process(["-j", "1"], stdin=subprocess.PIPE)
+    out, err = piped.communicate(jsonl(*"abcdefgh"), timeout=30)
+    assert len(records(out)) == 8
+    assert err.count(b"\n") == 1 and b"\r" not in err
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "cohere_cli", "batch", "-j", "1"], cwd=ROOT,
+                            env=dict(os.environ), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    proc.communicate(jsonl(*"abcdefgh"), timeout=30)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert b"done, 0 failed" in shown and b"\r" in shown
+    assert b"cohere-chat: batch: ok=8" in shown
+
+
+def test_input_is_read_lazily_with_a_bounded_window(make_stub: Any) -> None:
+    server = make_stub(fail=("hang",))
+    pulled = itertools.count()
+    stop = threading.Event()
+
+    class Endless:
+        def __iter__(self) -> Any:
+            for n in itertools.count():
+                if stop.is_set():
+                    return
+                next(pulled)
+                yield orjson.dumps(f"p{n}") + b"\n"
+
+    settings = load_settings(ConfigFlags(), os.environ)
+    job = BatchJob(input_path="-", output=None, options=RequestOptions(), jobs=1,
+                   connection=Connection(settings, max_wait=0))
+    sink = open(os.devnull, "wb")  # noqa: SIM115 - closed below
+    thread = threading.Thread(target=run_batch_job, args=(job, Endless(), sink,
+                              lambda _: None, lambda _: None), daemon=True)
+    thread.start()
+    time.sleep(1.0)
+    in_flight = next(pulled)
+    stop.set()
+    server.stop()
+    thread.join(timeout=10)
+    sink.close()
+    assert in_flight <= 1 * 4 + 2  # the window (4 per job), the line waiting for it, this probe
