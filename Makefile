@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint clean
+.PHONY: install test lint bench clean
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,17 @@ install:
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# Whole-process benchmarks against the stub, beside the official SDK (spec §12).
+BENCH_VENV := .venv-bench
+bench:
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet . cohere
+	cd benchmarks && ../$(BENCH_VENV)/bin/python bench.py $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check cohere_cli tests benchmarks
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache
+	rm -rf $(VENV) .venv-bench build dist *.egg-info .pytest_cache .hypothesis .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from cohere_cli.client import ChatClient, Connection
-from cohere_cli.errors import UsageError
+from cohere_cli.errors import AUTH_STATUSES, InputError, UsageError
 from cohere_cli.jobs import Job, JobMaker, iter_lines, read_finished, run_job
 from cohere_cli.messages import MessageInputs, read_system
 from cohere_cli.pacing import RateGate
@@ -43,6 +43,7 @@ class Summary:
     tokens: int = 0
     started: float = field(default_factory=time.monotonic)
     interrupted: bool = False
+    stopped_by: dict[str, Any] | None = None  # the error that stopped it early (a refused key)
 
     @property
     def seconds(self) -> float:
@@ -63,11 +64,11 @@ class BatchRun:
         self.summary = Summary()
         self.failure: BaseException | None = None
 
-    def _read(self, lines: Iterable[tuple[int, str]]) -> None:
+    def _read(self, lines: Iterable[tuple[int, bytes]]) -> None:
         seq = 0
         try:
-            for number, text in lines:
-                job = self.maker.make(seq, number, text)
+            for number, data in lines:
+                job = self.maker.make(seq, number, data)
                 if orjson.dumps(job.id) in self.finished:
                     self.summary.skipped += 1
                     continue
@@ -93,6 +94,10 @@ class BatchRun:
         out.flush()
         if "error" in record:
             self.summary.failed += 1
+            if record["error"]["status"] in AUTH_STATUSES and not self.stop.is_set():
+                # every later line would be refused the same way: stop taking new lines
+                self.stop.set()
+                self.summary.stopped_by = record["error"]
         else:
             self.summary.ok += 1
             usage = record["usage"]
@@ -101,7 +106,7 @@ class BatchRun:
                 "billed_output_tokens", 0)))
         self.window.release()
 
-    def run(self, lines: Iterable[tuple[int, str]], out: BinaryIO,
+    def run(self, lines: Iterable[tuple[int, bytes]], out: BinaryIO,
             progress: Callable[[Summary], None]) -> Summary:
         threading.Thread(target=self._read, args=(lines,), daemon=True).start()
         for _ in range(self.options.jobs):
@@ -120,6 +125,9 @@ class BatchRun:
                     self._write(out, waiting.pop(key))
                     written += 1
                     progress(self.summary)
+                if self.stop.is_set():
+                    self._drain(out, waiting)
+                    break
         except KeyboardInterrupt:
             self.stop.set()
             self.summary.interrupted = True
@@ -138,7 +146,7 @@ class BatchRun:
             if not isinstance(item, int):
                 waiting[item[0]] = item[1]
         for key in sorted(waiting):
-            self._write(out, waiting[key])
+            self._write(out, waiting.pop(key))
 
 
 @dataclass(frozen=True)
@@ -172,14 +180,21 @@ def run_batch_job(
 ) -> Summary:
     """Open the input and output, resume if asked, and run the batch to its end."""
     maker = _maker(job)
-    output = Path(job.output) if job.output else None
-    finished = read_finished(output) if job.resume and output else set()
-    if output is not None and output.resolve() == Path(job.input_path).resolve():
+    output = Path(job.output) if job.output not in (None, "-") else None
+    if output is not None and stdin is None and output.resolve() == Path(
+            job.input_path).resolve():
         raise UsageError("the output file is the input file")
-    source = "stdin" if stdin is not None else job.input_path
-    with open(job.input_path, "rb") if stdin is None else nullcontext(stdin) as lines, \
+    finished = read_finished(output) if job.resume and output else set()
+    with _open(job.input_path, "rb") if stdin is None else nullcontext(stdin) as lines, \
             ChatClient(job.connection, log, RateGate(job.rpm)) as client:
-        target = output.open("ab" if job.resume else "wb") if output else nullcontext(stdout)
+        target = _open(output, "ab" if job.resume else "wb") if output else nullcontext(stdout)
         with target as out:
             run = BatchRun(client, maker, BatchOptions(job.jobs, job.ordered, job.raw), finished)
-            return run.run(iter_lines(lines, source), out, progress)
+            return run.run(iter_lines(lines), out, progress)
+
+
+def _open(path: str | Path, mode: str) -> BinaryIO:
+    try:
+        return open(path, mode)
+    except OSError as exc:
+        raise InputError(str(path), f"cannot open: {exc.strerror}") from None

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
 
 from cohere_cli import __version__
 from cohere_cli.errors import (
+    AuthError,
     CohereChatError,
     ExitCode,
     InputError,
@@ -147,6 +146,8 @@ def _logger(console: Any, verbose: bool) -> Any:
 @connection_options
 def send(prompt: tuple[str, ...], **kw: Any) -> int:
     """Send one conversation, print one reply (the default command)."""
+    from pathlib import Path
+
     from cohere_cli.chat import SendPlan, run_send
     from cohere_cli.messages import MessageInputs
     from cohere_cli.render import Console, OutputOptions, Renderer
@@ -213,6 +214,10 @@ def batch(input_path: str, **kw: Any) -> int:
                  f"tokens={summary.tokens} seconds={summary.seconds:.1f}")
     if summary.interrupted:
         return ExitCode.INTERRUPTED
+    if summary.stopped_by:
+        error = summary.stopped_by
+        raise AuthError(error["status"], error["message"], hint="the batch stopped, as every "
+                        "line would be refused; check the API key (CO_API_KEY or --api-key-file)")
     return ExitCode.BATCH_FAILED if summary.failed else ExitCode.OK
 
 
@@ -300,7 +305,9 @@ def stub(**kw: Any) -> int:
     try:
         latency = (float(low), float(high) if high else None)
     except ValueError:
-        raise UsageError(f"--latency takes MS or MS-MAX (got {kw['latency']!r})") from None
+        latency = (-1.0, None)
+    if latency[0] < 0 or (latency[1] is not None and latency[1] < latency[0]):
+        raise UsageError(f"--latency takes MS or MS-MAX with MS <= MAX (got {kw['latency']!r})")
     run_stub(StubSettings(
         host=kw["host"], port=kw["port"], replies=replies, latency_ms=latency[0],
         latency_max_ms=latency[1],
@@ -329,6 +336,8 @@ def _report(error: CohereChatError) -> None:
 def _run(group: click.Group, args: Any, prog_name: str) -> int:
     """Run the program and return its exit status."""
     debug = os.environ.get("COHERE_CHAT_DEBUG") == "1"
+    if debug:
+        import traceback
     try:
         result = click.Group.main(group, args=args, prog_name=prog_name, standalone_mode=False)
         return int(result or 0)

@@ -70,6 +70,15 @@ def _http_date_delay(text: str, now: Callable[[], float]) -> float | None:
         return None
 
 
+def _asks_everyone_to_wait(response: requests.Response | None) -> bool:
+    """A 429, or any answer that names a wait, slows every request, not only this one."""
+    if response is None:
+        return False
+    headers = response.headers
+    return response.status_code == 429 or any(
+        name in headers for name in ("retry-after", "retry-after-ms", "x-ratelimit-reset"))
+
+
 def parse_error_body(body: bytes, reason: str) -> tuple[str, str | None]:
     """The API's own `message` and `id`, or a short description of a body that is not JSON."""
     try:
@@ -166,7 +175,7 @@ class ChatClient:
                 raise NetworkError(f"cannot reach {self._host()}: {reason}")
             wait = retry_wait(headers, attempt, self._connection.max_wait)
             self._log(f"retry {attempt + 1}/{retries} in {wait:.2f}s after {reason}")
-            if self._pacer is not None:
+            if self._pacer is not None and _asks_everyone_to_wait(response):
                 self._pacer.pause(wait)  # every request of the batch waits, not only this one
             else:
                 time.sleep(wait)

@@ -37,24 +37,52 @@ class JobMaker:
     def __init__(self, template: dict[str, Any], system: str | None) -> None:
         self.template = {k: v for k, v in template.items() if k != "messages"}
         self.system = system
-        self.seen: set[bytes] = set()  # explicit ids only: line numbers are unique anyway
+        self.seen: set[bytes] = set()  # explicit ids, as JSON
+        self.numbered = bytearray()  # a bit for each line whose id is its line number
 
-    def make(self, seq: int, number: int, text: str) -> Job:
+    def _claim_line(self, number: int) -> bool:
+        """Take line NUMBER's own id; False when an explicit id took it before."""
+        if orjson.dumps(number) in self.seen:
+            return False
+        index, bit = divmod(number, 8)
+        if index >= len(self.numbered):
+            self.numbered.extend(bytes(index + 1 - len(self.numbered)))
+        self.numbered[index] |= 1 << bit
+        return True
+
+    def _claim(self, job_id: Any, number: int, explicit: bool) -> bool:
+        """Whether `job_id` is still free; memory grows only with explicit ids."""
+        if not explicit:
+            return self._claim_line(number)
+        key = orjson.dumps(job_id)
+        if key in self.seen:
+            return False
+        if isinstance(job_id, int) and not isinstance(job_id, bool) and 0 < job_id < number:
+            index, bit = divmod(job_id, 8)
+            if index < len(self.numbered) and self.numbered[index] & (1 << bit):
+                return False
+        self.seen.add(key)
+        return True
+
+    def make(self, seq: int, number: int, data: bytes) -> Job:
         try:
-            value = orjson.loads(text)
+            value = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
+            self._claim_line(number)
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                return Job(seq, number, number, error=f"invalid UTF-8 (byte {bad.start})")
             return Job(seq, number, number, error=f"invalid JSON ({exc.msg})")
         if isinstance(value, str):
             value = {"prompt": value}
         if not isinstance(value, dict):
+            self._claim_line(number)
             return Job(seq, number, number, error="a line must be a JSON string or object")
         fields = dict(value)
         job_id = fields.pop("id", number)
-        if "id" in value:
-            key = orjson.dumps(job_id)
-            if key in self.seen:
-                return Job(seq, number, job_id, error="the same id is on an earlier line")
-            self.seen.add(key)
+        if not self._claim(job_id, number, explicit="id" in value):
+            return Job(seq, number, job_id, error="the same id is on an earlier line")
         try:
             body = self._body(fields)
         except LineError as exc:
@@ -116,36 +144,45 @@ def run_job(client: ChatClient, job: Job, raw: bool) -> dict[str, Any]:
     return _success(job, response, raw)
 
 
-def iter_lines(stream: Iterable[bytes], source: str) -> Iterator[tuple[int, str]]:
-    """(line number, text) of each non-blank line, read lazily."""
+def iter_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of each non-blank line, read lazily (a leading BOM dropped)."""
     for number, data in enumerate(stream, 1):
-        try:
-            text = data.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(source, f"invalid UTF-8 (byte {exc.start})", number) from None
-        if text.strip():
-            yield number, text
+        if number == 1 and data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        if data.strip():
+            yield number, data
 
 
 def read_finished(path: Path) -> set[bytes]:
-    """For --resume: the ids that already succeeded in FILE. A torn last line left by a
-    crash is cut off; damage anywhere else is an InputError and FILE is left alone."""
+    """For --resume: the ids that already succeeded in FILE, read line by line. A torn
+    last line left by a crash is cut off; damage anywhere else is an InputError and FILE
+    is left alone."""
+    done: set[bytes] = set()
+    whole = 0  # bytes up to the end of the last complete line
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.endswith(b"\n"):
+                    break  # a torn last line
+                whole += len(line)
+                _note_success(line, path, number, done)
+            torn = handle.tell() > whole
     except FileNotFoundError:
-        return set()
+        return done
     except OSError as exc:
         raise InputError(str(path), f"cannot read: {exc.strerror}") from None
-    whole = data[: data.rfind(b"\n") + 1]
-    done: set[bytes] = set()
-    for number, line in enumerate(whole.splitlines(), 1):
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            raise InputError(str(path), "not a result line; cannot resume", number) from None
-        if isinstance(record, dict) and "id" in record and "error" not in record:
-            done.add(orjson.dumps(record["id"]))
-    if len(whole) != len(data):
+    if torn:
         with path.open("r+b") as handle:
-            handle.truncate(len(whole))
+            handle.truncate(whole)
     return done
+
+
+def _note_success(line: bytes, path: Path, number: int, done: set[bytes]) -> None:
+    if not line.strip():
+        return
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise InputError(str(path), "not a result line; cannot resume", number) from None
+    if isinstance(record, dict) and "id" in record and "error" not in record:
+        done.add(orjson.dumps(record["id"]))
