@@ -21,6 +21,7 @@ import orjson
 from cohere_cli.client import ChatClient, Connection
 from cohere_cli.errors import AUTH_STATUSES, InputError, UsageError
 from cohere_cli.jobs import Job, JobMaker, iter_lines, read_finished, run_job
+from cohere_cli.media import image_blocks
 from cohere_cli.messages import MessageInputs, read_system
 from cohere_cli.pacing import RateGate
 from cohere_cli.request import RequestOptions, build_request
@@ -164,6 +165,8 @@ class BatchJob:
     raw: bool = False
     system: str | None = None
     system_file: str | None = None
+    images: tuple[str, ...] = ()
+    image_detail: str | None = None
 
 
 def _maker(job: BatchJob) -> JobMaker:
@@ -171,7 +174,7 @@ def _maker(job: BatchJob) -> JobMaker:
     system = read_system(MessageInputs(system=job.system, system_file=job.system_file))
     template = build_request([{"role": "user", "content": "-"}], job.options, {},
                              job.connection.settings.model)
-    return JobMaker(template, system)
+    return JobMaker(template, system, image_blocks(job.images, job.image_detail))
 
 
 def run_batch_job(

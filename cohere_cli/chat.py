@@ -3,18 +3,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from cohere_cli.client import ChatClient, Connection, retry_wait
 from cohere_cli.conversation import ConversationLock, read_history, save_conversation
-from cohere_cli.errors import GenerationError, IncompleteReplyError, NetworkError
+from cohere_cli.errors import (
+    GenerationError,
+    IncompleteReplyError,
+    NetworkError,
+    ToolRoundsError,
+)
+from cohere_cli.media import attach_images, image_blocks
 from cohere_cli.messages import MessageInputs, assemble_messages
-from cohere_cli.reply import request_message
+from cohere_cli.reply import request_message, tool_calls
 from cohere_cli.request import RequestOptions, build_request
 from cohere_cli.sse import iter_events
 from cohere_cli.stream import Delta, ReplyAssembler, iter_chat_events
+from cohere_cli.tools import ToolSettings, run_tool_calls
 
 CHAT_PATH = "/v2/chat"
 
@@ -47,6 +55,7 @@ class SendPlan:
     stream: bool = False
     conversation: Path | None = None
     lock_timeout: float = 300.0
+    tools: ToolSettings = field(default_factory=ToolSettings)
 
 
 def _consume(chunks: Iterator[bytes], sink: ReplySink) -> tuple[dict[str, Any], str | None]:
@@ -127,11 +136,34 @@ def _exchange(
 
 def _build(plan: SendPlan, history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict]:
     assembled = assemble_messages(replace(plan.inputs, history=tuple(history)))
+    attach_images(assembled.messages, image_blocks(plan.inputs.images, plan.inputs.image_detail))
     body = build_request(
         assembled.messages, plan.options, assembled.defaults,
         plan.connection.settings.model, plan.stream,
     )
     return assembled.messages, body
+
+
+def _converse(
+    plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """One exchange, or with --tool-exec as many rounds as the tools need; the assistant
+    and tool messages that each round added."""
+    added: list[dict[str, Any]] = []
+    for round_number in range(plan.tools.max_rounds + 1):
+        response = _exchange(plan, body, sink, log)
+        assistant = request_message(response)
+        added.append(assistant)
+        calls = tool_calls(response)
+        if not plan.tools.commands or not calls:
+            return added
+        if round_number == plan.tools.max_rounds:
+            raise ToolRoundsError(f"the model still asks for tools after "
+                                  f"{plan.tools.max_rounds} rounds (--max-tool-rounds)")
+        results = run_tool_calls(calls, plan.tools, log)
+        added.extend(results)
+        body = {**body, "messages": [*body["messages"], assistant, *results]}
+    raise AssertionError("unreachable")
 
 
 def run_send(
@@ -141,24 +173,18 @@ def run_send(
     """Assemble, check, send and show one reply; the exit status, or a typed error.
 
     With a conversation FILE, the whole turn runs under its lock, and FILE gains the new
-    messages and the reply only when the turn succeeded.
+    messages and every reply (and tool result) only when the whole turn succeeded.
     """
     path = plan.conversation
-    if path is None:
-        _, body = _build(plan, [])
-        if dry_run:
-            sink.body(body)
-        else:
-            _exchange(plan, body, sink, log)
-        return 0
-    with ConversationLock(path, plan.lock_timeout):
-        history = read_history(path)
+    with ConversationLock(path, plan.lock_timeout) if path else nullcontext():
+        history = read_history(path) if path else []
         messages, body = _build(plan, history)
         if dry_run:
             sink.body(body)
             return 0
-        response = _exchange(plan, body, sink, log)
-        save_conversation(path, [*messages, request_message(response)])
+        added = _converse(plan, body, sink, log)
+        if path:
+            save_conversation(path, [*messages, *added])
     if history and history[0].get("role") == "system" and history[0] != messages[0]:
         sink.note(f"replaced the system message at the top of {path}")
     return 0

@@ -99,7 +99,8 @@ def _request_options(kw: dict[str, Any]) -> Any:
         thinking_budget=kw["thinking_budget"], response_format=kw["response_format"],
         json_schema=kw["json_schema"], tools=kw["tools"], tool_choice=kw["tool_choice"],
         strict_tools=kw["strict_tools"], citations=kw["citations"], logprobs=kw["logprobs"],
-        priority=kw["priority"], params=kw["param"],
+        priority=kw["priority"], params=kw["param"], documents=kw["document_paths"],
+        documents_file=kw["documents_file"],
     )
 
 
@@ -143,6 +144,13 @@ def _logger(console: Any, verbose: bool) -> Any:
 @click.option("--show-thinking", is_flag=True, help="Print thinking on stderr.")
 @click.option("--show-citations", is_flag=True, help="Print numbered sources on stderr.")
 @click.option("--dry-run", is_flag=True, help="Print the request body and exit.")
+@click.option("--tool-exec", multiple=True, metavar="NAME=COMMAND",
+              help="Run COMMAND for the tool NAME (arguments as JSON on stdin, its stdout "
+              "goes back to the model); repeat until a final answer.")
+@click.option("--max-tool-rounds", type=click.IntRange(1, 100), default=5, show_default=True,
+              metavar="N", help="Most rounds of tool calls with --tool-exec.")
+@click.option("--tool-timeout", type=float, default=60, show_default=True, metavar="SECONDS",
+              help="How long one tool command may run.")
 @connection_options
 def send(prompt: tuple[str, ...], **kw: Any) -> int:
     """Send one conversation, print one reply (the default command)."""
@@ -151,13 +159,14 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
     from cohere_cli.chat import SendPlan, run_send
     from cohere_cli.messages import MessageInputs
     from cohere_cli.render import Console, OutputOptions, Renderer
+    from cohere_cli.tools import ToolSettings, parse_tool_exec
 
     console = Console(*_streams())
     output_format = "json" if kw["json_output"] else kw["output_format"]
     inputs = MessageInputs(
         input_format="jsonl" if kw["jsonl_input"] else kw["input_format"],
         stdin=_read_stdin(kw["no_stdin"]), prompt=prompt, system=kw["system"],
-        system_file=kw["system_file"],
+        system_file=kw["system_file"], images=kw["images"], image_detail=kw["image_detail"],
     )
     stream = kw["stream"] if kw["stream"] is not None else output_format in ("text", "events")
     if output_format == "events" and kw["stream"] is False:
@@ -167,10 +176,13 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
         connection=_connection(kw, console),
         conversation=Path(kw["conversation"]) if kw["conversation"] else None,
         lock_timeout=kw["lock_timeout"],
+        tools=ToolSettings(parse_tool_exec(kw["tool_exec"]), kw["max_tool_rounds"],
+                           kw["tool_timeout"]),
     )
     renderer = Renderer(console, OutputOptions(
         format=output_format, show_thinking=kw["show_thinking"],
         show_citations=kw["show_citations"], usage=kw["usage"],
+        tool_lines=not plan.tools.commands,
     ))
     return run_send(plan, renderer, dry_run=kw["dry_run"], log=_logger(console, kw["verbose"]))
 
@@ -204,7 +216,8 @@ def batch(input_path: str, **kw: Any) -> int:
     job = BatchJob(
         input_path=input_path, output=kw["output"], resume=kw["resume"], jobs=kw["jobs"],
         rpm=kw["rpm"], ordered=not kw["unordered"], raw=kw["raw"], system=kw["system"],
-        system_file=kw["system_file"], options=_request_options(kw),
+        system_file=kw["system_file"], images=kw["images"], image_detail=kw["image_detail"],
+        options=_request_options(kw),
         connection=_connection(kw, console),
     )
     summary = run_batch_job(job, sys.stdin.buffer if input_path == "-" else None,

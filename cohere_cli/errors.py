@@ -114,6 +114,12 @@ class GenerationError(CohereChatError):
     exit_code = ExitCode.INCOMPLETE
 
 
+class ToolRoundsError(CohereChatError):
+    """The model still asked for tools when --max-tool-rounds ran out."""
+
+    exit_code = ExitCode.INCOMPLETE
+
+
 class BatchFailedError(CohereChatError):
     """Some batch lines failed; the batch itself ran to its end."""
 

@@ -24,6 +24,14 @@ def _apply(options: list[Callable[[F], F]], func: F) -> F:
 MESSAGE_OPTIONS = [
     click.option("-s", "--system", metavar="TEXT", help="System message, put first."),
     click.option("--system-file", type=FILE, metavar="FILE", help="System message from a file."),
+    click.option("--image", "images", multiple=True, metavar="PATH|URL",
+                 help="Add an image to the last user message (repeatable, ≤20)."),
+    click.option("--image-detail", type=_choice("auto", "low", "high"),
+                 help="Detail level of the images."),
+    click.option("--document", "document_paths", multiple=True, type=FILE, metavar="PATH",
+                 help="A text file as a document to ground the reply (repeatable)."),
+    click.option("--documents", "documents_file", type=FILE, metavar="FILE",
+                 help="Documents from JSONL: a string or an object a line."),
 ]
 
 REQUEST_OPTIONS = [

@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 
 from cohere_cli.client import ChatClient
-from cohere_cli.errors import APIError, CohereChatError, InputError
+from cohere_cli.errors import APIError, CohereChatError, InputError, UsageError
+from cohere_cli.media import attach_images
 from cohere_cli.messages import with_system
 from cohere_cli.reply import reply_text, request_message, usage_counts
 from cohere_cli.rules import body_problem, message_problem
@@ -34,9 +35,11 @@ class LineError(ValueError):
 class JobMaker:
     """Turns one input line into a request body: flags are defaults, fields override."""
 
-    def __init__(self, template: dict[str, Any], system: str | None) -> None:
+    def __init__(self, template: dict[str, Any], system: str | None,
+                 images: list[dict[str, Any]] | None = None) -> None:
         self.template = {k: v for k, v in template.items() if k != "messages"}
         self.system = system
+        self.images = images or []
         self.seen: set[bytes] = set()  # explicit ids, as JSON
         self.numbered = bytearray()  # a bit for each line whose id is its line number
 
@@ -104,7 +107,12 @@ class JobMaker:
             if problem:
                 raise LineError(f"messages[{index}]: {problem}")
         fields.pop("stream", None)
-        body = {**self.template, **fields, "messages": with_system(messages, self.system)}
+        messages = with_system(messages, self.system)
+        try:
+            attach_images(messages, self.images)
+        except UsageError as exc:
+            raise LineError(exc.message) from None
+        body = {**self.template, **fields, "messages": messages}
         problem = body_problem(body)
         if problem:
             raise LineError(problem)

@@ -28,6 +28,8 @@ class MessageInputs:
     system: str | None = None
     system_file: str | None = None
     history: tuple[dict[str, Any], ...] = ()
+    images: tuple[str, ...] = ()
+    image_detail: str | None = None
 
 
 @dataclass

@@ -31,6 +31,7 @@ class OutputOptions:
     show_thinking: bool = False
     show_citations: bool = False
     usage: bool = False
+    tool_lines: bool = True  # print tool calls (not when --tool-exec runs them)
 
 
 class Console:
@@ -124,7 +125,7 @@ class Renderer:
             self.console.out(text.encode("utf-8"))
             if (streamed and self.started) or text:
                 self.console.out(b"\n")
-            for call in tool_calls(response):
+            for call in tool_calls(response) if self.options.tool_lines else ():
                 self.console.out_json(call)
         elif fmt == "json":
             if raw is not None:
@@ -148,13 +149,21 @@ class Renderer:
             self.console.err(f"usage: {fields or 'none reported'}")
 
     def _citations(self, response: dict[str, Any]) -> None:
+        """Each cited span with its number and sources, then the sources once each."""
+        sources: dict[str, str] = {}
         for number, citation in enumerate(citations(response), 1):
             names = []
             for source in citation.get("sources") or []:
-                document = source.get("document") or {}
-                names.append(str(source.get("id") or document.get("title") or "?"))
+                name, title = _source_name(source)
+                sources.setdefault(name, title)
+                names.append(name)
+            span = f"{citation.get('start', '?')}-{citation.get('end', '?')}"
             quoted = citation.get("text", "")
-            self.console.err(f"[{number}] \"{quoted}\" — {', '.join(names) or 'no source'}")
+            self.console.err(f"[{number}] \"{quoted}\" ({span}): {', '.join(names) or '?'}")
+        if sources:
+            self.console.err("sources:")
+            for name, title in sources.items():
+                self.console.err(f"  {name}  {title}".rstrip())
 
     def note(self, text: str) -> None:
         self.console.note(text)
@@ -163,3 +172,13 @@ class Renderer:
         """After a cut, keep the error off the partial text's line on a shared terminal."""
         if self.started and not self.console.at_line_start and self.console.stdout.isatty():
             self.console.err("")
+
+
+def _source_name(source: dict[str, Any]) -> tuple[str, str]:
+    """A source's id and a one-line title (a document's title, or a tool's output)."""
+    inner = source.get("document") or source.get("tool_output") or {}
+    name = str(source.get("id") or inner.get("id") or "?")
+    title = inner.get("title") or inner.get("snippet") or inner.get("text") or ""
+    if not isinstance(title, str):
+        title = orjson.dumps(title).decode()
+    return name, " ".join(title.split())[:100]

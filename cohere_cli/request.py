@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from cohere_cli.errors import InputError, UsageError
+from cohere_cli.media import document_from_file, documents_from_jsonl
 from cohere_cli.messages import decode_utf8, iter_jsonl, read_file_bytes
 from cohere_cli.rules import body_problem
 
@@ -36,6 +37,8 @@ class RequestOptions:
     logprobs: bool = False
     priority: int | None = None
     params: tuple[str, ...] = ()
+    documents: tuple[str, ...] = ()
+    documents_file: str | None = None
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -103,6 +106,13 @@ def _response_format(options: RequestOptions) -> dict[str, Any] | None:
     return {"type": "json_object", "json_schema": schema}
 
 
+def _documents(options: RequestOptions) -> list[Any] | None:
+    documents = [document_from_file(path) for path in options.documents]
+    if options.documents_file:
+        documents += documents_from_jsonl(options.documents_file)
+    return documents or None
+
+
 def _flag_fields(options: RequestOptions) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "temperature": options.temperature,
@@ -122,6 +132,7 @@ def _flag_fields(options: RequestOptions) -> dict[str, Any]:
         "citation_options": {"mode": options.citations.upper()} if options.citations else None,
         "logprobs": True if options.logprobs else None,
         "priority": options.priority,
+        "documents": _documents(options),
     }
     return {key: value for key, value in fields.items() if value is not None}
 

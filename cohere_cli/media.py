@@ -1,0 +1,96 @@
+"""Images and documents from files: content blocks and `documents` entries (spec §4).
+
+An image path becomes a base64 data URI whose MIME type comes from the file's own first
+bytes (PNG, JPEG, WEBP, GIF), not from its name. Cohere's documented limits are checked
+before anything is sent: at most 20 images in a request, at most 20 MB of image data.
+"""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from cohere_cli.errors import InputError, UsageError
+from cohere_cli.messages import decode_utf8, iter_jsonl, read_file_bytes
+
+MAX_IMAGES = 20
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+DETAILS = ("auto", "low", "high")
+URL_PREFIXES = ("https://", "http://", "data:image/")
+
+
+def image_type(data: bytes) -> str | None:
+    """The MIME type that the file's first bytes announce, if it is one we send."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def image_blocks(refs: tuple[str, ...], detail: str | None = None) -> list[dict[str, Any]]:
+    """An `image_url` content block for each path or URL, checked against the limits."""
+    if len(refs) > MAX_IMAGES:
+        raise UsageError(f"at most {MAX_IMAGES} images in a request (got {len(refs)})")
+    if detail is not None and detail not in DETAILS:
+        raise UsageError(f"--image-detail must be one of {', '.join(DETAILS)}")
+    blocks, total = [], 0
+    for ref in refs:
+        if ref.startswith(URL_PREFIXES):
+            url = ref
+        else:
+            data = read_file_bytes(ref)
+            mime = image_type(data)
+            if mime is None:
+                raise InputError(ref, "not a PNG, JPEG, WEBP or GIF image")
+            total += len(data)
+            if total > MAX_IMAGE_BYTES:
+                raise InputError(ref, f"the images come to more than {MAX_IMAGE_BYTES >> 20} MB")
+            url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        image: dict[str, Any] = {"url": url}
+        if detail is not None:
+            image["detail"] = detail
+        blocks.append({"type": "image_url", "image_url": image})
+    return blocks
+
+
+def attach_images(messages: list[dict[str, Any]], blocks: list[dict[str, Any]]) -> None:
+    """Add the image blocks to the last user message (its text becomes a text block)."""
+    if not blocks:
+        return
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message["content"]
+            if isinstance(content, str):
+                content = [{"type": "text", "text": content}] if content else []
+            message["content"] = [*content, *blocks]
+            return
+    raise UsageError("--image needs a user message to attach the images to")
+
+
+def document_from_file(path: str) -> dict[str, Any]:
+    """A text file as a document: its path is the id, its name the title."""
+    text = decode_utf8(read_file_bytes(path), path)
+    return {"id": path, "data": {"title": Path(path).name, "snippet": text}}
+
+
+def documents_from_jsonl(path: str) -> list[Any]:
+    """Each line a document: a string, or an object (wrapped in `data` when it has none)."""
+    text = decode_utf8(read_file_bytes(path), path)
+    documents: list[Any] = []
+    for number, value in iter_jsonl(text, path):
+        if isinstance(value, str) or (isinstance(value, dict)
+                                      and isinstance(value.get("data"), dict)):
+            documents.append(value)
+        elif isinstance(value, dict) and "data" not in value:
+            document_id = value.pop("id", None)
+            documents.append({"data": value, **({"id": document_id} if document_id else {})})
+        else:
+            raise InputError(path, "a document must be a string or an object", number)
+        if isinstance(documents[-1], dict) and not isinstance(documents[-1].get("id", ""), str):
+            raise InputError(path, 'a document "id" must be a string', number)
+    return documents
