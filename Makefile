@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench clean
+.PHONY: install test lint bench demo clean
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ bench:
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install --quiet . cohere
 	cd benchmarks && ../$(BENCH_VENV)/bin/python bench.py $(BENCH_ARGS)
+
+# The main job, offline: a stub on a free port and a few real pipelines against it.
+demo: $(STAMP)
+	bash scripts/demo.sh $(BIN)
 
 lint: $(STAMP)
 	$(BIN)/ruff check cohere_cli tests benchmarks

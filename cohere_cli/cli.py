@@ -33,9 +33,20 @@ class DefaultGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         first = args[0] if args else None
-        if first not in self.commands and first not in ("--help", "-h", "--version"):
+        completing = ctx.resilient_parsing and not args  # TAB on an empty line: commands
+        if first not in self.commands and first not in ("--help", "-h", "--version") and (
+            not completing
+        ):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        """Subcommands, and (as `send` is the default) send's options too."""
+        found = super().shell_complete(ctx, incomplete)
+        if incomplete.startswith("-"):
+            send_command = self.commands[self.default_command]
+            found += send_command.shell_complete(ctx, incomplete)
+        return found
 
     def main(self, args: Any = None, prog_name: str | None = None, **_: Any) -> Any:
         """Run and exit with our own status; every error is mapped here, once."""
@@ -248,6 +259,25 @@ def _progress(console: Any) -> Any:
             console.progress(f"{done} done, {summary.failed} failed, {done / max(now, 1e-9):.1f}/s")
 
     return show
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line, as the API sent it.")
+@connection_options
+def models(as_json: bool, **kw: Any) -> int:
+    """List the chat-capable models, one name a line."""
+    from cohere_cli.client import ChatClient
+    from cohere_cli.models import iter_models
+    from cohere_cli.render import Console
+
+    console = Console(*_streams())
+    with ChatClient(_connection(kw, console), _logger(console, kw["verbose"])) as client:
+        for model in iter_models(client):
+            if as_json:
+                console.out_json(model)
+            else:
+                console.out(f"{model.get('name', '')}\n".encode())
+    return 0
 
 
 @cli.command("config")
