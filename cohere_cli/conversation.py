@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from cohere_cli.errors import InputError, LockTimeoutError
-from cohere_cli.messages import check_message, decode_utf8
+from cohere_cli.messages import check_message, decode_utf8, iter_jsonl
 
 LOCK_POLL = 0.05
 
@@ -73,19 +73,15 @@ def read_history(path: Path) -> list[dict[str, Any]]:
         return []
     except OSError as exc:
         raise InputError(source, f"cannot read: {exc.strerror}") from None
-    lines = decode_utf8(data, source).split("\n")
-    messages = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            torn = number == len(lines) and not data.endswith(b"\n")
-            why = "a torn last line (a crash while writing?)" if torn else "invalid JSON"
-            raise InputError(source, f"{why} ({exc.msg}); fix or remove it", number) from None
-        messages.append(check_message(value, source, number))
-    return messages
+    text = decode_utf8(data, source)
+    try:
+        return [check_message(value, source, n) for n, value in iter_jsonl(text, source)]
+    except InputError as error:
+        last = error.line == text.count("\n") + 1 and not text.endswith("\n")
+        if last and "invalid JSON" in error.message:
+            raise InputError(source, "a torn last line (a crash while writing?); fix or "
+                             "remove it", error.line) from None
+        raise
 
 
 def encode_messages(messages: list[dict[str, Any]]) -> bytes:
