@@ -44,6 +44,10 @@ class ReplySink(Protocol):
 
     def note(self, text: str) -> None: ...
 
+    def begin(self) -> None: ...
+
+    def tool_results(self, messages: list[dict[str, Any]]) -> None: ...
+
 
 @dataclass(frozen=True)
 class SendPlan:
@@ -118,6 +122,7 @@ def _exchange(
     settings = plan.connection.settings
     error_text = None
     raw: bytes | None = None
+    sink.begin()
     with ChatClient(plan.connection, log) as client:
         if plan.stream:
             try:
@@ -161,8 +166,11 @@ def _converse(
             raise ToolRoundsError(f"the model still asks for tools after "
                                   f"{plan.tools.max_rounds} rounds (--max-tool-rounds)")
         results = run_tool_calls(calls, plan.tools, log)
+        sink.tool_results(results)
         added.extend(results)
-        body = {**body, "messages": [*body["messages"], assistant, *results]}
+        # tool_choice REQUIRED forces a call; once the results are in, the model may answer.
+        rest = {k: v for k, v in body.items() if k != "tool_choice"}
+        body = {**rest, "messages": [*body["messages"], assistant, *results]}
     raise AssertionError("unreachable")
 
 

@@ -160,7 +160,8 @@ def _logger(console: Any, verbose: bool) -> Any:
               "goes back to the model); repeat until a final answer.")
 @click.option("--max-tool-rounds", type=click.IntRange(1, 100), default=5, show_default=True,
               metavar="N", help="Most rounds of tool calls with --tool-exec.")
-@click.option("--tool-timeout", type=float, default=60, show_default=True, metavar="SECONDS",
+@click.option("--tool-timeout", type=click.FloatRange(min=0, min_open=True), default=60,
+              show_default=True, metavar="SECONDS",
               help="How long one tool command may run.")
 @connection_options
 def send(prompt: tuple[str, ...], **kw: Any) -> int:

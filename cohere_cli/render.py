@@ -98,6 +98,17 @@ class Renderer:
             self.started = True
             self.console.out_json(event)
 
+    def begin(self) -> None:
+        """A new exchange (a tool loop has several): nothing of it is shown yet."""
+        self.started = False
+        self._thinking_open = False
+
+    def tool_results(self, messages: list[dict[str, Any]]) -> None:
+        """With --format message, the tool results too, so the lines make a history."""
+        if self.options.format == "message":
+            for message in messages:
+                self.console.out_json(message)
+
     def body(self, body: dict[str, Any]) -> None:
         """The request body, for --dry-run."""
         self.console.out_json(body)

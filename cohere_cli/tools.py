@@ -7,8 +7,10 @@ times out gives the model an error result; a tool with no command ends the run.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +45,8 @@ def parse_tool_exec(specs: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]]
             raise UsageError(f"--tool-exec {spec!r}: {exc}") from None
         if not sep or not name.strip() or not words:
             raise UsageError(f"--tool-exec needs NAME=COMMAND (got {spec!r})")
+        if name.strip() in dict(commands):
+            raise UsageError(f"--tool-exec maps {name.strip()!r} twice")
         commands.append((name.strip(), words))
     return tuple(commands)
 
@@ -62,19 +66,26 @@ def run_tool(call: dict[str, Any], argv: tuple[str, ...], timeout: float) -> dic
     arguments = call.get("arguments")
     payload = arguments.encode() if isinstance(arguments, str) else orjson.dumps(arguments)
     try:
-        done = subprocess.run(
-            list(argv), input=payload, capture_output=True, timeout=timeout,
-            env=_tool_environment(), check=False,
+        # Its own session, so that a timeout ends the tool and everything it started.
+        proc = subprocess.Popen(
+            list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=_tool_environment(), start_new_session=True,
         )
-    except subprocess.TimeoutExpired:
-        return _error_result(call, f"the tool timed out after {timeout:g}s")
     except OSError as exc:
         return _error_result(call, f"cannot run {argv[0]}: {exc.strerror or exc}")
-    if done.returncode != 0:
-        detail = done.stderr.decode("utf-8", "replace").strip()[-500:]
-        return _error_result(call, f"the tool exited with status {done.returncode}"
-                             + (f": {detail}" if detail else ""))
-    output = done.stdout[:MAX_RESULT_BYTES].decode("utf-8", "replace")
+    try:
+        stdout, stderr = proc.communicate(payload, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return _error_result(call, f"the tool timed out after {timeout:g}s")
+    if proc.returncode != 0:
+        detail = stderr.decode("utf-8", "replace").strip()[-500:]
+        how = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
+               else f"exited with status {proc.returncode}")
+        return _error_result(call, f"the tool {how}" + (f": {detail}" if detail else ""))
+    output = stdout[:MAX_RESULT_BYTES].decode("utf-8", "replace")
     return {"role": "tool", "tool_call_id": call["id"], "content": output}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import stat
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,51 @@ def test_batch_takes_images_and_documents_as_defaults(stub: Any, tmp_path: Path)
         assert body["messages"][-1]["content"][1]["type"] == "image_url"
         assert body["documents"][0]["data"]["snippet"] == "doc"
     assert TEST_KEY not in result.stdout
+
+
+def test_message_format_in_a_tool_loop_gives_a_whole_history(make_stub: Any,
+                                                              weather_tool: Path) -> None:
+    make_stub(replies=(tool_reply("weather", {"city": "Oslo"}), "It is sunny."))
+    result = invoke(["-F", "message", "--tool-exec", f"weather={weather_tool}", "Oslo?"])
+    lines = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert [m["role"] for m in lines] == ["assistant", "tool", "assistant"]
+    official.validate_request({"model": "m", "messages": [
+        {"role": "user", "content": "Oslo?"}, *lines]})
+
+
+def test_tool_choice_required_only_forces_the_first_round(make_stub: Any, tmp_path: Path,
+                                                          weather_tool: Path) -> None:
+    tools = tmp_path / "tools.json"
+    tools.write_text('[{"type": "function", "function": {"name": "weather", '
+                     '"parameters": {"type": "object"}}}]')
+    server = make_stub(replies=(tool_reply("weather", {"city": "Oslo"}), "sunny"))
+    result = invoke(["--tools", str(tools), "--tool-choice", "required",
+                     "--tool-exec", f"weather={weather_tool}", "Oslo?"])
+    assert result.exit_code == 0
+    bodies = chat_bodies(server)
+    assert bodies[0]["tool_choice"] == "REQUIRED" and "tool_choice" not in bodies[1]
+
+
+def test_a_timed_out_tool_takes_its_children_with_it(make_stub: Any, tmp_path: Path) -> None:
+    marker = tmp_path / "late"
+    script = tmp_path / "slow.sh"
+    script.write_text(f"#!/bin/sh\n(sleep 1; touch {marker}) &\nsleep 5\n")
+    script.chmod(0o755)
+    make_stub(replies=(tool_reply("slow", {}), "ok"))
+    assert invoke(["--tool-exec", f"slow={script}", "--tool-timeout", "0.3", "go"]).exit_code == 0
+    time.sleep(1.5)
+    assert not marker.exists()
+
+
+def test_each_round_starts_with_nothing_shown() -> None:
+    """A stream that breaks before a later round shows anything may still be retried."""
+    import io
+
+    from cohere_cli.render import Console, OutputOptions, Renderer
+    from cohere_cli.stream import Delta
+
+    renderer = Renderer(Console(io.BytesIO(), io.BytesIO()), OutputOptions())
+    renderer.delta(Delta("text", "round one"))
+    assert renderer.started
+    renderer.begin()
+    assert not renderer.started
