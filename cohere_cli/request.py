@@ -161,8 +161,4 @@ def build_request(
     problem = body_problem(body)
     if problem:
         raise UsageError(problem)
-    if "json_schema" in body.get("response_format", {}) and (
-        body.get("tools") or body.get("documents")
-    ):
-        raise UsageError("--json-schema cannot go with tools or documents (the API refuses it)")
     return body

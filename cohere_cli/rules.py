@@ -124,6 +124,8 @@ def _structure_problem(body: dict[str, Any]) -> str | None:
             return 'response_format type must be "text" or "json_object"'
         if "json_schema" in fmt and not isinstance(fmt["json_schema"], dict):
             return "response_format json_schema must be an object"
+        if "json_schema" in fmt and (body.get("tools") or body.get("documents")):
+            return "a JSON schema (--json-schema) cannot go with tools or documents"
     for field in ("tools", "documents"):
         if field in body and not isinstance(body[field], list):
             return f"{field} must be a list"

@@ -294,3 +294,15 @@ def test_resume_into_the_input_is_refused_before_touching_it(stub: Any, tmp_path
     result = invoke(["batch", "--resume", "-o", str(source), str(source)])
     assert result.exit_code == 2 and "the output file is the input file" in result.stderr
     assert source.read_bytes() == b'"a"\n"b"'
+
+
+def test_a_line_with_tools_cannot_take_the_json_schema(stub: Any, tmp_path: Path) -> None:
+    schema = tmp_path / "s.json"
+    schema.write_text('{"type": "object"}')
+    tool = {"type": "function", "function": {"name": "f", "parameters": {}}}
+    result = invoke(["batch", "--json-schema", str(schema)],
+                    stdin=jsonl("plain", {"prompt": "with tools", "tools": [tool]}))
+    out = records(result.stdout)
+    assert "text" in out[0]
+    assert out[1]["error"]["message"] == (
+        "a JSON schema (--json-schema) cannot go with tools or documents")
