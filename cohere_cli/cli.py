@@ -1,4 +1,5 @@
-"""The command line: click commands that parse flags, call the core, and map errors.
+"""The command line: click commands that parse flags and call the core (errors are mapped
+to exit statuses once, in group.py).
 
 Heavy modules (requests, the client, the stream decoder) are imported inside the
 commands, so that `--help` and `--version` stay fast.
@@ -14,52 +15,12 @@ import click
 from cohere_cli import __version__
 from cohere_cli.errors import (
     AuthError,
-    CohereChatError,
     ExitCode,
     InputError,
-    InterruptError,
-    OutputClosedError,
     UsageError,
 )
 from cohere_cli.flags import connection_options, message_options, request_options
-
-PROGRAM = "cohere-chat"
-
-
-class DefaultGroup(click.Group):
-    """A group that runs `send` when the first argument is not a subcommand name."""
-
-    default_command = "send"
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        first = args[0] if args else None
-        completing = ctx.resilient_parsing and not args  # TAB on an empty line: commands
-        if first not in self.commands and first not in ("--help", "-h", "--version") and (
-            not completing
-        ):
-            args = [self.default_command, *args]
-        return super().parse_args(ctx, args)
-
-    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
-        """Subcommands, and (as `send` is the default) send's options too."""
-        found = super().shell_complete(ctx, incomplete)
-        if incomplete.startswith("-"):
-            send_command = self.commands[self.default_command]
-            found += send_command.shell_complete(ctx, incomplete)
-        return found
-
-    def main(self, args: Any = None, prog_name: str | None = None, **_: Any) -> Any:
-        """Run and exit with our own status; every error is mapped here, once."""
-        sys.exit(_run(self, args, prog_name or PROGRAM))
-
-    def invoke(self, ctx: click.Context) -> Any:
-        # click turns Ctrl-C into "Aborted!" + exit 1 and EPIPE into exit 1; we want 130/141.
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            raise InterruptError("interrupted") from None
-        except BrokenPipeError:
-            raise OutputClosedError("broken pipe") from None
+from cohere_cli.group import PROGRAM, DefaultGroup
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -358,59 +319,6 @@ def stub(**kw: Any) -> int:
         token_delay_ms=kw["token_delay"], fail_rules=rules, retry_after=kw["retry_after"],
     ))
     return 0
-
-
-def _quiet_stdout() -> None:
-    """After a broken pipe, point stdout at /dev/null so the exit flush stays silent."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
-def _report(error: CohereChatError) -> None:
-    from cohere_cli.render import Console
-
-    if isinstance(error, (InterruptError, OutputClosedError)):
-        return
-    Console(*_streams()).error(error.message, error.hint)
-
-
-def _run(group: click.Group, args: Any, prog_name: str) -> int:
-    """Run the program and return its exit status."""
-    debug = os.environ.get("COHERE_CHAT_DEBUG") == "1"
-    if debug:
-        import traceback
-    try:
-        result = click.Group.main(group, args=args, prog_name=prog_name, standalone_mode=False)
-        return int(result or 0)
-    except click.exceptions.Exit as stop:
-        return stop.exit_code
-    except click.ClickException as exc:
-        hint = f"see '{exc.ctx.command_path} --help'" if getattr(exc, "ctx", None) else None
-        message = f"{PROGRAM}: error: {exc.format_message()}" + (f"; {hint}" if hint else "")
-        click.echo(message, err=True)
-        return ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
-    except click.exceptions.Abort:
-        return ExitCode.INTERRUPTED
-    except CohereChatError as error:
-        if debug:
-            traceback.print_exc()
-        if isinstance(error, OutputClosedError):
-            _quiet_stdout()
-        _report(error)
-        return error.exit_code
-    except KeyboardInterrupt:
-        return ExitCode.INTERRUPTED
-    except BrokenPipeError:
-        _quiet_stdout()
-        return ExitCode.BROKEN_PIPE
-    except Exception as exc:  # a bug: say so in one line, traceback only when debugging
-        if debug:
-            traceback.print_exc()
-        click.echo(f"{PROGRAM}: error: internal error: {type(exc).__name__}: {exc}", err=True)
-        return ExitCode.INTERNAL
 
 
 def main() -> None:

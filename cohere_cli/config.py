@@ -20,7 +20,6 @@ DEFAULT_MODEL = "command-a-plus-05-2026"
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_RETRIES = 2
 DEFAULT_CLIENT_NAME = "cohere-chat"
-CONFIG_KEYS = ("api_key", "api_key_file", "base_url", "model", "timeout", "retries", "client_name")
 KEY_VARIABLES = ("CO_API_KEY", "COHERE_API_KEY")
 
 

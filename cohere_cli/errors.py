@@ -120,12 +120,6 @@ class ToolRoundsError(CohereChatError):
     exit_code = ExitCode.INCOMPLETE
 
 
-class BatchFailedError(CohereChatError):
-    """Some batch lines failed; the batch itself ran to its end."""
-
-    exit_code = ExitCode.BATCH_FAILED
-
-
 class InterruptError(CohereChatError):
     """Ctrl-C: stop at once, quietly."""
 

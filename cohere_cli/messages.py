@@ -38,7 +38,6 @@ class Assembled:
 
     messages: list[dict[str, Any]]
     defaults: dict[str, Any] = field(default_factory=dict)
-    new_from: int = 0  # messages[new_from:] are new this turn (the history comes before)
 
 
 def decode_utf8(data: bytes, source: str) -> str:
@@ -165,4 +164,4 @@ def assemble_messages(inputs: MessageInputs) -> Assembled:
             hint='give a prompt (cohere-chat "hello"), or pipe text on stdin',
         )
     messages = with_system(history + new, system)
-    return Assembled(messages, defaults, new_from=len(messages) - len(new))
+    return Assembled(messages, defaults)

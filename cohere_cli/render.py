@@ -21,7 +21,6 @@ from cohere_cli.reply import (
 )
 from cohere_cli.stream import Delta
 
-FORMATS = ("text", "json", "message", "events")
 PROGRAM = "cohere-chat"
 
 
