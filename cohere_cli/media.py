@@ -7,6 +7,8 @@ before anything is sent: at most 20 images in a request, at most 20 MB of image 
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from cohere_cli.messages import decode_utf8, iter_jsonl, read_file_bytes
 MAX_IMAGES = 20
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 DETAILS = ("auto", "low", "high")
+TOO_BIG = f"the images come to more than {MAX_IMAGE_BYTES >> 20} MB"
 URL_PREFIXES = ("https://", "http://", "data:image/")
 
 
@@ -43,13 +46,14 @@ def image_blocks(refs: tuple[str, ...], detail: str | None = None) -> list[dict[
         if ref.startswith(URL_PREFIXES):
             url = ref
         else:
+            with contextlib.suppress(OSError):  # an unreadable file is reported just below
+                if total + os.stat(ref).st_size > MAX_IMAGE_BYTES:  # before reading it whole
+                    raise InputError(ref, TOO_BIG)
             data = read_file_bytes(ref)
             mime = image_type(data)
             if mime is None:
                 raise InputError(ref, "not a PNG, JPEG, WEBP or GIF image")
             total += len(data)
-            if total > MAX_IMAGE_BYTES:
-                raise InputError(ref, f"the images come to more than {MAX_IMAGE_BYTES >> 20} MB")
             url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
         image: dict[str, Any] = {"url": url}
         if detail is not None:
