@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 import click
 
-from cohere_cli import __version__
+from cohere_cli import PROGRAM, __version__
 from cohere_cli.errors import (
     AuthError,
     ExitCode,
@@ -20,7 +20,7 @@ from cohere_cli.errors import (
     UsageError,
 )
 from cohere_cli.flags import connection_options, message_options, request_options
-from cohere_cli.group import PROGRAM, DefaultGroup
+from cohere_cli.group import DefaultGroup
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -9,9 +9,8 @@ from typing import Any
 
 import click
 
+from cohere_cli import PROGRAM
 from cohere_cli.errors import CohereChatError, ExitCode, InterruptError, OutputClosedError
-
-PROGRAM = "cohere-chat"
 
 
 class DefaultGroup(click.Group):
@@ -59,12 +58,11 @@ def _quiet_stdout() -> None:
         pass
 
 
-def _report(error: CohereChatError) -> None:
+def _report(message: str, hint: str | None = None) -> None:
+    """The one-line error, written by render's Console like every other diagnostic."""
     from cohere_cli.render import Console
 
-    if isinstance(error, (InterruptError, OutputClosedError)):
-        return
-    Console(sys.stdout.buffer, sys.stderr.buffer).error(error.message, error.hint)
+    Console(sys.stdout.buffer, sys.stderr.buffer).error(message, hint)
 
 
 def _run(group: click.Group, args: Any, prog_name: str) -> int:
@@ -79,8 +77,7 @@ def _run(group: click.Group, args: Any, prog_name: str) -> int:
         return stop.exit_code
     except click.ClickException as exc:
         hint = f"see '{exc.ctx.command_path} --help'" if getattr(exc, "ctx", None) else None
-        message = f"{PROGRAM}: error: {exc.format_message()}" + (f"; {hint}" if hint else "")
-        click.echo(message, err=True)
+        _report(exc.format_message(), hint)
         return ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
     except click.exceptions.Abort:
         return ExitCode.INTERRUPTED
@@ -89,7 +86,8 @@ def _run(group: click.Group, args: Any, prog_name: str) -> int:
             traceback.print_exc()
         if isinstance(error, OutputClosedError):
             _quiet_stdout()
-        _report(error)
+        elif not isinstance(error, InterruptError):
+            _report(error.message, error.hint)
         return error.exit_code
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
@@ -99,5 +97,5 @@ def _run(group: click.Group, args: Any, prog_name: str) -> int:
     except Exception as exc:  # a bug: say so in one line, traceback only when debugging
         if debug:
             traceback.print_exc()
-        click.echo(f"{PROGRAM}: error: internal error: {type(exc).__name__}: {exc}", err=True)
+        _report(f"internal error: {type(exc).__name__}: {exc}")
         return ExitCode.INTERNAL

@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from cohere_cli import PROGRAM
 from cohere_cli.reply import (
     api_warnings,
     citations,
@@ -20,8 +21,6 @@ from cohere_cli.reply import (
     usage_counts,
 )
 from cohere_cli.stream import Delta
-
-PROGRAM = "cohere-chat"
 
 
 @dataclass(frozen=True)
