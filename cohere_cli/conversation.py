@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 
 from cohere_cli.errors import InputError, LockTimeoutError
-from cohere_cli.messages import check_message, decode_utf8, iter_jsonl
+from cohere_cli.files import decode_utf8, iter_jsonl
+from cohere_cli.messages import check_message
 
 LOCK_POLL = 0.05
 

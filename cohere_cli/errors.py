@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 7
     INCOMPLETE = 8
     BATCH_FAILED = 9
+    NOT_SAVED = 10  # the reply came, but a local file (or stdout) could not be written
     INTERRUPTED = 130
     BROKEN_PIPE = 141
 
@@ -118,6 +119,13 @@ class ToolRoundsError(CohereChatError):
     """The model still asked for tools when --max-tool-rounds ran out."""
 
     exit_code = ExitCode.INCOMPLETE
+
+
+class LocalWriteError(CohereChatError):
+    """A local write failed after a paid request (disk full, read-only, /dev/full): the
+    reply was shown where it could be, the file named was left as it was."""
+
+    exit_code = ExitCode.NOT_SAVED
 
 
 class InterruptError(CohereChatError):

@@ -7,13 +7,11 @@ before anything is sent: at most 20 images in a request, at most 20 MB of image 
 from __future__ import annotations
 
 import base64
-import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
 from cohere_cli.errors import InputError, UsageError
-from cohere_cli.messages import decode_utf8, iter_jsonl, read_file_bytes
+from cohere_cli.files import decode_utf8, iter_jsonl, read_file_bytes
 
 MAX_IMAGES = 20
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -46,10 +44,8 @@ def image_blocks(refs: tuple[str, ...], detail: str | None = None) -> list[dict[
         if ref.startswith(URL_PREFIXES):
             url = ref
         else:
-            with contextlib.suppress(OSError):  # an unreadable file is reported just below
-                if total + os.stat(ref).st_size > MAX_IMAGE_BYTES:  # before reading it whole
-                    raise InputError(ref, TOO_BIG)
-            data = read_file_bytes(ref)
+            # counted while read: a pipe or a device is held to the limit as a file is
+            data = read_file_bytes(ref, MAX_IMAGE_BYTES - total, TOO_BIG)
             mime = image_type(data)
             if mime is None:
                 raise InputError(ref, "not a PNG, JPEG, WEBP or GIF image")

@@ -5,14 +5,13 @@ sent.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from cohere_cli.errors import InputError, UsageError
+from cohere_cli.files import decode_utf8, iter_jsonl, read_file_bytes
 from cohere_cli.rules import message_problem
 
 INPUT_FORMATS = ("text", "jsonl", "json")
@@ -40,23 +39,6 @@ class Assembled:
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
-def decode_utf8(data: bytes, source: str) -> str:
-    """Decode UTF-8 (a BOM is dropped) or name the line of the first bad byte."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(source, f"invalid UTF-8 (byte {exc.start})", line) from None
-
-
-def read_file_bytes(path: str | Path) -> bytes:
-    """A file's bytes, or an InputError naming it."""
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from None
-
-
 def _json_error(exc: orjson.JSONDecodeError) -> str:
     return f"invalid JSON ({exc.msg})"
 
@@ -70,17 +52,6 @@ def check_message(message: Any, source: str, line: int | None) -> dict[str, Any]
     if problem:
         raise InputError(source, problem, line)
     return message
-
-
-def iter_jsonl(text: str, source: str) -> Iterable[tuple[int, Any]]:
-    """(line number, parsed value) for each non-blank line of JSONL text."""
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            yield number, orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise InputError(source, _json_error(exc), number) from None
 
 
 def parse_jsonl_messages(text: str, source: str) -> list[dict[str, Any]]:

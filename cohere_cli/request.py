@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 
 from cohere_cli.errors import InputError, UsageError
+from cohere_cli.files import decode_utf8, iter_jsonl, read_file_bytes
 from cohere_cli.media import document_from_file, documents_from_jsonl
-from cohere_cli.messages import decode_utf8, iter_jsonl, read_file_bytes
 from cohere_cli.rules import body_problem
 
 
