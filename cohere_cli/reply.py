@@ -86,3 +86,72 @@ def request_message(response: dict[str, Any]) -> dict[str, Any]:
 def citations(response: dict[str, Any]) -> list[dict[str, Any]]:
     found = _message(response).get("citations")
     return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+
+
+def _typed(value: Any, kind: type | tuple[type, ...]) -> bool:
+    return value is None or (isinstance(value, kind) and not isinstance(value, bool))
+
+
+def _counts_problem(holder: Any, where: str) -> str | None:
+    if not _typed(holder, dict):
+        return f"{where} is not an object"
+    for group in ("tokens", "billed_units"):
+        counts = (holder or {}).get(group)
+        if not _typed(counts, dict):
+            return f"{where}.{group} is not an object"
+        for name, value in (counts or {}).items():
+            if not _typed(value, (int, float)):
+                return f"{where}.{group}.{name} is not a number"
+    if not _typed((holder or {}).get("cached_tokens"), (int, float)):
+        return f"{where}.cached_tokens is not a number"
+    return None
+
+
+def _content_problem(content: Any) -> str | None:
+    if content is None or isinstance(content, str):
+        return None
+    if not isinstance(content, list):
+        return "message.content is not a list"
+    for block in content:
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            return "a content block is not an object with a type"
+        kind = block["type"]
+        if kind in ("text", "thinking") and not isinstance(block.get(kind), str):
+            return f"a {kind} block has no string {kind!r}"
+    return None
+
+
+def _calls_problem(calls: Any) -> str | None:
+    if not _typed(calls, list):
+        return "message.tool_calls is not a list"
+    for call in calls or ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(call, dict) or not _typed(function, dict):
+            return "a tool call is not an object with a function object"
+        if not _typed(call.get("id"), str) or not all(
+                _typed((function or {}).get(key), str) for key in ("name", "arguments")):
+            return "a tool call's id, name or arguments is not a string"
+    return None
+
+
+def response_problem(response: Any) -> str | None:
+    """Why a 200 body is not a chat response this client can read, or None.
+
+    Only the fields the client uses are checked; unknown fields pass."""
+    if not isinstance(response, dict) or not isinstance(response.get("message"), dict):
+        return "it has no message object"
+    message = response["message"]
+    problem = _content_problem(message.get("content")) or _calls_problem(
+        message.get("tool_calls"))
+    if problem:
+        return problem
+    for key, kind in (("tool_plan", str), ("citations", list)):
+        if not _typed(message.get(key), kind):
+            return f"message.{key} is not a {kind.__name__}"
+    for key in ("id", "finish_reason"):
+        if not _typed(response.get(key), str):
+            return f"{key} is not a string"
+    meta = response.get("meta")
+    if not _typed(meta, dict) or not _typed((meta or {}).get("warnings"), list):
+        return "meta is not an object with a warnings list"
+    return _counts_problem(response.get("usage"), "usage") or _counts_problem(meta, "meta")
