@@ -45,6 +45,9 @@ with ThreadPoolExecutor(16) as pool:
 """
 
 
+Timing = list[float]  # seconds of each run
+
+
 def run(args: list[str], stdin: bytes | None = None, env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
     done = subprocess.run(args, input=stdin, capture_output=True, env=env, check=False)
@@ -54,9 +57,26 @@ def run(args: list[str], stdin: bytes | None = None, env: dict[str, str] | None 
     return elapsed
 
 
-def median_time(args: list[str], runs: int, env: dict[str, str] | None = None) -> float:
-    run(args, env=env)  # warm the file cache
-    return statistics.median(run(args, env=env) for _ in range(runs))
+def timings(commands: dict[str, list[str]], runs: int,
+            env: dict[str, str] | None = None) -> dict[str, Timing]:
+    """Each command `runs` times, interleaved (a, b, c, a, b, c, ...) so that a slow
+    moment of the machine hits them all alike; one warm-up run each first."""
+    for args in commands.values():
+        run(args, env=env)
+    found: dict[str, Timing] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, args in commands.items():
+            found[name].append(run(args, env=env))
+    return found
+
+
+def spread(values: Timing) -> str:
+    """median (p10-p90) in ms."""
+    ordered = sorted(values)
+    low = ordered[len(ordered) // 10]
+    high = ordered[-1 - len(ordered) // 10]
+    return (f"{statistics.median(ordered) * 1000:.1f} ms "
+            f"({low * 1000:.1f}-{high * 1000:.1f})")
 
 
 @contextmanager
@@ -81,29 +101,26 @@ def has_sdk() -> bool:
                           check=False).returncode == 0
 
 
-def bench_startup(runs: int) -> dict[str, float]:
-    return {
-        "python -c pass": median_time([sys.executable, "-c", "pass"], runs),
-        "python -c 'import click'": median_time([sys.executable, "-c", "import click"], runs),
-        "cohere-chat --version": median_time([*CLI, "--version"], runs),
-        "cohere-chat --help": median_time([*CLI, "--help"], runs),
-    }
+def bench_startup(runs: int) -> dict[str, Timing]:
+    return timings({
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "python -c 'import click'": [sys.executable, "-c", "import click"],
+        "cohere-chat --version": [*CLI, "--version"],
+        "cohere-chat --help": [*CLI, "--help"],
+    }, runs)
 
 
-def bench_send(runs: int) -> dict[str, float]:
-    figures: dict[str, float] = {}
+def bench_send(runs: int) -> dict[str, Timing]:
+    commands = {"cohere-chat --no-stream hi": [*CLI, "--no-stream", "hi"]}
     with stub() as url:
-        env = env_for(url)
-        figures["cohere-chat --no-stream hi"] = median_time([*CLI, "--no-stream", "hi"], runs, env)
         if has_sdk():
-            script = SDK_CALL.format(key=KEY)
-            figures["official SDK script"] = median_time([sys.executable, "-c", script, url], runs)
+            commands["official SDK script"] = [sys.executable, "-c", SDK_CALL.format(key=KEY),
+                                               url]
         if shutil.which("curl"):
             body = '{"model":"command-a-plus-05-2026","messages":[{"role":"user","content":"hi"}]}'
-            figures["curl"] = median_time(
-                ["curl", "-sf", "-H", f"Authorization: Bearer {KEY}", "-H",
-                 "Content-Type: application/json", "-d", body, f"{url}/v2/chat"], runs)
-    return figures
+            commands["curl"] = ["curl", "-sf", "-H", f"Authorization: Bearer {KEY}", "-H",
+                                "Content-Type: application/json", "-d", body, f"{url}/v2/chat"]
+        return timings(commands, runs, env_for(url))
 
 
 class TimedStream(BaseHTTPRequestHandler):
@@ -173,15 +190,26 @@ def peak_rss_mib(args: list[str], stdin_path: Path, env: dict[str, str]) -> tupl
     return time.perf_counter() - started, usage.ru_maxrss / 1024
 
 
-def write_lines(folder: Path, count: int) -> Path:
-    path = folder / f"in-{count}.jsonl"
+def write_lines(folder: Path, count: int, ids: bool = False) -> Path:
+    path = folder / f"in-{count}{'-ids' if ids else ''}.jsonl"
     with path.open("wb") as out:
         for n in range(count):
-            out.write(orjson.dumps(f"prompt number {n}") + b"\n")
+            line: Any = {"id": f"ticket-{n:08d}", "prompt": f"p{n}"} if ids else f"prompt {n}"
+            out.write(orjson.dumps(line) + b"\n")
     return path
 
 
-def bench_batch(lines: int, memory_lines: tuple[int, int]) -> dict[str, float]:
+def write_finished(folder: Path, count: int) -> Path:
+    """A results file in which every id of `write_lines(..., ids=True)` succeeded."""
+    path = folder / f"out-{count}.jsonl"
+    with path.open("wb") as out:
+        for n in range(count):
+            out.write(orjson.dumps({"id": f"ticket-{n:08d}", "line": n + 1, "text": "x",
+                                    "finish_reason": "COMPLETE", "usage": {}}) + b"\n")
+    return path
+
+
+def bench_batch(lines: int) -> dict[str, float]:
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder, stub("--latency", "100") as url:
         env = env_for(url)
@@ -191,30 +219,53 @@ def bench_batch(lines: int, memory_lines: tuple[int, int]) -> dict[str, float]:
         if has_sdk():
             elapsed = run([sys.executable, "-c", SDK_POOL.format(key=KEY), url, str(lines)])
             figures["SDK 16-thread pool requests/s"] = lines / elapsed
-    with tempfile.TemporaryDirectory() as folder, stub() as url:
-        env = env_for(url)
-        for count in memory_lines:
-            seconds, peak = peak_rss_mib([*CLI, "batch", "-j", "16", "--unordered"],
-                                         write_lines(Path(folder), count), env)
-            figures[f"batch {count} lines: peak MiB"] = peak
-            figures[f"batch {count} lines: requests/s"] = count / seconds
     return figures
 
 
-def report(figures: dict[str, float], latencies: list[float]) -> list[str]:
-    base = figures["python -c 'import click'"]
+def bench_memory(memory_lines: tuple[int, int]) -> dict[str, float]:
+    """Peak resident memory of the big cases: long batches (with and without ids), a
+    --resume over many finished ids, and a big stdin."""
+    figures: dict[str, float] = {}
+    unordered = [*CLI, "batch", "-j", "16", "--unordered"]
+    with tempfile.TemporaryDirectory() as name, stub() as url:
+        folder, env = Path(name), env_for(url)
+        for count in memory_lines:
+            seconds, peak = peak_rss_mib(unordered, write_lines(folder, count), env)
+            figures[f"batch {count} lines: peak MiB"] = peak
+            figures[f"batch {count} lines: requests/s"] = count / seconds
+        most = memory_lines[-1]
+        source = write_lines(folder, most, ids=True)
+        figures[f"batch {most} lines with ids: peak MiB"] = peak_rss_mib(
+            unordered, source, env)[1]
+        finished = write_finished(folder, most)
+        figures[f"batch --resume over {most} finished ids: peak MiB"] = peak_rss_mib(
+            [*unordered, "--resume", "-o", str(finished)], source, env)[1]
+        big = folder / "stdin-60mib.txt"
+        big.write_bytes(b"log line of some length, repeated to fill sixty MiB\n" * 1_200_000)
+        figures["send --dry-run, 60 MiB stdin: peak MiB"] = peak_rss_mib(
+            [*CLI, "--dry-run", "summarise"], big, env)[1]
+    return figures
+
+
+def report(times: dict[str, Timing], figures: dict[str, float],
+           latencies: list[float]) -> list[str]:
+    base = statistics.median(times["python -c 'import click'"])
+
+    def ratio(name: str) -> float:
+        return statistics.median(times[name]) / base
+
     checks = [
-        ("--version within 1.5x of `import click`", figures["cohere-chat --version"] / base, 1.5,
-         "<="),
-        ("--help within 1.5x of `import click`", figures["cohere-chat --help"] / base, 1.5, "<="),
+        ("--version within 1.5x of `import click`", ratio("cohere-chat --version"), 1.5, "<="),
+        ("--help within 1.5x of `import click`", ratio("cohere-chat --help"), 1.5, "<="),
         ("each delta on stdout within 5 ms (max)", max(latencies), 5.0, "<="),
         ("batch -j 16 at 100 ms: share of 160 req/s", figures["batch -j 16 requests/s"] / 160,
          0.9, ">="),
     ]
-    if "official SDK script" in figures:
-        checks.append(("send vs official SDK: times faster", figures["official SDK script"]
-                       / figures["cohere-chat --no-stream hi"], 2.5, ">="))
-    peaks = [v for k, v in figures.items() if k.endswith("peak MiB")]
+    if "official SDK script" in times:
+        checks.append(("send vs official SDK: times faster", statistics.median(
+            times["official SDK script"]) / statistics.median(
+            times["cohere-chat --no-stream hi"]), 2.5, ">="))
+    peaks = [v for k, v in figures.items() if k.endswith("lines: peak MiB")]
     checks.append(("peak memory, most lines / fewest lines", peaks[-1] / peaks[0], 1.1, "<="))
     lines = ["| budget | measured | goal | met |", "|---|---|---|---|"]
     for name, value, goal, sense in checks:
@@ -225,24 +276,26 @@ def report(figures: dict[str, float], latencies: list[float]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15, help="runs per timing (median)")
+    parser.add_argument("--runs", type=int, default=20, help="runs per timing")
     parser.add_argument("--batch-lines", type=int, default=800)
     parser.add_argument("--memory-lines", type=int, nargs=2, default=(10_000, 100_000))
     options = parser.parse_args()
-    figures = {**bench_startup(options.runs), **bench_send(options.runs)}
+    times = {**bench_startup(options.runs), **bench_send(options.runs)}
     latencies = bench_stream_latency()
-    figures.update(bench_batch(options.batch_lines, tuple(options.memory_lines)))
+    figures = {**bench_batch(options.batch_lines),
+               **bench_memory(tuple(options.memory_lines))}
     print(f"cohere-chat benchmarks, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}")
-    print("\n| measurement | value |\n|---|---|")
-    for name, value in figures.items():
-        unit = "" if ("/s" in name or "MiB" in name) else " ms"
-        shown = value * 1000 if unit else value
-        print(f"| {name} | {shown:.1f}{unit} |")
+    print(f"\n| measurement ({options.runs} runs, interleaved) | median (p10-p90) |\n|---|---|")
+    for name, values in times.items():
+        print(f"| {name} | {spread(values)} |")
     print(f"| stream delta to stdout: median / max | {statistics.median(latencies):.2f} / "
           f"{max(latencies):.2f} ms |")
+    print("\n| measurement | value |\n|---|---|")
+    for name, value in figures.items():
+        print(f"| {name} | {value:.1f} |")
     print()
-    print("\n".join(report(figures, latencies)))
+    print("\n".join(report(times, figures, latencies)))
 
 
 if __name__ == "__main__":
