@@ -1,16 +1,21 @@
 """Output: the reply on stdout in the chosen format, diagnostics on stderr.
 
 Everything is written as UTF-8 bytes and flushed at once, whatever the locale and
-whether stdout is a terminal or a pipe.
+whether stdout is a terminal or a pipe. Stdout is data and stays byte for byte; text on
+stderr is shown with its control characters escaped, so that server text can neither
+split a diagnostic line nor drive the terminal.
 """
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import orjson
 
 from cohere_cli import PROGRAM
+from cohere_cli.errors import LocalWriteError
 from cohere_cli.reply import (
     api_warnings,
     citations,
@@ -32,27 +37,87 @@ class OutputOptions:
     tool_lines: bool = True  # print tool calls (not when --tool-exec runs them)
 
 
+# C0 controls, DEL, C1 controls and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # keeps \t \n
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else
+                                f"\\u{ord(char):04x}")
+
+
+def escape_line(text: str) -> str:
+    """`text` on one line: each control character as an escape (`\\n`, `\\x1b`, `\\u2028`)."""
+    return _CONTROL.sub(_escaped, text)
+
+
+def escape_text(text: str) -> str:
+    """Multi-line text (thinking): as `escape_line`, but newlines and tabs are kept."""
+    return _CONTROL_IN_TEXT.sub(_escaped, text)
+
+
+def _silence(stream: BinaryIO) -> None:
+    """After a failed write, point the stream's descriptor at /dev/null, so that what is
+    left in its buffer goes nowhere (the exit flush stays quiet)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 class Console:
-    """The two output streams; each write is flushed so a pipe sees it at once."""
+    """The two output streams; each write is flushed so a pipe sees it at once.
+
+    A failed write to stdout is LocalWriteError (exit 10), or BrokenPipeError when its
+    reader went away; a failed write to stderr is dropped (there is no one to tell)."""
 
     def __init__(self, stdout: BinaryIO, stderr: BinaryIO) -> None:
         self.stdout = stdout
         self.stderr = stderr
         self.at_line_start = True  # whether stdout last ended a line (or wrote nothing)
         self._progress_shown = False
+        self._stderr_ok = True
 
     def out(self, data: bytes) -> None:
-        if data:
+        if not data:
+            return
+        try:
             self.stdout.write(data)
             self.stdout.flush()
-            self.at_line_start = data.endswith(b"\n")
+        except BrokenPipeError:
+            raise  # the reader went away: exit 141, quietly (group.py)
+        except OSError as error:
+            _silence(self.stdout)
+            reason = error.strerror or type(error).__name__
+            raise LocalWriteError(f"cannot write to stdout: {reason}") from None
+        self.at_line_start = data.endswith(b"\n")
 
     def out_json(self, value: Any) -> None:
         self.out(orjson.dumps(value) + b"\n")
 
+    def _write_err(self, data: bytes) -> None:
+        if not self._stderr_ok:
+            return
+        try:
+            self.stderr.write(data)
+            self.stderr.flush()
+        except (OSError, ValueError):
+            self._stderr_ok = False
+            _silence(self.stderr)
+
     def err(self, text: str) -> None:
-        self.stderr.write(text.encode("utf-8", "replace") + b"\n")
-        self.stderr.flush()
+        """One line on stderr; control characters in `text` are escaped."""
+        self._write_err(escape_line(text).encode("utf-8", "replace") + b"\n")
+
+    def thinking(self, text: str) -> None:
+        """Model text on stderr: its lines kept, other control characters escaped."""
+        self._write_err(escape_text(text).encode("utf-8", "replace"))
 
     def error(self, message: str, hint: str | None = None) -> None:
         line = f"{PROGRAM}: error: {message}"
@@ -72,14 +137,12 @@ class Console:
 
     def progress(self, text: str) -> None:
         """Overwrite the progress line on a terminal's stderr."""
-        self.stderr.write(f"\r\x1b[K{text}".encode())
-        self.stderr.flush()
+        self._write_err(f"\r\x1b[K{escape_line(text)}".encode())
         self._progress_shown = True
 
     def clear_progress(self) -> None:
         if self._progress_shown:
-            self.stderr.write(b"\r\x1b[K")
-            self.stderr.flush()
+            self._write_err(b"\r\x1b[K")
 
 
 class Renderer:
@@ -118,8 +181,7 @@ class Renderer:
             self.started = True
             self.console.out(delta.text.encode("utf-8"))
         elif delta.kind == "thinking" and self.options.show_thinking:
-            self.console.stderr.write(delta.text.encode("utf-8"))
-            self.console.stderr.flush()
+            self.console.thinking(delta.text)
             self._thinking_open = True
 
     def finish(self, response: dict[str, Any], raw: bytes | None, streamed: bool) -> None:
@@ -127,7 +189,7 @@ class Renderer:
         if self._thinking_open:
             self.console.err("")
         elif self.options.show_thinking and not streamed and thinking_text(response):
-            self.console.err(thinking_text(response))
+            self.console.thinking(thinking_text(response) + "\n")
         fmt = self.options.format
         if fmt == "text":
             text = "" if streamed else reply_text(response)
@@ -158,16 +220,17 @@ class Renderer:
             self.console.err(f"usage: {fields or 'none reported'}")
 
     def _citations(self, response: dict[str, Any]) -> None:
-        """Each cited span with its number and sources, then the sources once each."""
+        """Each cited span with its number and sources, then the sources once each.
+        Whatever shape the server gives a citation's fields, they are shown, never fatal."""
         sources: dict[str, str] = {}
         for number, citation in enumerate(citations(response), 1):
             names = []
-            for source in citation.get("sources") or []:
+            for source in _listed(citation.get("sources")):
                 name, title = _source_name(source)
                 sources.setdefault(name, title)
                 names.append(name)
-            span = f"{citation.get('start', '?')}-{citation.get('end', '?')}"
-            quoted = citation.get("text", "")
+            span = f"{_shown(citation.get('start'), '?')}-{_shown(citation.get('end'), '?')}"
+            quoted = _shown(citation.get("text"), "")
             self.console.err(f"[{number}] \"{quoted}\" ({span}): {', '.join(names) or '?'}")
         if sources:
             self.console.err("sources:")
@@ -183,11 +246,37 @@ class Renderer:
             self.console.err("")
 
 
-def _source_name(source: dict[str, Any]) -> tuple[str, str]:
-    """A source's id and a one-line title (a document's title, or a tool's output)."""
+def _listed(value: Any) -> list[Any]:
+    """A list's items; a single other value as one item; nothing for null or absent."""
+    if value is None:
+        return []
+    return [item for item in value if item is not None] if isinstance(value, list) else [value]
+
+
+def _shown(value: Any, absent: str) -> str:
+    """A value as text: a string as it is, null as `absent`, anything else as JSON."""
+    if value is None:
+        return absent
+    if isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return str(value)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:100]
+
+
+def _source_name(source: Any) -> tuple[str, str]:
+    """A source's id and a one-line title (a document's title, or a tool's output).
+    A source that is not an object (a string, a list) is shown as its id."""
+    if not isinstance(source, dict):
+        return _one_line(_shown(source, "?")) or "?", ""
     inner = source.get("document") or source.get("tool_output") or {}
-    name = str(source.get("id") or inner.get("id") or "?")
-    title = inner.get("title") or inner.get("snippet") or inner.get("text") or ""
-    if not isinstance(title, str):
-        title = orjson.dumps(title).decode()
-    return name, " ".join(title.split())[:100]
+    if not isinstance(inner, dict):  # a document given as its text
+        inner = {"text": inner}
+    name = _shown(source.get("id") or inner.get("id"), "?")
+    title = inner.get("title") or inner.get("snippet") or inner.get("text")
+    return name, _one_line(_shown(title, ""))
