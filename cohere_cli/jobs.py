@@ -2,6 +2,7 @@
 the ids an earlier run already finished (for --resume)."""
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +12,17 @@ import orjson
 
 from cohere_cli.client import ChatClient
 from cohere_cli.errors import APIError, CohereChatError, InputError, UsageError
-from cohere_cli.media import attach_images
+from cohere_cli.files import MAX_INPUT_BYTES
+from cohere_cli.media import DocumentError, as_document, attach_images
 from cohere_cli.messages import with_system
-from cohere_cli.reply import reply_text, request_message, usage_counts
-from cohere_cli.rules import body_problem, message_problem
+from cohere_cli.reply import reply_text, request_message, response_problem, usage_counts
+from cohere_cli.rules import REQUEST_FIELDS, body_problem, message_problem
 
 CHAT_PATH = "/v2/chat"
+LINE_FIELDS = ("id", "prompt", "messages")
+MAX_LINE_BYTES = MAX_INPUT_BYTES  # one input line, its newline included
+NO_IMAGES = ('a line cannot take "images": put image_url blocks in its "messages" '
+             "(a URL or a data: URI), or give --image for every line")
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,62 @@ class LineError(ValueError):
     """Why one batch line cannot be sent; the batch goes on."""
 
 
+class IdSet:
+    """Ids kept as 16-byte digests (BLAKE2b of their JSON) in one flat open-addressing
+    table: 32 to 64 bytes an id, however long the id is."""
+
+    SLOT = 16
+    EMPTY = bytes(SLOT)
+
+    def __init__(self) -> None:
+        self._table = bytearray(self.SLOT * 1024)
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    @staticmethod
+    def _key(value: Any) -> bytes:
+        digest = hashlib.blake2b(orjson.dumps(value), digest_size=IdSet.SLOT).digest()
+        return bytes([digest[0] | 1]) + digest[1:]  # never all zeros: zeros mark a free slot
+
+    def _find(self, key: bytes) -> tuple[int, bool]:
+        """The offset of KEY's slot, or of the free slot it would take; and whether found."""
+        slots = len(self._table) // self.SLOT
+        index = int.from_bytes(key[8:], "little") & (slots - 1)
+        while True:
+            offset = index * self.SLOT
+            slot = self._table[offset:offset + self.SLOT]
+            if slot == key:
+                return offset, True
+            if slot == self.EMPTY:
+                return offset, False
+            index = (index + 1) & (slots - 1)
+
+    def __contains__(self, value: Any) -> bool:
+        return self._find(self._key(value))[1]
+
+    def add(self, value: Any) -> bool:
+        """Add VALUE; False when it was there already."""
+        key = self._key(value)
+        offset, found = self._find(key)
+        if found:
+            return False
+        self._table[offset:offset + self.SLOT] = key
+        self._count += 1
+        if self._count * 2 > len(self._table) // self.SLOT:
+            self._grow()
+        return True
+
+    def _grow(self) -> None:
+        old, self._table = self._table, bytearray(len(self._table) * 2)
+        for offset in range(0, len(old), self.SLOT):
+            key = bytes(old[offset:offset + self.SLOT])
+            if key != self.EMPTY:
+                at, _ = self._find(key)
+                self._table[at:at + self.SLOT] = key
+
+
 class JobMaker:
     """Turns one input line into a request body: flags are defaults, fields override."""
 
@@ -40,12 +102,12 @@ class JobMaker:
         self.template = {k: v for k, v in template.items() if k != "messages"}
         self.system = system
         self.images = images or []
-        self.seen: set[bytes] = set()  # explicit ids, as JSON
+        self.seen = IdSet()  # explicit ids
         self.numbered = bytearray()  # a bit for each line whose id is its line number
 
     def _claim_line(self, number: int) -> bool:
         """Take line NUMBER's own id; False when an explicit id took it before."""
-        if orjson.dumps(number) in self.seen:
+        if self.seen and number in self.seen:
             return False
         index, bit = divmod(number, 8)
         if index >= len(self.numbered):
@@ -57,15 +119,11 @@ class JobMaker:
         """Whether `job_id` is still free; memory grows only with explicit ids."""
         if not explicit:
             return self._claim_line(number)
-        key = orjson.dumps(job_id)
-        if key in self.seen:
-            return False
         if isinstance(job_id, int) and not isinstance(job_id, bool) and 0 < job_id < number:
             index, bit = divmod(job_id, 8)
             if index < len(self.numbered) and self.numbered[index] & (1 << bit):
                 return False
-        self.seen.add(key)
-        return True
+        return self.seen.add(job_id)
 
     def make(self, seq: int, number: int, data: bytes) -> Job:
         try:
@@ -93,6 +151,7 @@ class JobMaker:
         return Job(seq, number, job_id, body=body)
 
     def _body(self, fields: dict[str, Any]) -> dict[str, Any]:
+        _check_fields(fields)
         prompt, messages = fields.pop("prompt", None), fields.pop("messages", None)
         if (prompt is None) == (messages is None):
             raise LineError('a line needs either "prompt" or "messages"')
@@ -119,6 +178,22 @@ class JobMaker:
         return body
 
 
+def _check_fields(fields: dict[str, Any]) -> None:
+    """A line takes its own fields and request fields; its documents as --documents does."""
+    for name in fields:
+        if name == "images":
+            raise LineError(NO_IMAGES)
+        if name not in LINE_FIELDS and name not in REQUEST_FIELDS:
+            raise LineError(f"unknown field {orjson.dumps(name[:80]).decode()} (a line "
+                            'takes "id", "prompt" or "messages", and request fields)')
+    documents = fields.get("documents")
+    if isinstance(documents, list):
+        try:
+            fields["documents"] = [as_document(document) for document in documents]
+        except DocumentError as exc:
+            raise LineError(f"documents: {exc}") from None
+
+
 def _success(job: Job, response: dict[str, Any], raw: bool) -> dict[str, Any]:
     record = {
         "id": job.id, "line": job.line, "text": reply_text(response),
@@ -130,46 +205,72 @@ def _success(job: Job, response: dict[str, Any], raw: bool) -> dict[str, Any]:
     return record
 
 
-def _failure(job: Job, status: int | None, message: str) -> dict[str, Any]:
+def failure(job: Job, status: int | None, message: str) -> dict[str, Any]:
+    """The result line of a line that failed."""
     return {"id": job.id, "line": job.line, "error": {"status": status, "message": message}}
 
 
 def run_job(client: ChatClient, job: Job, raw: bool) -> dict[str, Any]:
-    """Send one job; its result record, never an exception for the line's own failure."""
+    """Send one job; its result record. What fails this line alone (an HTTP error, the
+    network, a reply that is not a chat response) is a failure record; what every line
+    would meet (a configuration error, or anything unexpected while sending) is raised."""
     if job.body is None:
-        return _failure(job, None, job.error or "bad line")
+        return failure(job, None, job.error or "bad line")
     try:
         _, response = client.post_json(CHAT_PATH, job.body)
     except APIError as exc:
-        return _failure(job, exc.status, exc.api_message)
+        return failure(job, exc.status, exc.api_message)
+    except (UsageError, InputError):
+        raise
     except CohereChatError as exc:
-        return _failure(job, None, exc.message)
-    if not isinstance(response, dict) or not isinstance(response.get("message"), dict):
-        return _failure(job, None, "the API answered 200 with a body that is not a chat response")
+        return failure(job, None, exc.message)
+    problem = response_problem(response)
+    if problem:
+        return failure(job, None, "the API answered 200 with a body that is not a chat "
+                                  f"response ({problem})")
     reason = response.get("finish_reason")
     if reason in ("ERROR", "TIMEOUT"):
-        return _failure(job, None, f"generation did not complete (finish_reason {reason})")
-    return _success(job, response, raw)
+        return failure(job, None, f"generation did not complete (finish_reason {reason})")
+    try:
+        return _success(job, response, raw)
+    except Exception as exc:  # a reply shape the check above let through: this line alone
+        return failure(job, None, f"internal error reading the reply: {type(exc).__name__}")
 
 
-def iter_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+def _bounded(stream: Iterable[bytes], source: str) -> Iterator[bytes]:
+    """Lines of a stream, none longer than MAX_LINE_BYTES (an endless line, as from
+    /dev/zero, is an InputError, not all the memory)."""
+    readline = getattr(stream, "readline", None)
+    lines = iter(lambda: readline(MAX_LINE_BYTES + 1), b"") if readline else iter(stream)
+    number = 0
+    try:
+        for number, data in enumerate(lines, 1):
+            if len(data) > MAX_LINE_BYTES:
+                raise InputError(source, f"a line longer than {MAX_LINE_BYTES >> 20} MiB",
+                                 number)
+            yield data
+    except OSError as exc:
+        raise InputError(source, f"cannot read: {exc.strerror or exc}", number + 1) from None
+
+
+def iter_lines(stream: Iterable[bytes], source: str = "stdin") -> Iterator[tuple[int, bytes]]:
     """(line number, bytes) of each non-blank line, read lazily (a leading BOM dropped)."""
-    for number, data in enumerate(stream, 1):
+    for number, data in enumerate(_bounded(stream, source), 1):
         if number == 1 and data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
         if data.strip():
             yield number, data
 
 
-def read_finished(path: Path) -> set[bytes]:
+def read_finished(path: Path) -> IdSet:
     """For --resume: the ids that already succeeded in FILE, read line by line. A torn
     last line left by a crash is cut off; damage anywhere else is an InputError and FILE
     is left alone."""
-    done: set[bytes] = set()
+    done = IdSet()
     whole = 0  # bytes up to the end of the last complete line
     try:
         with path.open("rb") as handle:
-            for number, line in enumerate(handle, 1):
+            for number, line in enumerate(_bounded(handle, str(path)), 1):
                 if not line.endswith(b"\n"):
                     break  # a torn last line
                 whole += len(line)
@@ -185,7 +286,7 @@ def read_finished(path: Path) -> set[bytes]:
     return done
 
 
-def _note_success(line: bytes, path: Path, number: int, done: set[bytes]) -> None:
+def _note_success(line: bytes, path: Path, number: int, done: IdSet) -> None:
     if not line.strip():
         return
     try:
@@ -193,4 +294,4 @@ def _note_success(line: bytes, path: Path, number: int, done: set[bytes]) -> Non
     except orjson.JSONDecodeError:
         raise InputError(str(path), "not a result line; cannot resume", number) from None
     if isinstance(record, dict) and "id" in record and "error" not in record:
-        done.add(orjson.dumps(record["id"]))
+        done.add(record["id"])

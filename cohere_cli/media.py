@@ -78,19 +78,39 @@ def document_from_file(path: str) -> dict[str, Any]:
     return {"id": path, "data": {"title": Path(path).name, "snippet": text}}
 
 
+class DocumentError(ValueError):
+    """Why a value cannot be a document."""
+
+
+def as_document(value: Any) -> Any:
+    """One document in the form the API takes: a string, or `{"id"?, "data": {...}}`.
+
+    An object without `data` is the data itself (its `id`, if any, kept apart); an `id`
+    must be a string wherever it is (0, false or null are refused, not dropped)."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        raise DocumentError("a document must be a string or an object")
+    if "data" in value:
+        if not isinstance(value["data"], dict):
+            raise DocumentError('a document\'s "data" must be an object')
+        document = value
+    else:
+        fields = dict(value)
+        document = {"id": fields.pop("id"), "data": fields} if "id" in fields else {
+            "data": fields}
+    if "id" in document and not isinstance(document["id"], str):
+        raise DocumentError('a document "id" must be a string')
+    return document
+
+
 def documents_from_jsonl(path: str) -> list[Any]:
-    """Each line a document: a string, or an object (wrapped in `data` when it has none)."""
+    """Each line a document: a string, or an object (see `as_document`)."""
     text = decode_utf8(read_file_bytes(path), path)
     documents: list[Any] = []
     for number, value in iter_jsonl(text, path):
-        if isinstance(value, str) or (isinstance(value, dict)
-                                      and isinstance(value.get("data"), dict)):
-            documents.append(value)
-        elif isinstance(value, dict) and "data" not in value:
-            document_id = value.pop("id", None)
-            documents.append({"data": value, **({"id": document_id} if document_id else {})})
-        else:
-            raise InputError(path, "a document must be a string or an object", number)
-        if isinstance(documents[-1], dict) and not isinstance(documents[-1].get("id", ""), str):
-            raise InputError(path, 'a document "id" must be a string', number)
+        try:
+            documents.append(as_document(value))
+        except DocumentError as exc:
+            raise InputError(path, str(exc), number) from None
     return documents

@@ -10,6 +10,14 @@ from typing import Any
 
 ROLES = ("user", "assistant", "system", "tool")
 
+# The top-level fields of a POST /v2/chat request body, as in the official schema.
+REQUEST_FIELDS = (
+    "model", "messages", "stream", "tools", "strict_tools", "documents", "citation_options",
+    "response_format", "safety_mode", "max_tokens", "stop_sequences", "temperature", "seed",
+    "frequency_penalty", "presence_penalty", "k", "p", "logprobs", "tool_choice", "thinking",
+    "priority",
+)
+
 # field: (type name, minimum, maximum), as in the schema of POST /v2/chat.
 RANGES: dict[str, tuple[str, float, float]] = {
     "temperature": ("number", 0, 1),
