@@ -1,14 +1,13 @@
 """One chat exchange: send the body, stream or not, and hand each piece to a sink."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from cohere_cli.client import ChatClient, Connection, retry_wait
+from cohere_cli.client import ChatClient, Connection, parse_json_body
 from cohere_cli.conversation import ConversationLock, read_history, save_conversation
 from cohere_cli.errors import (
     GenerationError,
@@ -18,7 +17,7 @@ from cohere_cli.errors import (
 )
 from cohere_cli.media import attach_images, image_blocks
 from cohere_cli.messages import MessageInputs, assemble_messages
-from cohere_cli.reply import request_message, tool_calls
+from cohere_cli.reply import STREAMED_REPLY, check_response, request_message, tool_calls
 from cohere_cli.request import RequestOptions, build_request
 from cohere_cli.sse import iter_events
 from cohere_cli.stream import Delta, ReplyAssembler, iter_chat_events
@@ -63,48 +62,45 @@ class SendPlan:
 
 
 def _consume(chunks: Iterator[bytes], sink: ReplySink) -> tuple[dict[str, Any], str | None]:
+    """Show each event as it arrives; stop reading at `message-end`, which completes the
+    reply whether or not the server then closes the connection."""
     assembler = ReplyAssembler()
     for event in iter_chat_events(iter_events(chunks)):
         sink.event(event)
         delta = assembler.apply(event)
         if delta is not None:
             sink.delta(delta)
-    if not assembler.finished:
-        raise IncompleteReplyError("the stream ended before message-end")
-    return assembler.response(), assembler.error
+        if assembler.finished:
+            return assembler.response(), assembler.error
+    raise IncompleteReplyError(
+        "the stream ended before message-end (the reply is incomplete)")
 
 
 def stream_chat(
-    client: ChatClient, body: dict[str, Any], sink: ReplySink, retries: int,
-    max_wait: float, log: Callable[[str], None],
-) -> tuple[dict[str, Any], str | None]:
-    """A streamed exchange. Connecting and a stream broken before anything was shown
-    share one budget of `retries`; once output has begun, a break is final."""
-    budget = retries
-    for attempt in range(retries + 1):
-        sent_before = client.attempts
-        chunks = client.post_stream(CHAT_PATH, body, retries=budget)
-        budget -= client.attempts - sent_before - 1
-        try:
-            return _consume(chunks, sink)
-        except (NetworkError, IncompleteReplyError) as exc:
-            if sink.started:
-                raise IncompleteReplyError(f"the reply is incomplete: {exc.message}") from None
-            if budget <= 0:
-                raise
-            budget -= 1
-            wait = retry_wait({}, attempt, max_wait)
-            log(f"retry {retries - budget}/{retries} in {wait:.2f}s after {exc.message}")
-            time.sleep(wait)
-    raise AssertionError("unreachable")
+    client: ChatClient, body: dict[str, Any], sink: ReplySink
+) -> tuple[dict[str, Any], str | None, bytes | None]:
+    """A streamed exchange: the response, the stream's error text, and the body's bytes
+    when the server answered with JSON instead of a stream (that is the reply, as if not
+    streamed). A request that got its 200 is never sent again: a stream that breaks is
+    final, and what was printed stays."""
+    chunks = client.post_stream(CHAT_PATH, body)
+    if isinstance(chunks, bytes):  # JSON where a stream was asked for: that is the reply
+        return check_response(parse_json_body(chunks)), None, chunks
+    try:
+        response, error_text = _consume(chunks, sink)
+    except NetworkError as exc:  # a malformed event; a broken stream is already incomplete
+        if sink.started:
+            raise IncompleteReplyError(f"the reply is incomplete: {exc.message}") from None
+        raise
+    finally:
+        chunks.close()  # stop reading: after message-end nothing more is waited for
+    return check_response(response, STREAMED_REPLY), error_text, None
 
 
 def send_chat(client: ChatClient, body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
     """A non-streamed exchange: the parsed response and its bytes exactly as received."""
     raw, response = client.post_json(CHAT_PATH, body)
-    if not isinstance(response, dict) or not isinstance(response.get("message"), dict):
-        raise NetworkError("the API answered 200 with a body that is not a chat response")
-    return response, raw
+    return check_response(response), raw
 
 
 def check_finish(response: dict[str, Any], error_text: str | None = None) -> None:
@@ -119,22 +115,18 @@ def _exchange(
     plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None]
 ) -> dict[str, Any]:
     """Send one body, show the reply, and return the response (or raise a typed error)."""
-    settings = plan.connection.settings
     error_text = None
-    raw: bytes | None = None
     sink.begin()
     with ChatClient(plan.connection, log) as client:
         if plan.stream:
             try:
-                response, error_text = stream_chat(
-                    client, body, sink, settings.retries, plan.connection.max_wait, log
-                )
-            except IncompleteReplyError:
+                response, error_text, raw = stream_chat(client, body, sink)
+            except (IncompleteReplyError, NetworkError):
                 sink.interrupted_line()
                 raise
         else:
             response, raw = send_chat(client, body)
-    sink.finish(response, raw, plan.stream)
+    sink.finish(response, raw, streamed=plan.stream and raw is None)
     check_finish(response, error_text)
     return response
 
@@ -155,23 +147,24 @@ def _converse(
     """One exchange, or with --tool-exec as many rounds as the tools need; the assistant
     and tool messages that each round added."""
     added: list[dict[str, Any]] = []
-    for round_number in range(plan.tools.max_rounds + 1):
+    rounds = 0
+    while True:
         response = _exchange(plan, body, sink, log)
         assistant = request_message(response)
         added.append(assistant)
         calls = tool_calls(response)
         if not plan.tools.commands or not calls:
             return added
-        if round_number == plan.tools.max_rounds:
+        if rounds == plan.tools.max_rounds:
             raise ToolRoundsError(f"the model still asks for tools after "
                                   f"{plan.tools.max_rounds} rounds (--max-tool-rounds)")
+        rounds += 1
         results = run_tool_calls(calls, plan.tools, log)
         sink.tool_results(results)
         added.extend(results)
         # tool_choice REQUIRED forces a call; once the results are in, the model may answer.
         rest = {k: v for k, v in body.items() if k != "tool_choice"}
         body = {**rest, "messages": [*body["messages"], assistant, *results]}
-    raise AssertionError("unreachable")
 
 
 def run_send(

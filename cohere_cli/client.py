@@ -4,10 +4,11 @@
 """
 from __future__ import annotations
 
+import http.client
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,13 @@ import orjson
 
 from cohere_cli import __version__
 from cohere_cli.config import Settings, check_base_url, is_loopback
-from cohere_cli.errors import APIError, NetworkError, error_for_status, is_retried_status
+from cohere_cli.errors import (
+    APIError,
+    IncompleteReplyError,
+    NetworkError,
+    error_for_status,
+    is_retried_status,
+)
 from cohere_cli.pacing import Pacer
 
 if TYPE_CHECKING:
@@ -129,8 +136,7 @@ class ChatClient:
         self._verify: str | None = connection.ca_bundle
         # The key never goes through a proxy in clear text: plain http is loopback only.
         host = urlsplit(settings.base_url).hostname or ""
-        self._proxies = dict.fromkeys(("http", "https", "all")) if is_loopback(host) else None
-        self.attempts = 0  # requests sent so far, retries included
+        self._proxies: Any = dict.fromkeys(("http", "https", "all")) if is_loopback(host) else None
 
     @staticmethod
     def _headers(settings: Settings) -> dict[str, str]:
@@ -156,35 +162,38 @@ class ChatClient:
     def request(
         self, method: str, path: str, body: bytes | None = None,
         params: Mapping[str, str] | None = None, stream: bool = False,
-        retries: int | None = None,
     ) -> requests.Response:
-        """Send, retrying as the policy allows; the response is 2xx, else a typed error."""
-        if retries is None:
-            retries = self._connection.settings.retries
-        for attempt in range(retries + 1):
+        """Send, retrying as the policy allows; the response is 2xx, else a typed error.
+
+        Only a failure before any answer, or a retried status, is sent again: a request
+        that got a 200 is never sent twice, whatever then happens to its body."""
+        retries = self._connection.settings.retries
+        attempt = 0
+        while True:
             if self._pacer is not None:
                 self._pacer.before_attempt()
-            response, reason, headers = self._attempt(method, path, body, params, stream)
+            outcome = self._attempt(method, path, body, params, stream)
+            response = outcome.response
             if response is not None and response.status_code < 400:
                 return response
-            if response is not None and not is_retried_status(response.status_code):
-                raise self._error(response)
+            if response is not None and (
+                    attempt == retries or not is_retried_status(response.status_code)):
+                raise self._error(response, outcome.error_body)
             if attempt == retries:
-                if response is not None:
-                    raise self._error(response)
-                raise NetworkError(f"cannot reach {self._host()}: {reason}")
+                raise NetworkError(outcome.reason)
+            headers = response.headers if response is not None else {}
             wait = retry_wait(headers, attempt, self._connection.max_wait)
-            self._log(f"retry {attempt + 1}/{retries} in {wait:.2f}s after {reason}")
+            attempt += 1
+            self._log(f"retry {attempt}/{retries} in {wait:.2f}s after {outcome.reason}")
             if self._pacer is not None and _asks_everyone_to_wait(response):
                 self._pacer.pause(wait)  # every request of the batch waits, not only this one
             else:
                 time.sleep(wait)
-        raise AssertionError("unreachable")
 
     def _attempt(
         self, method: str, path: str, body: bytes | None,
         params: Mapping[str, str] | None, stream: bool,
-    ) -> tuple[requests.Response | None, str, Mapping[str, str]]:
+    ) -> _Outcome:
         import requests
 
         headers = {"Authorization": f"Bearer {self._key.reveal()}"}
@@ -195,7 +204,6 @@ class ChatClient:
         self._log(f"{method} {self._url(path)}{size}")
         started = time.monotonic()
         timeout = (CONNECT_TIMEOUT, self._connection.settings.timeout)
-        self.attempts += 1
         try:
             response = self._session.request(
                 method, self._url(path), data=body, params=params, headers=headers,
@@ -204,51 +212,118 @@ class ChatClient:
         except requests.exceptions.SSLError as exc:
             raise NetworkError(f"TLS error talking to {self._host()}: {_short(exc)}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            return None, self._failure(exc), {}
+            return _Outcome(None, self._failure(exc))
         elapsed = time.monotonic() - started
         self._log(f"HTTP {response.status_code} in {elapsed:.3f}s")
-        if response.status_code >= 400:
-            response.content  # noqa: B018 -- read the error body before the connection goes back
-        return response, f"HTTP {response.status_code}", response.headers
+        outcome = _Outcome(response, f"HTTP {response.status_code}")
+        if response.status_code >= 400:  # read the error body before the connection goes back
+            try:
+                outcome.error_body = response.content
+            except _transport_errors():
+                response.close()
+        return outcome
 
     def _failure(self, exc: Exception) -> str:
+        """What went wrong before any answer, in words (the final error's text if the
+        retries run out)."""
         import requests
 
+        host = self._host()
         if isinstance(exc, requests.ConnectTimeout):
-            return f"no connection within {CONNECT_TIMEOUT:g}s"
+            return f"cannot reach {host}: no connection within {CONNECT_TIMEOUT:g}s"
         if isinstance(exc, requests.Timeout):
-            return f"no answer within {self._connection.settings.timeout:g}s"
-        return _short(exc)
+            return (f"the server at {host} accepted the connection but sent nothing for "
+                    f"{self._connection.settings.timeout:g}s (--timeout)")
+        causes = _causes(exc)
+        if any(isinstance(cause, ConnectionResetError) for cause in causes):
+            return f"the server at {host} reset the connection without answering"
+        if any(isinstance(cause, http.client.RemoteDisconnected) for cause in causes):
+            return f"the server at {host} closed the connection without answering"
+        return f"cannot reach {host}: {_short(exc)}"
 
     def _host(self) -> str:
         return urlsplit(self._connection.settings.base_url).netloc
 
-    def _error(self, response: requests.Response) -> APIError:
-        message, error_id = parse_error_body(response.content, response.reason or "")
+    def _error(self, response: requests.Response, body: bytes) -> APIError:
+        message, error_id = parse_error_body(body, response.reason or "")
         return error_for_status(response.status_code, message, error_id)
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        """A whole 200 body; a transport fault while reading it is a NetworkError, in words."""
+        try:
+            return response.content
+        except _transport_errors() as exc:
+            cut = _incomplete_read(exc)
+            if cut is not None:
+                got, total = cut
+                raise NetworkError(f"the connection was cut after {got} of {total} bytes "
+                                   "of the reply") from None
+            raise NetworkError(f"the reply was cut short ({self._why(exc)})") from None
+        finally:
+            response.close()
+
+    def _why(self, exc: BaseException) -> str:
+        """Why a body stopped arriving, in words."""
+        causes = _causes(exc)
+        if any(isinstance(cause, TimeoutError) for cause in causes):
+            return f"nothing more arrived within --timeout {self._connection.settings.timeout:g}s"
+        if any(isinstance(cause, ConnectionResetError) for cause in causes):
+            return "the connection was reset"
+        return "the connection closed"
 
     def post_json(self, path: str, payload: Any) -> tuple[bytes, Any]:
         """A non-streamed call: the body's bytes exactly as received, and their parsed value."""
-        response = self.request("POST", path, orjson.dumps(payload))
-        raw = read_body(response)
+        raw = self._read_body(self.request("POST", path, orjson.dumps(payload)))
         return raw, parse_json_body(raw)
 
     def get_json(self, path: str, params: Mapping[str, str]) -> Any:
-        return parse_json_body(read_body(self.request("GET", path, params=params)))
+        return parse_json_body(self._read_body(self.request("GET", path, params=params)))
 
-    def post_stream(self, path: str, payload: Any, retries: int | None = None) -> Iterator[bytes]:
-        """A streamed call: the body's chunks as they arrive (retried only before them)."""
-        response = self.request("POST", path, orjson.dumps(payload), stream=True, retries=retries)
-        return iter_chunks(response)
+    def post_stream(self, path: str, payload: Any) -> Generator[bytes, None, None] | bytes:
+        """A streamed call (retried only before its answer): a generator of the body's
+        chunks as they arrive, or the whole body's bytes when the server answered with
+        JSON instead of a stream."""
+        response = self.request("POST", path, orjson.dumps(payload), stream=True)
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if media_type == "application/json" or media_type.endswith("+json"):
+            return self._read_body(response)
+        return self._chunks(response)
+
+    def _chunks(self, response: requests.Response) -> Generator[bytes, None, None]:
+        """Each piece of a streamed body as soon as it arrives. Close the generator to stop
+        reading (the connection is then closed, not waited on); a transport fault is an
+        IncompleteReplyError that says what happened."""
+        raw = response.raw
+        try:
+            if raw.chunked and raw.supports_chunked_reads():
+                yield from raw.read_chunked(decode_content=True)
+            else:
+                while chunk := raw.read1(CHUNK_SIZE):
+                    yield chunk
+        except _transport_errors() as exc:
+            raise IncompleteReplyError(
+                f"the stream stopped before the reply was complete ({self._why(exc)})"
+            ) from None
+        finally:
+            response.close()
 
 
-def read_body(response: requests.Response) -> bytes:
+@dataclass
+class _Outcome:
+    """One attempt: the answer (None when there was none) and what to call it in words."""
+
+    response: requests.Response | None
+    reason: str  # "HTTP 503", or the failure in words
+    error_body: bytes = b""  # a 4xx/5xx answer's body, read before the connection goes back
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """What a broken connection raises while a body is read; anything else is a bug."""
     import requests
+    import urllib3
 
-    try:
-        return response.content
-    except (requests.RequestException, OSError) as exc:
-        raise NetworkError(f"the reply was cut short: {_short(exc)}") from None
+    return (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+            http.client.HTTPException, OSError)
 
 
 def parse_json_body(raw: bytes) -> Any:
@@ -259,32 +334,32 @@ def parse_json_body(raw: bytes) -> Any:
         raise NetworkError(f"the API answered with a body that is not JSON: {snippet!r}") from None
 
 
-def iter_chunks(response: requests.Response) -> Iterator[bytes]:
-    """Each piece of a streamed body as soon as it arrives; transport faults → NetworkError."""
-    raw = response.raw
-    try:
-        if raw.chunked and raw.supports_chunked_reads():
-            yield from raw.read_chunked(decode_content=True)
-        else:
-            while chunk := raw.read1(CHUNK_SIZE):
-                yield chunk
-    except Exception as exc:  # urllib3 and socket errors alike: the stream broke
-        raise NetworkError(f"the connection broke: {_short(exc)}") from None
-    finally:
-        response.close()
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and every exception behind it (urllib3 keeps the real one in its args)."""
+    found: list[BaseException] = []
+    reason: BaseException | None = exc
+    while reason is not None and all(reason is not seen for seen in found):
+        found.append(reason)
+        inner = reason.__cause__ or reason.__context__
+        reason = inner or next((a for a in reason.args if isinstance(a, BaseException)), None)
+    return found
+
+
+def _incomplete_read(exc: BaseException) -> tuple[int, int] | None:
+    """(bytes read, bytes announced) when a body with a known length was cut short."""
+    import urllib3
+
+    for cause in _causes(exc):
+        if isinstance(cause, (urllib3.exceptions.IncompleteRead, http.client.IncompleteRead)):
+            got = cause.partial if isinstance(cause.partial, int) else len(cause.partial)
+            if isinstance(cause.expected, int):
+                return got, got + cause.expected
+    return None
 
 
 def _short(exc: BaseException) -> str:
     """A one-line reason from the innermost cause (never a header, never urllib3's repr)."""
-    reason = exc
-    seen: set[int] = set()
-    while id(reason) not in seen:
-        seen.add(id(reason))
-        inner = reason.__cause__ or reason.__context__
-        inner = inner or next((a for a in reason.args if isinstance(a, BaseException)), None)
-        if inner is None:
-            break
-        reason = inner
+    reason = _causes(exc)[-1]
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror
     text = str(reason).split(": ", 1)[-1] if ": " in str(reason) else str(reason)

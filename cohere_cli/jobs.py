@@ -15,7 +15,7 @@ from cohere_cli.errors import APIError, CohereChatError, InputError, UsageError
 from cohere_cli.files import MAX_INPUT_BYTES
 from cohere_cli.media import DocumentError, as_document, attach_images
 from cohere_cli.messages import with_system
-from cohere_cli.reply import reply_text, request_message, response_problem, usage_counts
+from cohere_cli.reply import check_response, reply_text, request_message, usage_counts
 from cohere_cli.rules import REQUEST_FIELDS, body_problem, message_problem
 
 CHAT_PATH = "/v2/chat"
@@ -217,17 +217,14 @@ def run_job(client: ChatClient, job: Job, raw: bool) -> dict[str, Any]:
     if job.body is None:
         return failure(job, None, job.error or "bad line")
     try:
-        _, response = client.post_json(CHAT_PATH, job.body)
+        _, answer = client.post_json(CHAT_PATH, job.body)
+        response = check_response(answer)
     except APIError as exc:
         return failure(job, exc.status, exc.api_message)
     except (UsageError, InputError):
         raise
     except CohereChatError as exc:
         return failure(job, None, exc.message)
-    problem = response_problem(response)
-    if problem:
-        return failure(job, None, "the API answered 200 with a body that is not a chat "
-                                  f"response ({problem})")
     reason = response.get("finish_reason")
     if reason in ("ERROR", "TIMEOUT"):
         return failure(job, None, f"generation did not complete (finish_reason {reason})")

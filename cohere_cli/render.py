@@ -205,6 +205,8 @@ class Renderer:
                 self.console.out_json(response)
         elif fmt == "message":
             self.console.out_json(request_message(response))
+        elif not streamed:  # events asked for, a JSON answer came: it is the one line
+            self.console.out_json(response)
         self.diagnostics(response)
 
     def diagnostics(self, response: dict[str, Any]) -> None:

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
+from cohere_cli.errors import NetworkError
+
+ANSWERED_REPLY = "the API answered 200 with a body"
+STREAMED_REPLY = "the API streamed events that make a reply"
 MESSAGE_KEYS = ("role", "content", "tool_plan", "tool_calls", "citations")
 USAGE_FIELDS = (
     ("input_tokens", "tokens", "input_tokens"),
@@ -51,7 +55,8 @@ def tool_calls(response: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _whole(value: Any) -> Any:
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+    whole = isinstance(value, float) and value.is_integer() and abs(value) < 2**63
+    return int(value) if whole else value
 
 
 def usage_counts(response: dict[str, Any]) -> dict[str, Any]:
@@ -155,3 +160,12 @@ def response_problem(response: Any) -> str | None:
     if not _typed(meta, dict) or not _typed((meta or {}).get("warnings"), list):
         return "meta is not an object with a warnings list"
     return _counts_problem(response.get("usage"), "usage") or _counts_problem(meta, "meta")
+
+
+def check_response(response: Any, source: str = ANSWERED_REPLY) -> dict[str, Any]:
+    """`response` when it is a chat response this client can read; else a NetworkError
+    (exit 7) of one line that says what is wrong with it."""
+    problem = response_problem(response)
+    if problem:
+        raise NetworkError(f"{source} that is not a chat response: {problem}")
+    return cast(dict[str, Any], response)  # response_problem found it to be an object

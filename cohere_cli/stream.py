@@ -221,8 +221,8 @@ class ReplyAssembler:
         return None
 
     def _citation_start(self, event: dict[str, Any]) -> None:
-        citation = _get(event, ("delta", "message", "citations"), dict)
-        if citation is not None:
+        citation = (_get(event, ("delta", "message"), dict) or {}).get("citations")
+        if isinstance(citation, dict):  # citations are only shown: another shape is skipped
             self._citations.append(citation)
         return None
 

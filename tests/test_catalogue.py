@@ -139,9 +139,9 @@ SERVER_CASES = {
     "array-200": (200, "application/json", b"[]", ("--no-stream",), 7,
                   "the API answered 200 with a body that is not a chat response", 1),
     "stream-garbage": (200, SSE, b"event: content-delta\ndata: {oops\n\n", ("--stream",), 7,
-                       "the stream sent an event that is not JSON", 3),
+                       "the stream sent an event that is not JSON", 1),
     "stream-no-end": (200, SSE, b'event: message-start\ndata: {"type":"message-start"}\n\n',
-                      ("--stream",), 7, "the stream ended before message-end", 3),
+                      ("--stream",), 7, "the stream ended before message-end", 1),
 }
 
 

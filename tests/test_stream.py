@@ -12,6 +12,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cohere_cli.errors import CohereChatError, ExitCode, IncompleteReplyError, NetworkError
+from cohere_cli.reply import (
+    STREAMED_REPLY,
+    api_warnings,
+    check_response,
+    citations,
+    reply_text,
+    request_message,
+    thinking_text,
+    tool_calls,
+    usage_counts,
+)
 from cohere_cli.sse import EventStreamDecoder, ServerSentEvent, iter_events
 from cohere_cli.stream import Delta, ReplyAssembler, iter_chat_events
 
@@ -395,7 +406,7 @@ def test_citations_in_order() -> None:
         {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": {}}}},
         {"type": "tool-call-start", "delta": {"message": {"tool_calls": [{"id": "a"}]}}},
         {"type": "tool-call-delta", "delta": {"message": {"tool_calls": {"function": "x"}}}},
-        {"type": "citation-start", "delta": {"message": {"citations": [{}]}}},
+        {"type": "citation-start", "delta": {"message": "x"}},
         {"type": "message-end", "delta": {"finish_reason": 1}},
         {"type": "message-end", "delta": {"usage": []}},
         {"type": "message-start", "id": 7},
@@ -462,11 +473,19 @@ def drive(chunks: list[bytes]) -> None:
         _ = assembler.error, assembler.finished, assembler.finish_reason
         if assembler.finished:
             orjson.dumps(assembler.response())
+            readable(check_response(assembler.response(), STREAMED_REPLY))
         else:
             with pytest.raises(IncompleteReplyError):
                 assembler.response()
     except CohereChatError:
         pass
+
+
+def readable(response: dict[str, Any]) -> None:
+    """A rebuilt response that passed the check can be read whole without a crash."""
+    reply_text(response), thinking_text(response), tool_calls(response)
+    usage_counts(response), request_message(response), citations(response)
+    api_warnings(response)
 
 
 def cut(raw: bytes, points: list[int]) -> list[bytes]:
