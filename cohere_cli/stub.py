@@ -2,17 +2,28 @@
 
 `POST /v2/chat` (JSON, or SSE with `"stream": true`) and `GET /v1/models`, checked as the
 real service checks them, with injected faults. Tests use `StubServer` in-process; the
-`stub` command calls `run_stub`. It logs nothing and never shows the Authorization header.
+`stub` command calls `run_stub`. It never shows the Authorization header, and logs nothing
+but one stderr line for a reply it cannot make (answered 500).
+
+Under load: each connection has its own thread; reading a request (and waiting for the
+next one on a kept-alive connection) times out after `read_timeout`, answering does not.
+At most `max_connections` are open (fewer when the open-file limit is low); a new one over
+the cap closes the connection that has waited longest for its request, or, when every
+open one is busy being answered, is itself closed without a reply.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import random
 import re
+import resource
+import selectors
 import signal
 import socket
 import socketserver
 import ssl
+import sys
 import threading
 import time
 from collections import deque
@@ -23,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from cohere_cli import rules, stubreply
+from cohere_cli import PROGRAM, rules, stubreply
 from cohere_cli.errors import UsageError
 from cohere_cli.stubreply import load_replies
 
@@ -65,8 +76,16 @@ def parse_fail_rule(text: str) -> FailRule:
     return FailRule(match["kind"].lower(), count=count)
 
 
+READ_TIMEOUT = 5.0  # seconds a connection may keep the stub waiting for (part of) a request
+MAX_CONNECTIONS = 256  # open at once; over it, the one waiting longest for a request goes
+MAX_DELAY_MS = 3_600_000  # the longest --latency or --token-delay: an hour
+_OUT_OF_FILES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
 @dataclass(frozen=True)
 class StubSettings:
+    """What the stub does; checked when made, so no bad value reaches a socket or a wait."""
+
     host: str = "127.0.0.1"
     port: int = 0
     replies: tuple[object, ...] = ()  # from load_replies; empty: echo
@@ -75,9 +94,26 @@ class StubSettings:
     token_delay_ms: float = 0
     fail_rules: tuple[FailRule, ...] = ()
     retry_after: float = 1
+    read_timeout: float = READ_TIMEOUT
+    max_connections: int = MAX_CONNECTIONS
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.port, int) and 0 <= self.port <= 65535):
+            raise UsageError(f"stub: the port must be 0 to 65535 (got {self.port!r})")
+        delays = (("latency", self.latency_ms), ("latency maximum", self.latency_max_ms),
+                  ("token delay", self.token_delay_ms))
+        for name, value in delays:
+            if value is not None and not 0 <= value <= MAX_DELAY_MS:  # NaN fails too
+                raise UsageError(f"stub: the {name} must be 0 to {MAX_DELAY_MS} ms (got {value!r})")
+        if self.latency_max_ms is not None and self.latency_max_ms < self.latency_ms:
+            raise UsageError("stub: the latency maximum is below the latency")
+        if not 0 <= self.retry_after <= 86400:
+            raise UsageError(f"stub: Retry-After must be 0 to 86400 s (got {self.retry_after!r})")
+        if not 0 < self.read_timeout <= 3600 or self.max_connections < 1:
+            raise UsageError("stub: the read timeout and the connection cap must be positive")
 
 
-class Headers(dict):  # type: ignore[type-arg]
+class Headers(dict[str, str]):
     """Request headers: names stored in lower case, looked up in any case."""
 
     def __getitem__(self, name: str) -> str:
@@ -102,32 +138,113 @@ class RecordedRequest:
     received: float = field(default_factory=time.monotonic)  # when it arrived
 
 
+def _fd_room() -> int:
+    """How many connections the open-file limit leaves room for (half of it: evicted
+    connections hold their descriptor a moment longer, and the program needs some)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else max(1, (soft - 32) // 2)
+
+
+def _shut(connection: socket.socket) -> None:
+    """Wake a handler thread blocked on `connection`: its reads end, its writes fail."""
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(connection, socket.SHUT_RDWR)  # on the descriptor, TLS or not
+
+
+class _Connections:
+    """The open connections, capped. Each is waiting (for a request or its body) or busy
+    (being answered); the one waiting longest comes first. Thread-safe."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = min(cap, _fd_room())
+        self._lock = threading.Lock()
+        self._open: dict[socket.socket, tuple[socket.socket, bool]] = {}  # by accepted socket
+
+    def admit(self, raw: socket.socket) -> bool:
+        """Count a new connection in; at the cap, close the one waiting longest to make
+        room. False when every open connection is busy: the new one is to be closed."""
+        with self._lock:
+            if len(self._open) >= self.cap:
+                oldest = next((key for key, (_, waiting) in self._open.items() if waiting), None)
+                if oldest is None:
+                    return False
+                _shut(self._open.pop(oldest)[0])
+            self._open[raw] = (raw, True)
+            return True
+
+    def mark(self, raw: socket.socket, current: socket.socket, waiting: bool) -> bool:
+        """Record the connection's socket (TLS-wrapped or not) and whether it waits for a
+        request; False when it was closed to make room."""
+        with self._lock:
+            if self._open.pop(raw, None) is None:
+                return False
+            self._open[raw] = (current, waiting)  # waiting again: now the newest
+            return True
+
+    def drop(self, raw: socket.socket) -> None:
+        with self._lock:
+            self._open.pop(raw, None)
+
+    def close_all(self) -> None:
+        with self._lock:
+            for current, _ in self._open.values():
+                _shut(current)
+
+
 class _State:
-    """What the handler threads share, behind one lock."""
+    """What the handler threads share."""
 
     def __init__(self, settings: StubSettings, record: bool) -> None:
         self.settings, self.record = settings, record
         self.book = stubreply.ReplyBook(settings.replies)
         self.lock = threading.Lock()
         self.log: list[RecordedRequest] = []
-        self.faults = deque(rule for rule in settings.fail_rules for _ in range(rule.count))
+        # each rule with the uses it has left: a count, not one copy per use
+        self.faults = deque((rule, rule.count) for rule in settings.fail_rules)
         self.stopping = threading.Event()
-        self.connections: set[socket.socket] = set()
+        self.connections = _Connections(settings.max_connections)
 
     def admit(self, request: RecordedRequest) -> FailRule | None:
         """Record `request`; the fault it is to get, if any."""
         with self.lock:
             if self.record:
                 self.log.append(request)
-            return self.faults.popleft() if self.faults else None
+            if not self.faults:
+                return None
+            rule, left = self.faults[0]
+            if left > 1:
+                self.faults[0] = (rule, left - 1)
+            else:
+                self.faults.popleft()
+            return rule
 
 
 @dataclass
 class _Answer:
     status: int
-    payload: Any = None  # a JSON body
-    events: list[stubreply.Event] | None = None  # or an event stream
+    body: bytes = b""  # a JSON body
+    frames: list[tuple[bool, bytes]] | None = None  # or an event stream: (is a delta, frame)
     headers: tuple[tuple[str, str], ...] = ()
+
+
+def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> _Answer:
+    return _Answer(status, orjson.dumps(payload), headers=headers)
+
+
+def _frames(events: list[stubreply.Event]) -> list[tuple[bool, bytes]]:
+    frames = [(kind.endswith("-delta"), stubreply.sse(kind, data)) for kind, data in events]
+    return [*frames, (False, b"data: [DONE]\n\n")]
+
+
+def _cannot_serve(position: int, error: Exception) -> _Answer:
+    """A reply the start-up checks let through but that cannot be made: a 500 that says
+    so, and one line on stderr (the only thing the stub ever logs)."""
+    which = f"reply {position}" if position else "the echo"
+    message = f"stub: cannot serve {which}: {type(error).__name__}: {error}"
+    line = orjson.dumps(message).decode()[1:-1]  # one line: control characters escaped
+    sys.stderr.write(f"{PROGRAM} {line}\n")
+    sys.stderr.flush()
+    return _json(500, {"message": message})
 
 
 def _has_bearer(value: str | None) -> bool:
@@ -142,26 +259,53 @@ def _seconds(value: float) -> str:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
+    server: _HTTPServer
 
     def version_string(self) -> str:
         return "cohere-chat-stub"
 
     def setup(self) -> None:
+        """Reads time out after `read_timeout`. TLS is set up here, in the connection's
+        own thread, so a client that never completes its handshake holds up no one."""
+        self.state = self.server.state
+        self.raw = self.request
+        self.read_timeout = self.state.settings.read_timeout
+        if self.server.tls is not None:
+            self.raw.settimeout(self.read_timeout)
+            self.request = self.server.tls.wrap_socket(
+                self.raw, server_side=True, do_handshake_on_connect=False)
+            self.state.connections.mark(self.raw, self.request, waiting=True)
+            try:
+                self.request.do_handshake()
+            except BaseException:
+                self.request.close()
+                raise
         super().setup()
-        self.state: _State = self.server.state  # type: ignore[attr-defined]
-        with self.state.lock:
-            self.state.connections.add(self.connection)
 
     def finish(self) -> None:
-        with self.state.lock:
-            self.state.connections.discard(self.connection)
-        super().finish()
+        try:
+            super().finish()
+        finally:
+            if self.request is not self.raw:
+                self.request.close()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Say nothing on stderr."""
 
+    def handle_one_request(self) -> None:
+        """Wait for a request and read it, each read within `read_timeout`."""
+        self.connection.settimeout(self.read_timeout)
+        if self.state.connections.mark(self.raw, self.connection, waiting=True):
+            super().handle_one_request()
+        else:
+            self.close_connection = True
+
     def _serve(self) -> None:
         body = self._read_body()
+        self.connection.settimeout(None)  # the answer takes its time: latency, a stream
+        if not self.state.connections.mark(self.raw, self.connection, waiting=False):
+            self.close_connection = True  # closed to make room while it was being read
+            return
         try:
             parsed = orjson.loads(body) if body else None
         except orjson.JSONDecodeError:
@@ -188,10 +332,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             parts = []
-            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            while size := int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16):
                 parts.append(self.rfile.read(size))
-                self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                self.rfile.readline(65537)
+            while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                 pass
             return b"".join(parts)
         try:
@@ -204,19 +348,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, request: RecordedRequest, advance: bool = True) -> _Answer:
         url = urlsplit(request.path)
         if (request.method, url.path) not in (("POST", "/v2/chat"), ("GET", "/v1/models")):
-            return _Answer(404, {"message": f"stub: no route for {request.method} {url.path}"})
+            return _json(404, {"message": f"stub: no route for {request.method} {url.path}"})
         if not _has_bearer(request.headers.get("Authorization")):
-            return _Answer(401, {"message": "invalid api token"})
+            return _json(401, {"message": "invalid api token"})
         if url.path == "/v1/models":
-            status, page = stubreply.models_page(parse_qs(url.query))
-            return _Answer(status, page)
+            return _json(*stubreply.models_page(parse_qs(url.query)))
         problem = rules.body_problem(request.json)
         if problem:
-            return _Answer(400, {"message": problem})
-        response = self.state.book.reply(request.json, advance)
-        if request.json.get("stream"):
-            return _Answer(200, events=stubreply.stream_events(response))
-        return _Answer(200, response)
+            return _json(400, {"message": problem})
+        number, position, spec = self.state.book.take(advance)
+        try:
+            response = stubreply.build_reply(request.json, spec, stubreply.reply_id(number))
+            if request.json.get("stream"):
+                return _Answer(200, frames=_frames(stubreply.stream_events(response)))
+            return _Answer(200, orjson.dumps(response))
+        except Exception as error:  # answered and logged, never dropped
+            return _cannot_serve(position, error)
 
     def _inject(self, rule: FailRule, request: RecordedRequest) -> None:
         if rule.kind == "status":
@@ -224,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers: tuple[tuple[str, str], ...] = ()
             if status in (429, 503):
                 headers = (("Retry-After", _seconds(self.state.settings.retry_after)),)
-            self._send(_Answer(status, {"message": f"stub: injected {status}"}, headers=headers))
+            self._send(_json(status, {"message": f"stub: injected {status}"}, headers))
         elif rule.kind == "garbage":
             self._head(200, "application/json", ("Content-Length", str(len(stubreply.GARBAGE))))
             self.wfile.write(stubreply.GARBAGE)
@@ -244,10 +391,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, answer: _Answer, cut: int | None = None) -> None:
         """Answer in full, or (`cut`) only K events or part of the body, then close."""
-        if answer.events is not None:
-            self._send_events(answer.events, cut)
+        if answer.frames is not None:
+            self._send_events(answer.frames, cut)
             return
-        data = orjson.dumps(answer.payload)
+        data = answer.body
         self._head(answer.status, "application/json", ("Content-Length", str(len(data))),
                    *answer.headers)
         if cut is None:
@@ -256,12 +403,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data[: len(data) // 2])
             self.close_connection = True
 
-    def _send_events(self, events: list[stubreply.Event], cut: int | None) -> None:
+    def _send_events(self, frames: list[tuple[bool, bytes]], cut: int | None) -> None:
         """SSE in chunked encoding, one write per event, a pause before each delta."""
         self._head(200, "text/event-stream", ("Transfer-Encoding", "chunked"),
                    ("Cache-Control", "no-cache"))
-        frames = [(kind.endswith("-delta"), stubreply.sse(kind, data)) for kind, data in events]
-        frames.append((False, b"data: [DONE]\n\n"))
         delay = self.state.settings.token_delay_ms / 1000
         for number, (is_delta, frame) in enumerate(frames):
             stopped = is_delta and delay > 0 and self.state.stopping.wait(delay)
@@ -278,10 +423,12 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() must not wait for idle keep-alive connections
-    request_queue_size = 128
+    request_queue_size = 1024  # a burst of clients waits to be accepted, not for a SYN retry
 
-    def __init__(self, address: tuple[str, int], state: _State) -> None:
-        self.state = state
+    def __init__(self, address: tuple[str, int], state: _State,
+                 tls: ssl.SSLContext | None) -> None:
+        self.state, self.tls = state, tls
+        self._wake = socket.socketpair()  # stop() writes a byte to end the accept loop
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
@@ -289,6 +436,47 @@ class _HTTPServer(ThreadingHTTPServer):
     def server_bind(self) -> None:  # as HTTPServer's, without its reverse DNS lookup
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+    def serve(self) -> None:
+        """Accept connections until `wake()`. The wait has no timeout: an idle stub uses
+        no CPU, and stop() does not wait for a poll interval."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(self._wake[0], selectors.EVENT_READ)
+            while not self.state.stopping.is_set():
+                if any(key.fileobj is self.socket for key, _ in selector.select()):
+                    self._accept()
+
+    def wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake[1].send(b"\0")
+
+    def _accept(self) -> None:
+        """Take one connection and serve it in its own thread, if the cap lets it in. Out
+        of file descriptors, wait a moment for some to close rather than spin on a
+        listening socket that stays readable."""
+        try:
+            raw, address = self.socket.accept()
+        except OSError as error:
+            if error.errno in _OUT_OF_FILES:
+                self.state.stopping.wait(0.05)
+            return
+        if not self.state.connections.admit(raw):
+            self.shutdown_request(raw)  # every open connection is busy being answered
+            return
+        try:
+            self.process_request(raw, address)
+        except Exception:  # no thread to serve it: close it, go on
+            self.shutdown_request(raw)
+
+    def close_request(self, request: Any) -> None:
+        self.state.connections.drop(request)
+        super().close_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        for end in self._wake:
+            end.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away is not news: no traceback on stderr."""
@@ -319,20 +507,17 @@ class StubServer:
         """Listen, serve in a daemon thread, and return the base URL."""
         host, port = self.settings.host, self.settings.port
         try:
-            self._httpd = _HTTPServer((host, port), self._state)
-        except OSError as error:
-            raise UsageError(f"stub: cannot listen on {host}:{port}: {error.strerror}") from None
-        if self._tls is not None:
-            self._httpd.socket = self._tls.wrap_socket(self._httpd.socket, server_side=True)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-            name="cohere-chat-stub", daemon=True,
-        )
+            self._httpd = _HTTPServer((host, port), self._state, self._tls)
+        except (OSError, OverflowError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or error
+            raise UsageError(f"stub: cannot listen on {host}:{port}: {reason}") from None
+        self._thread = threading.Thread(target=self._httpd.serve, name="cohere-chat-stub",
+                                        daemon=True)
         self._thread.start()
-        bound_host, bound_port = self._httpd.server_address[:2]
-        shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+        bound = self._httpd.server_name  # the address, as server_bind put it
+        shown = f"[{bound}]" if ":" in bound else bound
         scheme = "https" if self._tls is not None else "http"
-        self.url = f"{scheme}://{shown}:{bound_port}"
+        self.url = f"{scheme}://{shown}:{self._httpd.server_port}"
         return self.url
 
     def stop(self) -> None:
@@ -341,15 +526,11 @@ class StubServer:
         if httpd is None:
             return
         self._state.stopping.set()
-        httpd.shutdown()
-        httpd.server_close()
-        with self._state.lock:
-            connections = list(self._state.connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+        httpd.wake()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        httpd.server_close()
+        self._state.connections.close_all()
 
     def __enter__(self) -> StubServer:
         self.start()

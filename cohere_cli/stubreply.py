@@ -1,7 +1,9 @@
 """What the `stub` answers: chat replies, their streamed events, and the model list.
 
-Pure functions without I/O; `stub.py` does the HTTP. Shapes follow the official examples
-of `POST /v2/chat` (ChatResponseV2, StreamedChatResponseV2) and `GET /v1/models`.
+Pure functions without I/O (but reading the `--replies` file); `stub.py` does the HTTP.
+Shapes follow the official schema and examples of `POST /v2/chat` (ChatResponseV2,
+StreamedChatResponseV2) and `GET /v1/models`; `--replies` lines are checked against
+ChatResponseV2 when loaded, so a bad one stops the stub at start-up, naming its line.
 """
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ import uuid
 from typing import Any
 
 import orjson
+
+from cohere_cli.errors import UsageError
+from cohere_cli.files import MAX_INPUT_BYTES, decode_utf8, read_file_bytes, split_lines
 
 Event = tuple[str, dict[str, Any]]
 
@@ -88,42 +93,150 @@ def echo_text(body: dict[str, Any]) -> str:
     return "echo: "
 
 
+# --- what a --replies line may hold -----------------------------------------------------
+# ChatResponseV2's shape from the official schema, checked by hand. A shape is a type (str,
+# int, float for any number, dict for any object, object for anything), a tuple of the
+# allowed strings, [shape] for a list of them, {key: shape} for an object (other keys pass,
+# as in the schema), _Required(shape) for a key that must be there, _Either(shape, ...), or
+# _ByType({type: {key: shape}}) for objects told apart by their "type".
+
+
+class _Required:
+    def __init__(self, shape: object) -> None:
+        self.shape = shape
+
+
+class _Either:
+    def __init__(self, *options: object) -> None:
+        self.options = options
+
+
+class _ByType:
+    def __init__(self, kinds: dict[str, dict[str, object]]) -> None:
+        self.kinds = kinds
+
+
+_BLOCK = _ByType({"text": {"text": _Required(str)}, "thinking": {"thinking": _Required(str)}})
+_SOURCE = _ByType({"document": {"id": str, "document": dict},
+                   "tool": {"id": str, "tool_output": dict}})
+_CITATION = {"start": int, "end": int, "text": str, "content_index": int, "sources": [_SOURCE],
+             "type": ("TEXT_CONTENT", "THINKING_CONTENT", "PLAN")}
+_TOOL_CALL = {"id": str, "type": ("function",),  # the stub fills in a missing id or type
+              "function": {"name": str, "arguments": object}}  # arguments: text, or JSON
+_COUNTS = ("input_tokens", "output_tokens", "search_units", "classifications")
+_REPLY = {
+    "id": str,
+    "finish_reason": ("COMPLETE", "STOP_SEQUENCE", "MAX_TOKENS", "TOOL_CALL", "ERROR", "TIMEOUT"),
+    "message": {
+        "role": ("assistant",), "content": _Either(str, [_BLOCK]), "tool_plan": str,
+        "tool_calls": [_TOOL_CALL], "citations": [_CITATION],
+    },
+    "usage": {"billed_units": dict.fromkeys(_COUNTS, float), "cached_tokens": float,
+              "tokens": dict.fromkeys(_COUNTS[:2], float)},
+    "logprobs": [{"token_ids": _Required([int]), "text": str, "logprobs": [float]}],
+}
+_KINDS = ((bool, "true/false"), (str, "a string"), (int, "an integer"), (float, "a number"),
+          (list, "a list"), (dict, "an object"))
+
+
+def _fits(value: Any, shape: object) -> bool:
+    """Whether `value` is of the shape's kind (its parts are checked apart)."""
+    if isinstance(shape, tuple):
+        return value in shape
+    if isinstance(value, bool) or shape is object:
+        return shape is object
+    if isinstance(shape, list):
+        return isinstance(value, list)
+    if isinstance(shape, (dict, _ByType)):
+        return isinstance(value, dict)
+    return isinstance(value, (int, float) if shape is float else shape)  # type: ignore[arg-type]
+
+
+def _name(shape: object) -> str:
+    if isinstance(shape, tuple):
+        return "one of " + ", ".join(shape)
+    if isinstance(shape, _Either):
+        return " or ".join(_name(option) for option in shape.options)
+    if isinstance(shape, list):
+        return "a list"
+    return next((name for kind, name in _KINDS if kind is shape), "an object")
+
+
+def _wrong(where: str, shape: object, value: Any) -> str:
+    if isinstance(value, str):
+        got = "a string " + orjson.dumps(value[:40]).decode()
+    else:
+        got = next((name for kind, name in _KINDS if isinstance(value, kind)), "null")
+    return f'"{where}" must be {_name(shape)} (got {got})'
+
+
+def _problem(value: Any, shape: object, where: str) -> str | None:
+    if isinstance(shape, _Either):
+        option = next((option for option in shape.options if _fits(value, option)), None)
+        return _wrong(where, shape, value) if option is None else _problem(value, option, where)
+    if not _fits(value, shape):
+        return _wrong(where, shape, value)
+    if isinstance(shape, list):
+        for index, item in enumerate(value):
+            if problem := _problem(item, shape[0], f"{where}[{index}]"):
+                return problem
+    elif isinstance(shape, _ByType):
+        kinds = tuple(shape.kinds)
+        if "type" not in value:
+            return f'"{where}" needs a "type" ({_name(kinds)})'
+        return _problem(value["type"], kinds, f"{where}.type") or _fields(
+            value, shape.kinds[value["type"]], where)
+    elif isinstance(shape, dict):
+        return _fields(value, shape, where)
+    return None
+
+
+def _fields(value: dict[str, Any], shape: dict[str, object], where: str) -> str | None:
+    for key, field in shape.items():
+        inner = field.shape if isinstance(field, _Required) else field
+        if key not in value:
+            if isinstance(field, _Required):
+                return f'"{where}" needs a "{key}" ({_name(inner)})'
+            continue
+        if problem := _problem(value[key], inner, f"{where}.{key}" if where else key):
+            return problem
+    return None
+
+
 def reply_problem(value: Any) -> str | None:
-    """Why a `--replies` line cannot be a reply, or None."""
+    """Why a `--replies` line cannot be a reply, or None: a reply is a JSON string (the
+    text) or an object of the official response shape, of which "message" is required."""
     if isinstance(value, str):
         return None
     if not isinstance(value, dict):
         return "a reply must be a JSON string (the text) or a response object"
-    message = value.get("message")
-    if not isinstance(message, dict):
+    if not isinstance(value.get("message"), dict):
         return 'a reply object needs a "message" object'
-    content = message.get("content", [])
-    for name, items in (
-        ("content", [] if isinstance(content, str) else content),
-        ("tool_calls", message.get("tool_calls", [])),
-        ("citations", message.get("citations", [])),
-    ):
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            return f'"message.{name}" must be a list of objects'
-    return None
+    return _fields(value, _REPLY, "")
+
+
+class RepliesError(UsageError):
+    """A `--replies` file the stub cannot play: names the file and line (exit 2)."""
 
 
 def load_replies(path: str | os.PathLike[str]) -> tuple[object, ...]:
     """The replies of a JSONL file: each line a JSON string (the text) or a response
-    object with a "message". Blank lines are skipped; ValueError names FILE:LINE."""
+    object. Blank lines are skipped; a bad line is a RepliesError naming FILE:LINE."""
+    source = os.fspath(path)
+    too_big = f"more than {MAX_INPUT_BYTES >> 20} MiB: too big for --replies"
+    data = read_file_bytes(source, too_big=too_big)
+    text = decode_utf8(data, source)
     replies: list[object] = []
-    with open(path, "rb") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError as error:
-                raise ValueError(f"{os.fspath(path)}:{number}: invalid JSON ({error})") from None
-            problem = reply_problem(value)
-            if problem:
-                raise ValueError(f"{os.fspath(path)}:{number}: {problem}")
-            replies.append(value)
+    for number, line in enumerate(split_lines(text), 1):
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            raise RepliesError(f"--replies: {source}:{number}: invalid JSON ({error})") from None
+        if problem := reply_problem(value):
+            raise RepliesError(f"--replies: {source}:{number}: {problem}")
+        replies.append(value)
     return tuple(replies)
 
 
@@ -185,7 +298,6 @@ def build_reply(body: dict[str, Any], spec: object, response_id: str) -> dict[st
     return response
 
 
-
 class ReplyBook:
     """The replies to play, in order, one per chat request, the last one repeating;
     none: the echo. Thread-safe."""
@@ -199,14 +311,15 @@ class ReplyBook:
         self.made = 0  # responses made (ids), cut ones included
         self._lock = threading.Lock()
 
-    def reply(self, body: dict[str, Any], advance: bool = True) -> dict[str, Any]:
-        """The next response; `advance=False` (a cut reply) plays the same one again."""
+    def take(self, advance: bool = True) -> tuple[int, int, object]:
+        """(response number, reply position from 1 or 0 for the echo, reply) for the next
+        chat request; `advance=False` (a cut reply) plays the same one again."""
         with self._lock:
             self.made += 1
-            number, replies = self.made, self.replies
-            spec = replies[min(self.played, len(replies) - 1)] if replies else None
+            position = min(self.played, len(self.replies) - 1) + 1 if self.replies else 0
             self.played += int(advance)
-        return build_reply(body, spec, reply_id(number))
+            return self.made, position, self.replies[position - 1] if position else None
+
 
 def _event(kind: str, index: int | None = None, delta: Any = None) -> Event:
     data: dict[str, Any] = {"type": kind}
@@ -243,10 +356,11 @@ def _content_events(
 
 def _tool_call_events(index: int, call: dict[str, Any]) -> list[Event]:
     function = call.get("function") or {}
+    named = {"name": function["name"]} if "name" in function else {}
     start = {
         "id": call.get("id"),
         "type": call.get("type", "function"),
-        "function": {"name": function.get("name"), "arguments": ""},
+        "function": {**named, "arguments": ""},
     }
     events = [_event("tool-call-start", index, {"message": {"tool_calls": start}})]
     for piece in split_tokens(str(function.get("arguments", ""))):
@@ -266,7 +380,7 @@ def stream_events(response: dict[str, Any]) -> list[Event]:
         events.append(_event("tool-plan-delta", None, {"message": {"tool_plan": piece}}))
     content = message.get("content") or []
     first_text = next((i for i, b in enumerate(content) if b.get("type") == "text"), 0)
-    homes: dict[int, list[tuple[int, dict]]] = {}
+    homes: dict[int, list[tuple[int, dict[str, Any]]]] = {}
     for number, citation in enumerate(message.get("citations") or []):
         homes.setdefault(citation.get("content_index", first_text), []).append((number, citation))
     for index, block in enumerate(content):

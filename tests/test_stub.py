@@ -31,7 +31,7 @@ from cohere_cli.stub import (
     parse_fail_rule,
     run_stub,
 )
-from cohere_cli.stubreply import split_tokens
+from cohere_cli.stubreply import RepliesError, split_tokens
 
 KEY = "co-test-key-not-real"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -241,7 +241,7 @@ def test_replies_are_played_in_order_and_the_last_repeats(
 def test_bad_replies_file_names_file_and_line(tmp_path: Path, content: str, problem: str) -> None:
     path = tmp_path / "replies.jsonl"
     path.write_text(content)
-    with pytest.raises(ValueError, match="replies.jsonl:" + problem.replace("(", r"\(")):
+    with pytest.raises(RepliesError, match="replies.jsonl:" + problem.replace("(", r"\(")):
         load_replies(path)
 
 
