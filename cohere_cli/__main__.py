@@ -1,5 +1,64 @@
-"""`python -m cohere_cli` runs the same program as the `cohere-chat` script."""
-from cohere_cli.cli import main
+"""The program's entry point: `python -m cohere_cli` and the `cohere-chat` script.
+
+Its first instructions, before click or any command is imported: Ctrl-C exits 130
+quietly (no traceback, however early it comes), and a standard stream the program was
+started without (`<&-`, `>&-`, `2>&-`) is held open on /dev/null, so that no file opened
+later takes its number (`sys.stdout` stays None: output is reported lost, exit 10).
+"""
+import os
+import signal
+import sys
+from types import FrameType
+
+INTERRUPTED = 130  # errors.ExitCode.INTERRUPTED, not imported yet on purpose
+
+
+def _importing(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_ctrl_c(_signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C. While a module is being imported (most of start-up), exit 130 at once: an
+    exception there would print a traceback, or leave an extension module half made (one
+    crashes). Otherwise KeyboardInterrupt, so that a command can stop cleanly (release a
+    lock, stop a tool, write what a batch finished) and exit 130 (group.py)."""
+    if _importing(frame):
+        os._exit(INTERRUPTED)
+    raise KeyboardInterrupt
+
+
+def _exit_at_once(_signum: int, _frame: FrameType | None) -> None:
+    os._exit(INTERRUPTED)
+
+
+def _hold_closed_streams() -> None:
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            held = os.open(os.devnull, os.O_RDWR)  # the lowest free number: fd itself
+            if held != fd:
+                os.dup2(held, fd)
+                os.close(held)
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, _on_ctrl_c)
+    try:
+        _hold_closed_streams()
+        from cohere_cli.cli import cli
+        from cohere_cli.group import run
+
+        status = run(cli)
+    except KeyboardInterrupt:  # between imports, or while an error was being reported
+        status = INTERRUPTED
+    signal.signal(signal.SIGINT, _exit_at_once)  # the run is over: nothing to clean up
+    sys.exit(status)
+
 
 if __name__ == "__main__":
     main()

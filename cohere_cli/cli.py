@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, BinaryIO
+from typing import Any
 
 import click
 
@@ -19,8 +19,20 @@ from cohere_cli.errors import (
     InputError,
     UsageError,
 )
-from cohere_cli.flags import connection_options, message_options, request_options
+from cohere_cli.flags import (
+    MILLISECOND_RANGE,
+    MILLISECONDS,
+    PER_MINUTE,
+    POSITIVE_SECONDS,
+    SECONDS,
+    LocalText,
+    connection_options,
+    message_options,
+    request_options,
+    settings_options,
+)
 from cohere_cli.group import DefaultGroup
+from cohere_cli.group import output_streams as _streams
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,21 +45,20 @@ def cli() -> None:
     """
 
 
-def _streams() -> tuple[BinaryIO, BinaryIO]:
-    return sys.stdout.buffer, sys.stderr.buffer
-
-
 def _read_stdin(no_stdin: bool) -> bytes | None:
-    """All of stdin, unless told not to or it is a terminal (never block on a TTY)."""
+    """All of stdin (at most files.MAX_INPUT_BYTES, else exit 3), unless told not to or
+    it is a terminal (never block on a TTY)."""
+    from cohere_cli.files import read_stream
+
     stream = sys.stdin
     if no_stdin or stream is None or stream.closed:
         return None
     try:
         if stream.isatty():
             return None
-        return stream.buffer.read()
     except (OSError, ValueError):
         return None
+    return read_stream(stream.buffer, "stdin")
 
 
 def _config_flags(kw: dict[str, Any]) -> Any:
@@ -98,8 +109,9 @@ def _logger(console: Any, verbose: bool) -> Any:
 @click.argument("prompt", nargs=-1)
 @click.option("-c", "--conversation", type=click.Path(dir_okay=False), metavar="FILE",
               help="Keep the conversation in FILE (JSONL of messages); the reply is appended.")
-@click.option("--lock-timeout", type=float, default=300, show_default=True, metavar="SECONDS",
-              help="How long to wait for another run's lock on the conversation.")
+@click.option("--lock-timeout", type=SECONDS, default=300, show_default=True, metavar="SECONDS",
+              help="How long to wait for another run's lock on the conversation (at most "
+              "86400).")
 @click.option("-i", "--input", "input_format", type=click.Choice(["text", "jsonl", "json"]),
               default="text", show_default=True, help="How to read stdin.")
 @click.option("--jsonl", "jsonl_input", is_flag=True, help="Short for --input jsonl.")
@@ -116,14 +128,13 @@ def _logger(console: Any, verbose: bool) -> Any:
 @click.option("--show-thinking", is_flag=True, help="Print thinking on stderr.")
 @click.option("--show-citations", is_flag=True, help="Print numbered sources on stderr.")
 @click.option("--dry-run", is_flag=True, help="Print the request body and exit.")
-@click.option("--tool-exec", multiple=True, metavar="NAME=COMMAND",
+@click.option("--tool-exec", multiple=True, type=LocalText(), metavar="NAME=COMMAND",
               help="Run COMMAND for the tool NAME (arguments as JSON on stdin, its stdout "
               "goes back to the model); repeat until a final answer.")
 @click.option("--max-tool-rounds", type=click.IntRange(1, 100), default=5, show_default=True,
               metavar="N", help="Most rounds of tool calls with --tool-exec.")
-@click.option("--tool-timeout", type=click.FloatRange(min=0, min_open=True), default=60,
-              show_default=True, metavar="SECONDS",
-              help="How long one tool command may run.")
+@click.option("--tool-timeout", type=POSITIVE_SECONDS, default=60, show_default=True,
+              metavar="SECONDS", help="How long one tool command may run (at most 86400).")
 @connection_options
 def send(prompt: tuple[str, ...], **kw: Any) -> int:
     """Send one conversation, print one reply (the default command)."""
@@ -165,7 +176,7 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
                 type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=4, show_default=True,
               help="Concurrent requests.")
-@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), metavar="N",
+@click.option("--rpm", type=PER_MINUTE, metavar="N",
               help="Start requests at least 60/N seconds apart (no bursts).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the results to FILE (default: stdout).")
@@ -200,6 +211,8 @@ def batch(input_path: str, **kw: Any) -> int:
                  f"tokens={summary.tokens} seconds={summary.seconds:.1f}")
     if summary.interrupted:
         return ExitCode.INTERRUPTED
+    if summary.error is not None:  # what stopped it: a failed write, unreadable input, ...
+        raise summary.error
     if summary.stopped_by:
         error = summary.stopped_by
         raise AuthError(error["status"], error["message"], hint="the batch stopped, as every "
@@ -218,7 +231,11 @@ def _progress(console: Any) -> Any:
         if now - shown[0] >= 0.2:
             shown[0] = now
             done = summary.ok + summary.failed
-            console.progress(f"{done} done, {summary.failed} failed, {done / max(now, 1e-9):.1f}/s")
+            try:
+                console.progress(
+                    f"{done} done, {summary.failed} failed, {done / max(now, 1e-9):.1f}/s")
+            except (OSError, ValueError):  # a terminal gone (hang-up): no more progress
+                shown[0] = float("inf")
 
     return show
 
@@ -230,27 +247,21 @@ def models(as_json: bool, **kw: Any) -> int:
     """List the chat-capable models, one name a line."""
     from cohere_cli.client import ChatClient
     from cohere_cli.models import iter_models
-    from cohere_cli.render import Console
+    from cohere_cli.render import Console, escape_line
 
     console = Console(*_streams())
     with ChatClient(_connection(kw, console), _logger(console, kw["verbose"])) as client:
         for model in iter_models(client):
             if as_json:
                 console.out_json(model)
-            else:
-                console.out(f"{model.get('name', '')}\n".encode())
+            elif isinstance(model.get("name"), str):  # a model without a name is not listed
+                console.out(f"{escape_line(model['name'])}\n".encode())  # one line each
     return 0
 
 
 @cli.command("config")
-@click.option("--api-key-file", type=click.Path(dir_okay=False), metavar="PATH",
-              help="Read the API key from PATH.")
-@click.option("--base-url", metavar="URL", help="API base URL.")
-@click.option("--profile", metavar="NAME", help="Config profile ($CO_PROFILE).")
 @click.option("-m", "--model", metavar="NAME", help="Model.")
-@click.option("--timeout", type=float, metavar="SECONDS", help="Read timeout.")
-@click.option("--retries", type=int, metavar="N", help="Retries.")
-@click.option("--client-name", metavar="NAME", help="X-Client-Name header.")
+@settings_options
 def config_command(**kw: Any) -> int:
     """Show the effective settings and where each came from (the key is never shown)."""
     from cohere_cli.config import ConfigFlags, load_settings
@@ -264,9 +275,11 @@ def config_command(**kw: Any) -> int:
     if path is None:
         lines = ["# config file: none (no HOME, XDG_CONFIG_HOME or COHERE_CHAT_CONFIG)"]
     else:
-        lines = [f"# config file: {path} ({'exists' if path.exists() else 'not found'})"]
+        lines = [f"# config file: {path} ({settings.config_state})"]
+    key_problem = settings.api_key.problem() if settings.api_key else None
     shown = {
-        "api_key": "(set, hidden)" if settings.api_key else "(not set)",
+        "api_key": f"({key_problem})" if key_problem
+        else "(set, hidden)" if settings.api_key else "(not set)",
         "profile": settings.profile or "(none)",
         "base_url": settings.base_url,
         "model": settings.model,
@@ -282,18 +295,20 @@ def config_command(**kw: Any) -> int:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=0, show_default=True, help="Port (0: any free port).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port (0: any free port).")
 @click.option("--replies", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="Canned replies, JSONL: a string or a response object a line.")
-@click.option("--latency", default="0", metavar="MS[-MAX]",
-              help="Delay before each answer; MS-MAX: a random delay in that range.")
-@click.option("--token-delay", type=float, default=0, metavar="MS",
-              help="Delay between streamed deltas.")
+@click.option("--latency", type=MILLISECOND_RANGE, default="0", metavar="MS[-MAX]",
+              help="Delay before each answer; MS-MAX: a random delay in that range "
+              "(at most 3600000).")
+@click.option("--token-delay", type=MILLISECONDS, default=0, metavar="MS",
+              help="Delay between streamed deltas (at most 3600000).")
 @click.option("--fail", "fail_rules", multiple=True, metavar="RULE",
               help="Inject a fault into the next requests: STATUS, drop, hang, cut=K or "
               "garbage, each optionally xN (repeatable, in order).")
-@click.option("--retry-after", type=float, default=1, show_default=True, metavar="S",
-              help="Retry-After seconds on injected 429/503.")
+@click.option("--retry-after", type=SECONDS, default=1, show_default=True, metavar="S",
+              help="Retry-After seconds on injected 429/503 (at most 86400).")
 def stub(**kw: Any) -> int:
     """Serve the v2 chat wire format locally, for offline tests."""
     from cohere_cli.stub import StubSettings, load_replies, parse_fail_rule, run_stub
@@ -306,20 +321,10 @@ def stub(**kw: Any) -> int:
         replies = load_replies(kw["replies"]) if kw["replies"] else ()
     except ValueError as exc:
         raise InputError("--replies", str(exc)) from None
-    low, _, high = kw["latency"].partition("-")
-    try:
-        latency = (float(low), float(high) if high else None)
-    except ValueError:
-        latency = (-1.0, None)
-    if latency[0] < 0 or (latency[1] is not None and latency[1] < latency[0]):
-        raise UsageError(f"--latency takes MS or MS-MAX with MS <= MAX (got {kw['latency']!r})")
+    latency = kw["latency"]
     run_stub(StubSettings(
         host=kw["host"], port=kw["port"], replies=replies, latency_ms=latency[0],
         latency_max_ms=latency[1],
         token_delay_ms=kw["token_delay"], fail_rules=rules, retry_after=kw["retry_after"],
     ))
     return 0
-
-
-def main() -> None:
-    cli.main()

@@ -1,19 +1,25 @@
 """Effective settings: flags, environment, config file profile, default section, built-in.
 
-Each setting remembers where it came from, for `cohere-chat config`. The API key is held
-in a `Secret` so that it never shows in a repr, a log line or a traceback.
+Each setting remembers where it came from, for `cohere-chat config`. Numbers and URLs are
+checked by the same rules (values.py) as the flags that set them. The API key is held in
+a `Secret`, read (from its file) and checked only when a request is about to be sent, so
+that it never shows in a repr, a log line, an error message or a traceback.
 """
 from __future__ import annotations
 
 import configparser
-import ipaddress
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
-from cohere_cli.errors import InputError, UsageError
+from cohere_cli import values
+from cohere_cli.errors import CohereChatError, InputError, UsageError
+from cohere_cli.files import read_stream
+from cohere_cli.values import is_loopback
 
 DEFAULT_BASE_URL = "https://api.cohere.com"
 DEFAULT_MODEL = "command-a-plus-05-2026"
@@ -21,23 +27,71 @@ DEFAULT_TIMEOUT = 300.0
 DEFAULT_RETRIES = 2
 DEFAULT_CLIENT_NAME = "cohere-chat"
 KEY_VARIABLES = ("CO_API_KEY", "COHERE_API_KEY")
+MAX_CONFIG_BYTES = 1 << 20
+MAX_KEY_FILE_BYTES = 1 << 16
+KEY_HINT = "an API key is one line of printable ASCII; check where it comes from"
+T = TypeVar("T")
 
 
 class Secret:
-    """A string that will not show itself: repr and str both hide it."""
+    """The API key: repr and str hide it. A key file is read only when the key is needed
+    (`reveal`), so a stale file does not stop `--dry-run` or `config`."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_path", "_value", "where")
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str | None = None, where: str = "", path: Path | None = None):
         self._value = value
+        self._path = path
+        self.where = where  # the key's source, as error messages name it
 
     def reveal(self) -> str:
-        return self._value
+        """The key; an unreadable or empty key file is an InputError (exit 3), a key that
+        is not one line of ASCII a UsageError (exit 2); neither shows the key."""
+        error = self._error()
+        if error is not None:
+            raise error
+        return self._value or ""
+
+    def problem(self) -> str | None:
+        """Why the key cannot be used, in short (for `config`), or None."""
+        error = self._error()
+        if error is None:
+            return None
+        if isinstance(error, InputError):
+            return f"unreadable: {error.message}"
+        return f"invalid: it {_key_problem(self._value)}"
+
+    def _error(self) -> CohereChatError | None:
+        if self._value is None and self._path is not None:
+            try:
+                self._value = _read_key_file(self._path)
+            except InputError as error:
+                return error
+        problem = _key_problem(self._value)
+        if problem:
+            return UsageError(f"the API key from {self.where} {problem}", hint=KEY_HINT)
+        return None
 
     def __repr__(self) -> str:
         return "Secret(<hidden>)"
 
     __str__ = __repr__
+
+
+def _key_problem(key: str | None) -> str | None:
+    return values.text_problem(key) if key else "is empty"
+
+
+def _read_key_file(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            data = read_stream(handle, str(path), MAX_KEY_FILE_BYTES, "too big for a key file")
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read the key file: {_reason(exc)}") from None
+    text = data.decode("utf-8-sig", "replace").strip()  # never shown: only checked
+    if not text:
+        raise InputError(str(path), "the key file is empty")
+    return text
 
 
 @dataclass(frozen=True)
@@ -65,15 +119,18 @@ class Settings:
     api_key: Secret | None = field(default=None, repr=False)
     profile: str | None = None
     config_path: Path | None = None
+    config_state: str = "not found"  # "exists", "not found", or "unreadable (REASON)"
     sources: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
     def require_key(self) -> Secret:
+        """The key, read and checked now, before anything is sent."""
         if self.api_key is None:
             raise UsageError(
                 "no API key",
                 hint="set CO_API_KEY, or use --api-key-file FILE, or api_key_file in the config",
             )
+        self.api_key.reveal()
         return self.api_key
 
 
@@ -88,31 +145,41 @@ def config_path(environ: Mapping[str, str]) -> Path | None:
     return None
 
 
-def _read_config(path: Path | None, explicit: bool) -> configparser.ConfigParser:
+def _read_config(
+    path: Path | None, explicit: bool, warnings: list[str]
+) -> tuple[configparser.ConfigParser, str]:
+    """The parsed config and its state. A config file at the usual place that cannot be
+    opened (XDG_CONFIG_HOME is a file, HOME is unreadable) is skipped with a warning;
+    one named by COHERE_CHAT_CONFIG must be read. A broken file is always an error."""
     parser = configparser.ConfigParser(interpolation=None, default_section="__none__")
     if path is None:
-        return parser
+        return parser, "not found"
     try:
-        text = path.read_bytes().decode("utf-8")
+        with open(path, "rb") as handle:
+            data = read_stream(handle, str(path), MAX_CONFIG_BYTES, "too big for a config file")
     except FileNotFoundError:
         if explicit:
             raise UsageError(f"config file {path} does not exist (COHERE_CHAT_CONFIG)") from None
-        return parser
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"cannot read config: {_reason(exc)}") from None
+        return parser, "not found"
+    except OSError as exc:
+        if explicit:
+            raise InputError(str(path), f"cannot read config: {_reason(exc)}") from None
+        warnings.append(f"cannot read the config file {path} ({_reason(exc)}); "
+                        "going on without one")
+        return parser, f"unreadable ({_reason(exc)})"
     try:
-        parser.read_string(text, source=str(path))
+        parser.read_string(data.decode("utf-8-sig"), source=str(path))  # a BOM is dropped
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), f"cannot read config: {_reason(exc)}") from None
     except configparser.Error as exc:
         raise InputError(str(path), f"bad config: {exc.message.splitlines()[0]}") from None
-    return parser
+    return parser, "exists"
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, OSError):
-        return exc.strerror or type(exc).__name__
+def _reason(exc: OSError | UnicodeDecodeError) -> str:
     if isinstance(exc, UnicodeDecodeError):
         return f"invalid UTF-8 at byte {exc.start}"
-    return str(exc)
+    return exc.strerror or type(exc).__name__
 
 
 def _others_can_read(path: Path) -> bool:
@@ -142,78 +209,105 @@ class _Layers:
         return None
 
 
+def _environment(name: str, environ: Mapping[str, str]) -> str:
+    """An environment variable's text; bytes that are not UTF-8 are bad input (exit 3)."""
+    text = environ[name]
+    if values.has_bad_utf8(text):
+        raise InputError(f"environment {name}", "not valid UTF-8")
+    return text
+
+
 def _pick(
     key: str, flag: object, env: tuple[str, Mapping[str, str]] | None, layers: _Layers
-) -> tuple[str | None, str]:
+) -> tuple[object, str]:
+    """The value (typed when a flag gave it, text otherwise) and where it came from."""
     if flag is not None:
-        return str(flag), f"flag --{key.replace('_', '-')}"
+        return flag, f"flag --{key.replace('_', '-')}"
     if env is not None:
         name, environ = env
         if environ.get(name):
-            return environ[name], f"environment {name}"
+            return _environment(name, environ), f"environment {name}"
     found = layers.find(key)
     if found:
         return found
     return None, "built-in default"
 
 
-def _number(key: str, value: str | None, source: str, kind: type, default: float) -> float:
+def _checked(
+    key: str, picked: tuple[object, str], rule: Callable[[str], T], default: T,
+    message: str = "{key} {problem} (got {value!r} from {source})",
+) -> T:
+    """A picked value by its rule: text from the environment or the config is checked
+    here; a flag's value was checked (and typed) by its click type already."""
+    value, source = picked
     if value is None:
         return default
+    if not isinstance(value, str):
+        return value  # type: ignore[return-value]  # typed by the flag's click type
     try:
-        number = kind(value)
-    except ValueError:
-        raise UsageError(f"{key} must be a number (got {value!r} from {source})") from None
-    if number < 0:
-        raise UsageError(f"{key} must not be negative (got {value!r} from {source})")
-    return number
+        return rule(value)
+    except values.ValueProblem as problem:
+        raise UsageError(message.format(key=key, problem=problem, value=value,
+                                        source=source)) from None
+
+
+def _key_file(path: Path, where: str, warnings: list[str]) -> Secret:
+    """A key file, read when the key is needed. A regular file that holds a key and that
+    others can read is warned about now (a missing one is not an error yet)."""
+    with suppress(OSError):
+        if path.is_file() and _others_can_read(path):  # never opens a pipe here
+            with open(path, "rb") as handle:
+                if handle.read(MAX_KEY_FILE_BYTES).strip():
+                    warnings.append(f"{path} is readable by other users; chmod 600 it")
+    return Secret(where=f"{path} ({where})", path=path)
 
 
 def _load_key(
-    flags: ConfigFlags, environ: Mapping[str, str], layers: _Layers, warnings: list[str]
+    flags: ConfigFlags, environ: Mapping[str, str], layers: _Layers, config_dir: Path | None,
+    warnings: list[str],
 ) -> tuple[Secret | None, str]:
+    """Where the key comes from (the file is not read yet). A relative `api_key_file` in
+    the config is taken from the config file's folder; on the flag, from the current one."""
     if flags.api_key_file:
-        return _key_from_file(Path(flags.api_key_file), warnings), "flag --api-key-file"
+        where = "flag --api-key-file"
+        return _key_file(Path(flags.api_key_file), where, warnings), where
     for name in KEY_VARIABLES:
         if environ.get(name, "").strip():
-            return Secret(environ[name].strip()), f"environment {name}"
+            where = f"environment {name}"
+            return Secret(environ[name].strip(), where), where
     for source, section in layers.sections:  # the profile before the default section
         if "api_key_file" in section:
             path = Path(section["api_key_file"]).expanduser()
-            return _key_from_file(path, warnings), f"{source} api_key_file"
+            if config_dir is not None and not path.is_absolute():
+                path = config_dir / path
+            where = f"{source} api_key_file"
+            return _key_file(path, where, warnings), where
         if "api_key" in section:
-            return Secret(section["api_key"].strip()), f"{source} api_key"
+            where = f"{source} api_key"
+            return Secret(section["api_key"].strip(), where), where
     return None, "not set"
 
 
-def _key_from_file(path: Path, warnings: list[str]) -> Secret:
-    try:
-        text = path.read_bytes().decode("utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"cannot read the key file: {_reason(exc)}") from None
-    if not text:
-        raise InputError(str(path), "the key file is empty")
-    if _others_can_read(path):
-        warnings.append(f"{path} is readable by other users; chmod 600 it")
-    return Secret(text)
+def _profile(flags: ConfigFlags, environ: Mapping[str, str]) -> tuple[str | None, str]:
+    if flags.profile:
+        return flags.profile, "flag --profile"
+    if environ.get("CO_PROFILE"):
+        return _environment("CO_PROFILE", environ), "environment CO_PROFILE"
+    return None, "none"
 
 
 def load_settings(flags: ConfigFlags, environ: Mapping[str, str]) -> Settings:
     """Resolve every setting by precedence: flag, environment, profile, default, built-in."""
     path = config_path(environ)
-    parser = _read_config(path, explicit=bool(environ.get("COHERE_CHAT_CONFIG")))
-    if flags.profile:
-        profile, profile_source = flags.profile, "flag --profile"
-    elif environ.get("CO_PROFILE"):
-        profile, profile_source = environ["CO_PROFILE"], "environment CO_PROFILE"
-    else:
-        profile, profile_source = None, "none"
-    layers = _Layers(parser, profile, path)
     warnings: list[str] = []
+    parser, state = _read_config(path, bool(environ.get("COHERE_CHAT_CONFIG")), warnings)
+    profile, profile_source = _profile(flags, environ)
+    layers = _Layers(parser, profile, path)
     holds_key = any("api_key" in parser[name] for name in parser.sections())
     if path and holds_key and _others_can_read(path):
         warnings.append(f"{path} holds an API key and is readable by other users; chmod 600 it")
-    key, key_source = _load_key(flags, environ, layers, warnings)
+    config_dir = path.parent if path is not None else None
+    key, key_source = _load_key(flags, environ, layers, config_dir, warnings)
     picks = {
         "base_url": _pick("base_url", flags.base_url, ("CO_API_URL", environ), layers),
         "model": _pick("model", flags.model, ("CO_MODEL", environ), layers),
@@ -224,40 +318,33 @@ def load_settings(flags: ConfigFlags, environ: Mapping[str, str]) -> Settings:
     sources = {name: source for name, (_, source) in picks.items()}
     sources.update(api_key=key_source, profile=profile_source)
     return Settings(
-        base_url=(picks["base_url"][0] or DEFAULT_BASE_URL).rstrip("/"),
-        model=picks["model"][0] or DEFAULT_MODEL,
-        timeout=_number("timeout", *picks["timeout"], float, DEFAULT_TIMEOUT),
-        retries=int(_number("retries", *picks["retries"], int, DEFAULT_RETRIES)),
-        client_name=picks["client_name"][0] or DEFAULT_CLIENT_NAME,
+        base_url=_checked("base_url", picks["base_url"], values.base_url, DEFAULT_BASE_URL,
+                          "bad base URL {value!r} from {source}: it {problem}"),
+        model=_checked("model", picks["model"], str, DEFAULT_MODEL),
+        timeout=_checked("timeout", picks["timeout"], values.positive_seconds, DEFAULT_TIMEOUT),
+        retries=_checked("retries", picks["retries"], values.retries, DEFAULT_RETRIES),
+        client_name=_checked("client_name", picks["client_name"], values.header_text,
+                             DEFAULT_CLIENT_NAME),
         api_key=key,
         profile=profile,
         config_path=path,
+        config_state=state,
         sources=sources,
         warnings=tuple(warnings),
     )
 
 
-def is_loopback(host: str) -> bool:
-    """Whether a host name or address is this machine (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_base_url(url: str) -> None:
-    """Refuse a URL the key must not be sent to: only https, or http to a loopback host."""
+    """Refuse a URL the key must not be sent to: a malformed one, or plain http to a host
+    that is not this machine (only https, or http to a loopback host)."""
+    try:
+        values.base_url(url)
+    except values.ValueProblem as problem:
+        raise UsageError(f"bad base URL {url!r}: it {problem}") from None
     parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
-        return
-    if parts.scheme == "http":
+    host = parts.hostname or ""
+    if parts.scheme == "http" and not is_loopback(host):
         raise UsageError(
-            f"refusing to send the API key over plain http to {parts.hostname}",
+            f"refusing to send the API key over plain http to {host}",
             hint="use https, or http only to a loopback host (127.0.0.1, ::1, localhost)",
         )
-    raise UsageError(f"bad base URL {url!r}: it must start with https:// or http://")
-

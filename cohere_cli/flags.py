@@ -1,21 +1,77 @@
-"""Shared click option groups, so `send` and `batch` take the same request flags."""
+"""Shared click option groups, so `send` and `batch` take the same request flags, and the
+click types that check a value at its option by the rules in values.py (the config file
+is checked by the same rules)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
+
+from cohere_cli import values
 
 F = Callable[..., Any]
 FILE = click.Path(dir_okay=False)
 EXISTING = click.Path(exists=True, dir_okay=False)
 
 
+class Checked(click.ParamType):
+    """A value checked, and typed, by one of values.py's rules: a bad one is a usage error
+    (exit 2) at its option, e.g. `--timeout nan`."""
+
+    def __init__(
+        self, name: str, rule: Callable[[Any], Any], message: str = "{problem} (got {value!r})"
+    ) -> None:
+        self.name = name
+        self.rule = rule
+        self.message = message
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return self.rule(value)
+        except values.ValueProblem as problem:
+            self.fail(self.message.format(problem=problem, value=value), param, ctx)
+
+
+class LocalText(click.ParamType):
+    """Text used only on this machine (a command line, a path): it may hold any bytes the
+    system allows. `is_sent` tells the group's UTF-8 check which values go to the API."""
+
+    name = "text"
+
+    def is_sent(self, _value: str) -> bool:
+        return False
+
+
+class ImageRef(LocalText):
+    """--image: a path (local) or a URL (sent as it is)."""
+
+    def is_sent(self, value: str) -> bool:
+        return value.startswith(("https://", "http://", "data:"))
+
+
+class SentPath(click.Path):
+    """A path that goes into the request (a --document's path is its id and title)."""
+
+    def is_sent(self, _value: str) -> bool:
+        return True
+
+
+SECONDS = Checked("seconds", values.seconds)  # from 0
+POSITIVE_SECONDS = Checked("seconds", values.positive_seconds)
+MILLISECONDS = Checked("ms", values.milliseconds)
+MILLISECOND_RANGE = Checked("ms[-max]", values.millisecond_range)
+RETRIES = Checked("integer", values.retries)
+PER_MINUTE = Checked("n", values.per_minute)  # for batch --rpm (not NaN, not infinite)
+BASE_URL = Checked("url", values.base_url, "bad base URL {value!r}: it {problem}")
+HEADER_TEXT = Checked("text", values.header_text)
+
+
 def _choice(*names: str) -> click.Choice:
     return click.Choice(names, case_sensitive=False)
 
 
-def _apply(options: list[Callable[[F], F]], func: F) -> F:
+def _apply(options: Sequence[Callable[[Any], Any]], func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
@@ -24,11 +80,12 @@ def _apply(options: list[Callable[[F], F]], func: F) -> F:
 MESSAGE_OPTIONS = [
     click.option("-s", "--system", metavar="TEXT", help="System message, put first."),
     click.option("--system-file", type=FILE, metavar="FILE", help="System message from a file."),
-    click.option("--image", "images", multiple=True, metavar="PATH|URL",
+    click.option("--image", "images", multiple=True, type=ImageRef(), metavar="PATH|URL",
                  help="Add an image to the last user message (repeatable, ≤20)."),
     click.option("--image-detail", type=_choice("auto", "low", "high"),
                  help="Detail level of the images."),
-    click.option("--document", "document_paths", multiple=True, type=FILE, metavar="PATH",
+    click.option("--document", "document_paths", multiple=True, type=SentPath(dir_okay=False),
+                 metavar="PATH",
                  help="A text file as a document to ground the reply (repeatable)."),
     click.option("--documents", "documents_file", type=FILE, metavar="FILE",
                  help="Documents from JSONL: a string or an object a line."),
@@ -66,17 +123,24 @@ REQUEST_OPTIONS = [
                  help="Any request field; VALUE is JSON if it parses, else a string."),
 ]
 
-CONNECTION_OPTIONS = [
+# The connection flags that `config` takes too (it shows what they would make).
+SETTINGS_OPTIONS = [
     click.option("--api-key-file", type=FILE, metavar="PATH", help="Read the API key from PATH."),
-    click.option("--base-url", metavar="URL", help="API base URL (default: https://api.cohere.com)."),
+    click.option("--base-url", type=BASE_URL, metavar="URL",
+                 help="API base URL (default: https://api.cohere.com)."),
     click.option("--profile", metavar="NAME", help="Config profile ($CO_PROFILE)."),
-    click.option("--timeout", type=float, metavar="SECONDS",
-                 help="Read timeout, also between stream bytes (default 300)."),
-    click.option("--retries", type=int, metavar="N",
-                 help="Retries after 429/5xx/network errors (default 2)."),
-    click.option("--max-wait", type=float, default=60.0, show_default=True, metavar="SECONDS",
-                 help="Longest single wait between retries."),
-    click.option("--client-name", metavar="NAME", help="X-Client-Name header (cohere-chat)."),
+    click.option("--timeout", type=POSITIVE_SECONDS, metavar="SECONDS",
+                 help="Read timeout, also between stream bytes (default 300, at most 86400)."),
+    click.option("--retries", type=RETRIES, metavar="N",
+                 help="Retries after 429/5xx/network errors (default 2, at most 100)."),
+    click.option("--client-name", type=HEADER_TEXT, metavar="NAME",
+                 help="X-Client-Name header (cohere-chat)."),
+]
+
+CONNECTION_OPTIONS = [
+    *SETTINGS_OPTIONS,
+    click.option("--max-wait", type=SECONDS, default=60.0, show_default=True, metavar="SECONDS",
+                 help="Longest single wait between retries (at most 86400)."),
     click.option("--ca-bundle", type=EXISTING, metavar="FILE",
                  help="CA certificates to verify TLS with ($REQUESTS_CA_BUNDLE)."),
     click.option("-v", "--verbose", is_flag=True, help="Log requests, statuses and retries."),
@@ -93,3 +157,7 @@ def request_options(func: F) -> F:
 
 def connection_options(func: F) -> F:
     return _apply(CONNECTION_OPTIONS, func)
+
+
+def settings_options(func: F) -> F:
+    return _apply(SETTINGS_OPTIONS, func)

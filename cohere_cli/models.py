@@ -22,10 +22,21 @@ def iter_models(client: ChatClient, endpoint: str = "chat") -> Iterator[dict[str
         if not isinstance(models, list):
             raise NetworkError("the API answered with a models page that has no model list")
         yield from (model for model in models if isinstance(model, dict))
-        token = page.get("next_page_token") or ""
+        token = _next_token(page)
         if not token:
             return
         if token in seen:
             raise NetworkError("the API sent the same page token twice; stopping")
         seen.add(token)
     raise NetworkError(f"more than {MAX_PAGES} pages of models; stopping")
+
+
+def _next_token(page: dict[str, Any]) -> str:
+    """The token of the next page; "" after the last one."""
+    token = page.get("next_page_token")
+    if token is None:
+        return ""
+    if not isinstance(token, str):
+        raise NetworkError("the API answered with a models page whose next_page_token is "
+                           "not a string")
+    return token

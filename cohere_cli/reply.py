@@ -97,6 +97,11 @@ def _typed(value: Any, kind: type | tuple[type, ...]) -> bool:
     return value is None or (isinstance(value, kind) and not isinstance(value, bool))
 
 
+def _is_count(value: Any) -> bool:
+    """None, or a number a token count can be: not negative, finite, below 2**63."""
+    return _typed(value, (int, float)) and (value is None or 0 <= value < 2**63)
+
+
 def _counts_problem(holder: Any, where: str) -> str | None:
     if not _typed(holder, dict):
         return f"{where} is not an object"
@@ -105,10 +110,10 @@ def _counts_problem(holder: Any, where: str) -> str | None:
         if not _typed(counts, dict):
             return f"{where}.{group} is not an object"
         for name, value in (counts or {}).items():
-            if not _typed(value, (int, float)):
-                return f"{where}.{group}.{name} is not a number"
-    if not _typed((holder or {}).get("cached_tokens"), (int, float)):
-        return f"{where}.cached_tokens is not a number"
+            if not _is_count(value):
+                return f"{where}.{group}.{name} is not a count of tokens"
+    if not _is_count((holder or {}).get("cached_tokens")):
+        return f"{where}.cached_tokens is not a count of tokens"
     return None
 
 

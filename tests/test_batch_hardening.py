@@ -72,8 +72,8 @@ def test_a_200_that_is_not_a_chat_response_fails_its_line(raw_server: Any, body:
 
 
 def test_a_reply_past_64_bit_numbers_fails_its_line_alone(raw_server: Any) -> None:
-    """Token counts of 1e308 pass the response check but cannot be summed or written
-    as 64-bit integers: that crashed the writer (exit 1)."""
+    """Token counts of 1e308 cannot be summed or written as 64-bit integers: that crashed
+    the writer (exit 1). Now they are not counts of tokens: the line fails alone."""
     huge = {"tokens": {"input_tokens": 1e308, "output_tokens": 1e308}}
     raw_server(200, "application/json", _reply({"content": [{"type": "text", "text": "ok"}]},
                                                usage=huge))
@@ -81,7 +81,7 @@ def test_a_reply_past_64_bit_numbers_fails_its_line_alone(raw_server: Any) -> No
     clean_end(done)
     out = records(done.stdout)
     assert [r["line"] for r in out] == [1, 2]
-    assert all("cannot be written as JSON" in r["error"]["message"] for r in out)
+    assert all("is not a count of tokens" in r["error"]["message"] for r in out)
     assert done.returncode == ExitCode.BATCH_FAILED and SUMMARY in done.stderr
 
 

@@ -88,7 +88,7 @@ def test_idle_connections_lock_no_one_out_and_cost_no_cpu() -> None:
     files: a real client is still answered at once, and the stub does not spin."""
     code = (
         "import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256));"
-        "sys.argv = ['cohere-chat', 'stub']; from cohere_cli.cli import main; main()"
+        "sys.argv = ['cohere-chat', 'stub']; from cohere_cli.__main__ import main; main()"
     )
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, cwd=ROOT)

@@ -1,0 +1,142 @@
+"""The rules for the values a flag and the config file share: durations, counts, the base
+URL, header text and the API key. Each rule turns text into a typed value or raises
+`ValueProblem`; the click types (flags.py) and the config reader (config.py) both call
+them, so a value is checked by the same rule wherever it comes from.
+"""
+from __future__ import annotations
+
+import ipaddress
+import math
+from urllib.parse import urlsplit
+
+MAX_SECONDS = 86400.0  # a day: the longest timeout or wait any option takes
+MAX_DELAY_MS = 3_600_000.0  # an hour: the longest delay the stub adds (--latency, --token-delay)
+MAX_RETRIES = 100
+MAX_PER_MINUTE = 1_000_000.0
+MAX_PORT = 65535
+
+
+class ValueProblem(ValueError):
+    """Why a value is refused, worded to follow the value's name: "must be ..."."""
+
+
+def seconds(
+    value: str | float, positive: bool = False, maximum: float = MAX_SECONDS,
+    unit: str = "seconds",
+) -> float:
+    """A finite number of seconds (or `unit`) from 0, or more than 0 if `positive`, to
+    `maximum`: never NaN or infinite, which would remove a limit or crash a socket."""
+    span = "more than 0 and at most" if positive else "from 0 to"
+    rule = f"must be a number of {unit} {span} {maximum:.15g}"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueProblem(rule) from None
+    if not math.isfinite(number) or number < 0 or (positive and number == 0) or number > maximum:
+        raise ValueProblem(rule)
+    return number
+
+
+def positive_seconds(value: str | float) -> float:
+    """More than 0 seconds, at most a day (--timeout, --tool-timeout)."""
+    return seconds(value, positive=True)
+
+
+def per_minute(value: str | float) -> float:
+    """A finite rate of requests a minute, more than 0 (batch --rpm)."""
+    return seconds(value, positive=True, maximum=MAX_PER_MINUTE, unit="requests a minute")
+
+
+def whole_number(value: str | int, lowest: int, highest: int) -> int:
+    """A whole number from `lowest` to `highest`."""
+    rule = f"must be a whole number from {lowest} to {highest}"
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueProblem(rule) from None
+    if not lowest <= number <= highest:
+        raise ValueProblem(rule)
+    return number
+
+
+def retries(value: str | int) -> int:
+    return whole_number(value, 0, MAX_RETRIES)
+
+
+def milliseconds(value: str | float) -> float:
+    return seconds(value, maximum=MAX_DELAY_MS, unit="milliseconds")
+
+
+def millisecond_range(text: str) -> tuple[float, float | None]:
+    """`MS` or `MS-MAX`: milliseconds as `milliseconds` takes them, with MS <= MAX."""
+    rule = f"must be MS or MS-MAX, milliseconds from 0 to {MAX_DELAY_MS:.15g}, MS <= MAX"
+    low, dash, high = text.partition("-")
+    try:
+        first = milliseconds(low)
+        last = milliseconds(high) if dash else None
+    except ValueProblem:
+        raise ValueProblem(rule) from None
+    if last is not None and last < first:
+        raise ValueProblem(rule)
+    return first, last
+
+
+def text_problem(text: str) -> str | None:
+    """What keeps text from going into an HTTP header: a line break, another control
+    character, or a character that is not ASCII (bytes that were not UTF-8 included)."""
+    if "\n" in text or "\r" in text:
+        return "contains a line break"
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        return "contains a control character"
+    if not text.isascii():
+        return "contains a character that is not ASCII"
+    return None
+
+
+def header_text(text: str) -> str:
+    """Text for a header such as X-Client-Name: one line of ASCII."""
+    problem = text_problem(text)
+    if problem:
+        raise ValueProblem(f"must be one line of ASCII text (it {problem})")
+    return text
+
+
+def has_bad_utf8(text: str) -> bool:
+    """Whether text holds bytes that were not UTF-8 (Python keeps those in an argument or
+    an environment variable as lone surrogates, which cannot be sent)."""
+    return any("\ud800" <= char <= "\udfff" for char in text)
+
+
+def base_url(text: str) -> str:
+    """An http(s) URL with a host and, if any, a valid port; without a trailing slash.
+    (Whether the key may be sent there is config.check_base_url's question.)"""
+    if any(char.isspace() or not char.isprintable() for char in text):  # surrogates too
+        raise ValueProblem("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # "Invalid IPv6 URL"
+        reason = str(exc)
+        raise ValueProblem(f"must be a valid URL ({reason[:1].lower()}{reason[1:]})") from None
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or past 65535
+        port = 0
+    if parts.scheme not in ("https", "http"):
+        raise ValueProblem("must start with https:// or http://")
+    if not parts.hostname:
+        raise ValueProblem("must name a host (https://HOST)")
+    if port == 0:
+        raise ValueProblem(f"must have a port number from 1 to {MAX_PORT}, if any")
+    if parts.query or parts.fragment:
+        raise ValueProblem("must not have a query or a fragment")
+    return text.rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address is this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
