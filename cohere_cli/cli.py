@@ -168,7 +168,8 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
         show_citations=kw["show_citations"], usage=kw["usage"],
         tool_lines=not plan.tools.commands,
     ))
-    return run_send(plan, renderer, dry_run=kw["dry_run"], log=_logger(console, kw["verbose"]))
+    return console.written(run_send(plan, renderer, dry_run=kw["dry_run"],
+                                    log=_logger(console, kw["verbose"])))
 
 
 @cli.command()
@@ -256,6 +257,7 @@ def models(as_json: bool, **kw: Any) -> int:
                 console.out_json(model)
             elif isinstance(model.get("name"), str):  # a model without a name is not listed
                 console.out(f"{escape_line(model['name'])}\n".encode())  # one line each
+            console.written()  # stdout gone: fetch no more pages
     return 0
 
 
@@ -290,7 +292,7 @@ def config_command(**kw: Any) -> int:
     for name, value in shown.items():
         lines.append(f"{name} = {value}  # {settings.sources.get(name, 'built-in default')}")
     console.out("\n".join(lines).encode("utf-8") + b"\n")
-    return 0
+    return console.written()
 
 
 @cli.command()

@@ -74,8 +74,10 @@ def _silence(stream: BinaryIO) -> None:
 class Console:
     """The two output streams; each write is flushed so a pipe sees it at once.
 
-    A failed write to stdout is LocalWriteError (exit 10), or BrokenPipeError when its
-    reader went away; a failed write to stderr is dropped (there is no one to tell)."""
+    A failed write to stdout is kept in `lost` and the rest of the output is dropped, so
+    that the run still ends as it should (a conversation turn is saved); the command then
+    ends with it (`written`, exit 10). A reader that went away is BrokenPipeError at once.
+    A failed write to stderr is dropped (there is no one to tell)."""
 
     def __init__(self, stdout: BinaryIO, stderr: BinaryIO) -> None:
         self.stdout = stdout
@@ -83,9 +85,10 @@ class Console:
         self.at_line_start = True  # whether stdout last ended a line (or wrote nothing)
         self._progress_shown = False
         self._stderr_ok = True
+        self.lost: LocalWriteError | None = None  # why stdout could not be written
 
     def out(self, data: bytes) -> None:
-        if not data:
+        if not data or self.lost is not None:
             return
         try:
             self.stdout.write(data)
@@ -95,8 +98,15 @@ class Console:
         except OSError as error:
             _silence(self.stdout)
             reason = error.strerror or type(error).__name__
-            raise LocalWriteError(f"cannot write to stdout: {reason}") from None
+            self.lost = LocalWriteError(f"cannot write to stdout: {reason}")
+            return
         self.at_line_start = data.endswith(b"\n")
+
+    def written(self, status: int = 0) -> int:
+        """`status` when all the output reached stdout; else the write error (exit 10)."""
+        if self.lost is not None:
+            raise self.lost
+        return status
 
     def out_json(self, value: Any) -> None:
         self.out(orjson.dumps(value) + b"\n")

@@ -179,6 +179,20 @@ def test_stdout_on_a_full_disk_is_exit_10(stub: Any, args: list[str]) -> None:
     assert done.stderr == b"cohere-chat: error: cannot write to stdout: No space left on device\n"
 
 
+@pytest.mark.parametrize("args", [["hi"], ["--no-stream", "hi"]])
+def test_a_reply_that_cannot_be_shown_is_still_saved(stub: Any, tmp_path: Path,
+                                                     args: list[str]) -> None:
+    """The turn was paid for: with stdout on a full disk, -c still keeps it (exit 10)."""
+    path = tmp_path / "chat.jsonl"
+    with open("/dev/full", "wb") as full:
+        done = _run(["-c", str(path), *args], stdout=full, stderr=subprocess.PIPE)
+    assert done.returncode == 10
+    assert done.stderr == b"cohere-chat: error: cannot write to stdout: No space left on device\n"
+    assert [orjson.loads(line) for line in path.read_bytes().splitlines()] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "text", "text": "echo: hi"}]}]
+
+
 @pytest.mark.parametrize("args", [["--usage", "hi"], ["--no-stream", "--usage", "hi"],
                                   ["--dry-run", "hi"]])
 def test_stderr_on_a_full_disk_is_ignored(stub: Any, args: list[str]) -> None:
