@@ -51,7 +51,7 @@ def main() -> None:
     try:
         _hold_closed_streams()
         from cohere_cli.cli import cli
-        from cohere_cli.group import run
+        from cohere_cli.cli.group import run
 
         status = run(cli)
     except KeyboardInterrupt:  # between imports, or while an error was being reported

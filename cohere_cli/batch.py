@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from cohere_cli.client import ChatClient, Connection
+from cohere_cli.batch_lines import IdSet, Job, JobMaker, failure, iter_lines, read_finished, run_job
 from cohere_cli.errors import (
     AUTH_STATUSES,
     CohereChatError,
@@ -36,11 +36,11 @@ from cohere_cli.errors import (
     OutputClosedError,
     UsageError,
 )
-from cohere_cli.jobs import IdSet, Job, JobMaker, failure, iter_lines, read_finished, run_job
 from cohere_cli.media import image_blocks
 from cohere_cli.messages import MessageInputs, read_system
-from cohere_cli.pacing import RateGate
 from cohere_cli.request import RequestOptions, build_request
+from cohere_cli.wire.client import ChatClient, Connection
+from cohere_cli.wire.pacing import RateGate
 
 WINDOW_PER_JOB = 4
 TICK = 0.5  # how often a writer with nothing to write checks that its workers live

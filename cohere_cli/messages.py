@@ -12,7 +12,7 @@ import orjson
 
 from cohere_cli.errors import InputError, UsageError
 from cohere_cli.files import decode_utf8, iter_jsonl, read_file_bytes
-from cohere_cli.rules import message_problem
+from cohere_cli.request_rules import message_problem
 
 INPUT_FORMATS = ("text", "jsonl", "json")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from cohere_cli.client import ChatClient
 from cohere_cli.errors import NetworkError
+from cohere_cli.wire.client import ChatClient
 
 MODELS_PATH = "/v1/models"
 MAX_PAGES = 1000

@@ -9,7 +9,7 @@ import orjson
 from cohere_cli.errors import InputError, UsageError
 from cohere_cli.files import decode_utf8, iter_jsonl, read_file_bytes
 from cohere_cli.media import document_from_file, documents_from_jsonl
-from cohere_cli.rules import body_problem
+from cohere_cli.request_rules import body_problem
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ import orjson
 from conftest import ROOT, assert_no_key, chat_bodies, invoke
 
 from cohere_cli.batch import BatchJob, run_batch_job
-from cohere_cli.client import Connection
 from cohere_cli.config import ConfigFlags, load_settings
 from cohere_cli.request import RequestOptions
+from cohere_cli.wire.client import Connection
 
 
 def jsonl(*values: Any) -> bytes:

@@ -19,10 +19,10 @@ import pytest
 from conftest import ROOT, TEST_KEY, assert_no_key, chat_bodies, invoke, run_process
 
 from cohere_cli.batch import BatchOptions, BatchRun
-from cohere_cli.client import ChatClient, Connection
+from cohere_cli.batch_lines import JobMaker, iter_lines, read_finished
 from cohere_cli.config import ConfigFlags, load_settings
 from cohere_cli.errors import ExitCode
-from cohere_cli.jobs import JobMaker, iter_lines, read_finished
+from cohere_cli.wire.client import ChatClient, Connection
 
 HANG = 30  # seconds: a batch still running after this is hung
 SUMMARY = b"cohere-chat: batch: ok="
@@ -366,7 +366,7 @@ def test_line_documents_are_wrapped_as_documents_flag_does(stub: Any) -> None:
 
 
 def test_the_request_fields_are_the_official_schemas() -> None:
-    from cohere_cli.rules import REQUEST_FIELDS
+    from cohere_cli.request_rules import REQUEST_FIELDS
 
     schema = official.schema()["$defs"]["ChatRequest"]["properties"]
     assert sorted(REQUEST_FIELDS) == sorted(schema)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from cohere_cli.errors import CohereChatError
 from cohere_cli.messages import MessageInputs, assemble_messages
 from cohere_cli.request import RequestOptions, build_request
-from cohere_cli.rules import body_problem
+from cohere_cli.request_rules import body_problem
 
 FORMATS = st.sampled_from(["text", "jsonl", "json"])
 VALID_LINES = [

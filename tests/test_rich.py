@@ -269,8 +269,8 @@ def test_each_round_starts_with_nothing_shown() -> None:
     """A stream that breaks before a later round shows anything may still be retried."""
     import io
 
-    from cohere_cli.render import Console, OutputOptions, Renderer
-    from cohere_cli.stream import Delta
+    from cohere_cli.cli.render import Console, OutputOptions, Renderer
+    from cohere_cli.wire.chat_events import Delta
 
     renderer = Renderer(Console(io.BytesIO(), io.BytesIO()), OutputOptions())
     renderer.delta(Delta("text", "round one"))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cohere_cli.sse import EventStreamDecoder, ServerSentEvent, iter_events
+from cohere_cli.wire.sse import EventStreamDecoder, ServerSentEvent, iter_events
 
 BOM = b"\xef\xbb\xbf"
 

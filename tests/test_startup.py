@@ -16,8 +16,8 @@ try:
     cli.main(args=sys.argv[1:], prog_name="cohere-chat")
 except SystemExit:
     pass
-heavy = sorted(m for m in ("requests", "urllib3", "cohere_cli.client", "cohere_cli.stub")
-               if m in sys.modules)
+heavy = sorted(m for m in ("requests", "urllib3", "cohere_cli.wire.client",
+                           "cohere_cli.stub.server") if m in sys.modules)
 print("HEAVY:", ",".join(heavy), file=sys.stderr)
 """
 

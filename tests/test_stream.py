@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cohere_cli.errors import CohereChatError, ExitCode, IncompleteReplyError, NetworkError
-from cohere_cli.reply import (
+from cohere_cli.response import (
     STREAMED_REPLY,
     api_warnings,
     check_response,
@@ -23,8 +23,8 @@ from cohere_cli.reply import (
     tool_calls,
     usage_counts,
 )
-from cohere_cli.sse import EventStreamDecoder, ServerSentEvent, iter_events
-from cohere_cli.stream import Delta, ReplyAssembler, iter_chat_events
+from cohere_cli.wire.chat_events import Delta, ReplyAssembler, iter_chat_events
+from cohere_cli.wire.sse import EventStreamDecoder, ServerSentEvent, iter_events
 
 STREAMED = ("stream", "documents-stream", "tools-stream", "image-stream")
 

@@ -21,9 +21,9 @@ from conftest import ROOT, TEST_KEY, run_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cohere_cli import stubreply
 from cohere_cli.errors import UsageError
-from cohere_cli.stub import FailRule, StubServer, StubSettings, load_replies
+from cohere_cli.stub import replies as stubreply
+from cohere_cli.stub.server import FailRule, StubServer, StubSettings, load_replies
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
 BODY = {"model": "command-a-plus-05-2026", "messages": [{"role": "user", "content": "hi"}]}

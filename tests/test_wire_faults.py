@@ -23,7 +23,7 @@ import orjson
 import pytest
 from conftest import TEST_KEY, invoke
 
-from cohere_cli.stub import StubServer
+from cohere_cli.stub.server import StubServer
 
 Behaviour = Callable[["SocketServer", socket.socket], None]
 

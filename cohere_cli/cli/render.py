@@ -16,7 +16,7 @@ import orjson
 
 from cohere_cli import PROGRAM
 from cohere_cli.errors import LocalWriteError
-from cohere_cli.reply import (
+from cohere_cli.response import (
     api_warnings,
     citations,
     reply_text,
@@ -25,7 +25,7 @@ from cohere_cli.reply import (
     tool_calls,
     usage_counts,
 )
-from cohere_cli.stream import Delta
+from cohere_cli.wire.chat_events import Delta
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,9 @@ from typing import Any
 import click
 
 from cohere_cli import PROGRAM, __version__
-from cohere_cli.errors import (
-    AuthError,
-    ExitCode,
-    InputError,
-    UsageError,
-)
-from cohere_cli.flags import (
+from cohere_cli.cli.group import DefaultGroup
+from cohere_cli.cli.group import output_streams as _streams
+from cohere_cli.cli.options import (
     MILLISECOND_RANGE,
     MILLISECONDS,
     PER_MINUTE,
@@ -31,8 +27,12 @@ from cohere_cli.flags import (
     request_options,
     settings_options,
 )
-from cohere_cli.group import DefaultGroup
-from cohere_cli.group import output_streams as _streams
+from cohere_cli.errors import (
+    AuthError,
+    ExitCode,
+    InputError,
+    UsageError,
+)
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,8 +89,8 @@ def _request_options(kw: dict[str, Any]) -> Any:
 
 def _connection(kw: dict[str, Any], console: Any) -> Any:
     """The connection from the flags, environment and config; config warnings shown."""
-    from cohere_cli.client import Connection
     from cohere_cli.config import load_settings
+    from cohere_cli.wire.client import Connection
 
     settings = load_settings(_config_flags(kw), os.environ)
     for warning in settings.warnings:
@@ -140,9 +140,9 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
     """Send one conversation, print one reply (the default command)."""
     from pathlib import Path
 
-    from cohere_cli.chat import SendPlan, run_send
+    from cohere_cli.cli.render import Console, OutputOptions, Renderer
     from cohere_cli.messages import MessageInputs
-    from cohere_cli.render import Console, OutputOptions, Renderer
+    from cohere_cli.send import SendPlan, run_send
     from cohere_cli.tools import ToolSettings, parse_tool_exec
 
     console = Console(*_streams())
@@ -191,7 +191,7 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
 def batch(input_path: str, **kw: Any) -> int:
     """Send many requests from JSONL; write one result line per input line."""
     from cohere_cli.batch import BatchJob, run_batch_job
-    from cohere_cli.render import Console
+    from cohere_cli.cli.render import Console
 
     console = Console(*_streams())
     if kw["resume"] and not kw["output"]:
@@ -246,9 +246,9 @@ def _progress(console: Any) -> Any:
 @connection_options
 def models(as_json: bool, **kw: Any) -> int:
     """List the chat-capable models, one name a line."""
-    from cohere_cli.client import ChatClient
+    from cohere_cli.cli.render import Console, escape_line
     from cohere_cli.models import iter_models
-    from cohere_cli.render import Console, escape_line
+    from cohere_cli.wire.client import ChatClient
 
     console = Console(*_streams())
     with ChatClient(_connection(kw, console), _logger(console, kw["verbose"])) as client:
@@ -266,8 +266,8 @@ def models(as_json: bool, **kw: Any) -> int:
 @settings_options
 def config_command(**kw: Any) -> int:
     """Show the effective settings and where each came from (the key is never shown)."""
+    from cohere_cli.cli.render import Console
     from cohere_cli.config import ConfigFlags, load_settings
-    from cohere_cli.render import Console
 
     console = Console(*_streams())
     settings = load_settings(ConfigFlags(**kw), os.environ)
@@ -313,7 +313,7 @@ def config_command(**kw: Any) -> int:
               help="Retry-After seconds on injected 429/503 (at most 86400).")
 def stub(**kw: Any) -> int:
     """Serve the v2 chat wire format locally, for offline tests."""
-    from cohere_cli.stub import StubSettings, load_replies, parse_fail_rule, run_stub
+    from cohere_cli.stub.server import StubSettings, load_replies, parse_fail_rule, run_stub
 
     try:
         rules = tuple(parse_fail_rule(rule) for rule in kw["fail_rules"])

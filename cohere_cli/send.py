@@ -7,7 +7,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from cohere_cli.client import ChatClient, Connection, parse_json_body
 from cohere_cli.conversation import ConversationLock, read_history, save_conversation
 from cohere_cli.errors import (
     GenerationError,
@@ -17,11 +16,12 @@ from cohere_cli.errors import (
 )
 from cohere_cli.media import attach_images, image_blocks
 from cohere_cli.messages import MessageInputs, assemble_messages
-from cohere_cli.reply import STREAMED_REPLY, check_response, request_message, tool_calls
 from cohere_cli.request import RequestOptions, build_request
-from cohere_cli.sse import iter_events
-from cohere_cli.stream import Delta, ReplyAssembler, iter_chat_events
+from cohere_cli.response import STREAMED_REPLY, check_response, request_message, tool_calls
 from cohere_cli.tools import ToolSettings, run_tool_calls
+from cohere_cli.wire.chat_events import Delta, ReplyAssembler, iter_chat_events
+from cohere_cli.wire.client import ChatClient, Connection, parse_json_body
+from cohere_cli.wire.sse import iter_events
 
 CHAT_PATH = "/v2/chat"
 

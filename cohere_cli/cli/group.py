@@ -136,7 +136,7 @@ def _quiet_stdout() -> None:
 
 def _report(message: str, hint: str | None = None) -> None:
     """The one-line error, written by render's Console like every other diagnostic."""
-    from cohere_cli.render import Console
+    from cohere_cli.cli.render import Console
 
     Console(*output_streams()).error(message, hint)
 

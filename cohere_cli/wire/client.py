@@ -25,7 +25,7 @@ from cohere_cli.errors import (
     error_for_status,
     is_retried_status,
 )
-from cohere_cli.pacing import Pacer
+from cohere_cli.wire.pacing import Pacer
 
 if TYPE_CHECKING:
     import requests

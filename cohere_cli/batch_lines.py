@@ -10,13 +10,13 @@ from typing import Any
 
 import orjson
 
-from cohere_cli.client import ChatClient
 from cohere_cli.errors import APIError, CohereChatError, InputError, UsageError
 from cohere_cli.files import MAX_INPUT_BYTES
 from cohere_cli.media import DocumentError, as_document, attach_images
 from cohere_cli.messages import with_system
-from cohere_cli.reply import check_response, reply_text, request_message, usage_counts
-from cohere_cli.rules import REQUEST_FIELDS, body_problem, message_problem
+from cohere_cli.request_rules import REQUEST_FIELDS, body_problem, message_problem
+from cohere_cli.response import check_response, reply_text, request_message, usage_counts
+from cohere_cli.wire.client import ChatClient
 
 CHAT_PATH = "/v2/chat"
 LINE_FIELDS = ("id", "prompt", "messages")

@@ -34,9 +34,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from cohere_cli import PROGRAM, rules, stubreply
+from cohere_cli import PROGRAM
+from cohere_cli import request_rules as rules
 from cohere_cli.errors import UsageError
-from cohere_cli.stubreply import load_replies
+from cohere_cli.stub import replies as stubreply
+from cohere_cli.stub.replies import load_replies
 
 __all__ = ["FailRule", "RecordedRequest", "StubServer", "StubSettings", "load_replies",
            "parse_fail_rule", "run_stub"]

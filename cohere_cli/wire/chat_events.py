@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from cohere_cli.errors import IncompleteReplyError, NetworkError
-from cohere_cli.sse import ServerSentEvent
+from cohere_cli.wire.sse import ServerSentEvent
 
 DONE = "[DONE]"
 CONTENT_KINDS = ("text", "thinking")
