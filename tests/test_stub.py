@@ -23,15 +23,10 @@ from hypothesis import strategies as st
 
 from cohere_cli import request_rules as rules
 from cohere_cli.errors import UsageError
-from cohere_cli.stub.replies import RepliesError, split_tokens
-from cohere_cli.stub.server import (
-    FailRule,
-    StubServer,
-    StubSettings,
-    load_replies,
-    parse_fail_rule,
-    run_stub,
-)
+from cohere_cli.stub.events import split_tokens
+from cohere_cli.stub.replies import RepliesError, load_replies
+from cohere_cli.stub.server import StubServer, run_stub
+from cohere_cli.stub.settings import FailRule, StubSettings, parse_fail_rule
 
 KEY = "co-test-key-not-real"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -589,7 +584,8 @@ def test_port_in_use_is_a_usage_error(server: StubServer) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_run_stub_prints_its_url_and_stops_quietly(sig: signal.Signals) -> None:
-    code = "from cohere_cli.stub.server import run_stub, StubSettings; run_stub(StubSettings())"
+    code = ("from cohere_cli.stub.server import run_stub;"
+            "from cohere_cli.stub.settings import StubSettings; run_stub(StubSettings())")
     process = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -619,7 +615,8 @@ def test_run_stub_restores_signal_handlers() -> None:
 
 def test_the_program_says_nothing_on_stderr_whatever_clients_do() -> None:
     code = (
-        "from cohere_cli.stub.server import run_stub, StubSettings, parse_fail_rule as p;"
+        "from cohere_cli.stub.server import run_stub;"
+        "from cohere_cli.stub.settings import StubSettings, parse_fail_rule as p;"
         "run_stub(StubSettings(token_delay_ms=20,"
         " fail_rules=(p('drop'), p('cut=2'), p('garbage'), p('500'))))"
     )

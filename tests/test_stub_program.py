@@ -22,8 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cohere_cli.errors import UsageError
+from cohere_cli.stub import answers, events
 from cohere_cli.stub import replies as stubreply
-from cohere_cli.stub.server import FailRule, StubServer, StubSettings, load_replies
+from cohere_cli.stub.replies import load_replies
+from cohere_cli.stub.server import StubServer
+from cohere_cli.stub.settings import FailRule, StubSettings
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
 BODY = {"model": "command-a-plus-05-2026", "messages": [{"role": "user", "content": "hi"}]}
@@ -284,7 +287,7 @@ BAD_TOP = [
 
 @pytest.mark.parametrize(
     ("reply", "problem"),
-    [({"message": message}, problem) for message, problem in BAD_REPLIES] + BAD_TOP,
+    [*(({"message": message}, problem) for message, problem in BAD_REPLIES), *BAD_TOP],
 )
 def test_a_bad_replies_line_is_refused_at_start_up_naming_it(
     tmp_path: Path, reply: dict[str, Any], problem: str
@@ -330,7 +333,7 @@ def test_a_reply_that_still_cannot_be_served_is_a_500_and_one_stderr_line(
         raise RuntimeError("boom\nsecond line")
 
     server = serve(replies=("one",))
-    monkeypatch.setattr(stubreply, "build_reply", broken)
+    monkeypatch.setattr(answers, "build_reply", broken)
     for stream in (False, True):
         answer = post(server.url, {**BODY, "stream": stream})
         assert answer.status_code == 500
@@ -420,9 +423,9 @@ def test_whatever_passes_the_checks_is_served_in_the_official_shape(
     if stubreply.reply_problem(reply) is not None:
         return
     body = {**BODY, **({"max_tokens": max_tokens} if max_tokens else {})}
-    response = stubreply.build_reply(body, reply, stubreply.reply_id(1))
+    response = answers.build_reply(body, reply, answers.reply_id(1))
     official.validate_response(response)
-    for _, event in stubreply.stream_events(response):
+    for _, event in events.stream_events(response):
         official.validate_event(event)
 
 

@@ -1,0 +1,131 @@
+"""What the stub answers a valid chat request: the echo of the last user message, or the
+next `--replies` reply (`ReplyBook`), as a ChatResponseV2 body, cut to `max_tokens` words.
+No I/O: handler.py does the HTTP, events.py streams a response.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from typing import Any
+
+import orjson
+
+from cohere_cli.stub.replies import reply_problem
+
+_WORD = re.compile(r"\S+")
+_ID_SPACE = uuid.UUID("6b1f6f0e-3c39-4a52-9d43-7d0c1e0b5a21")
+
+
+def reply_id(number: int) -> str:
+    """A uuid-looking response id, the same for the same number in every run."""
+    return str(uuid.uuid5(_ID_SPACE, f"cohere-chat-stub/{number}"))
+
+
+def count_words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def cut_words(text: str, limit: int) -> str:
+    """`text` up to the end of its `limit`-th word (unchanged when it has no more)."""
+    words = list(_WORD.finditer(text))
+    if len(words) <= limit:
+        return text
+    return text[: words[limit - 1].end()] if limit > 0 else ""
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    return "\n".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
+
+
+def echo_text(body: dict[str, Any]) -> str:
+    """`echo: TEXT`, TEXT being the last user message's text."""
+    for message in reversed(body["messages"]):
+        if message.get("role") == "user":
+            return "echo: " + _text_of(message.get("content"))
+    return "echo: "
+
+
+def _from_object(spec: dict[str, Any], response_id: str) -> dict[str, Any]:
+    response = orjson.loads(orjson.dumps(spec))
+    message = {"role": "assistant", **response["message"]}
+    if isinstance(message.get("content"), str):
+        message["content"] = [{"type": "text", "text": message["content"]}]
+    for number, call in enumerate(message.get("tool_calls") or []):
+        function = call.setdefault("function", {})
+        if not isinstance(function.get("arguments", ""), str):
+            function["arguments"] = orjson.dumps(function["arguments"]).decode()
+        call.setdefault("id", f"{function.get('name', 'tool')}_{number}")
+        call.setdefault("type", "function")
+    response["message"] = message
+    response.setdefault("finish_reason", "TOOL_CALL" if message.get("tool_calls") else "COMPLETE")
+    return {"id": response_id, **response}
+
+
+def _limit_words(message: dict[str, Any], limit: int) -> bool:
+    """Cut the text blocks to `limit` words in all; whether anything was cut."""
+    cut = False
+    for block in message.get("content") or []:
+        if block.get("type") == "text":
+            text = str(block.get("text", ""))
+            kept = cut_words(text, limit)
+            limit -= count_words(kept)
+            if kept != text:
+                block["text"], cut = kept, True
+    return cut
+
+
+def _usage(body: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """Word counts: all the request's message text in, the reply's text out."""
+    words_in = sum(count_words(_text_of(m.get("content"))) for m in body["messages"])
+    words_out = count_words(_text_of(message["content"]))
+    counts = {"input_tokens": words_in, "output_tokens": words_out}
+    return {"billed_units": counts, "tokens": dict(counts)}
+
+
+def build_reply(body: dict[str, Any], spec: object, response_id: str) -> dict[str, Any]:
+    """The ChatResponseV2 body for a valid request: `spec` is a reply text, a response
+    object (used as is, but for an id and defaults for required fields), or None for the
+    echo. `max_tokens` cuts the text to that many words."""
+    if isinstance(spec, dict):
+        response = _from_object(spec, response_id)
+    else:
+        text = spec if isinstance(spec, str) else echo_text(body)
+        response = {
+            "id": response_id,
+            "message": {"role": "assistant", "content": [{"type": "text", "text": text}]},
+            "finish_reason": "COMPLETE",
+        }
+    limit = body.get("max_tokens")
+    if limit is not None and _limit_words(response["message"], limit):
+        response["finish_reason"] = "MAX_TOKENS"
+    if not isinstance(spec, dict):
+        response["usage"] = _usage(body, response["message"])
+    return response
+
+
+class ReplyBook:
+    """The replies to play, in order, one per chat request, the last one repeating;
+    none: the echo. Thread-safe."""
+
+    def __init__(self, replies: tuple[object, ...]) -> None:
+        for number, reply in enumerate(replies, 1):
+            if problem := reply_problem(reply):
+                raise ValueError(f"reply {number}: {problem}")
+        self.replies = replies
+        self.played = 0  # replies given in full
+        self.made = 0  # responses made (ids), cut ones included
+        self._lock = threading.Lock()
+
+    def take(self, advance: bool = True) -> tuple[int, int, object]:
+        """(response number, reply position from 1 or 0 for the echo, reply) for the next
+        chat request; `advance=False` (a cut reply) plays the same one again."""
+        with self._lock:
+            self.made += 1
+            position = min(self.played, len(self.replies) - 1) + 1 if self.replies else 0
+            self.played += int(advance)
+            return self.made, position, self.replies[position - 1] if position else None
