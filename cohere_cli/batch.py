@@ -1,4 +1,4 @@
-"""`batch`: many independent requests from JSONL, results as JSONL (spec §10).
+"""`batch`: many independent requests from JSONL, results as JSONL (README "Batch", man BATCH).
 
 One reader thread turns input lines into jobs, `jobs` daemon workers send them over one
 pooled client, and the calling thread writes each result as soon as its turn comes.
@@ -11,12 +11,8 @@ workers live, and a failed write stops the batch. `Summary.error` says what stop
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import queue
-import select
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,30 +24,24 @@ from typing import Any, BinaryIO
 import orjson
 
 from cohere_cli.batch_lines import IdSet, Job, JobMaker, failure, iter_lines, read_finished, run_job
+from cohere_cli.batch_output import Sink, refuse_same_file
 from cohere_cli.errors import (
     AUTH_STATUSES,
     CohereChatError,
     InputError,
     LocalWriteError,
     OutputClosedError,
-    UsageError,
 )
 from cohere_cli.media import image_blocks
 from cohere_cli.messages import MessageInputs, read_system
 from cohere_cli.request import RequestOptions, build_request
-from cohere_cli.wire.client import ChatClient, Connection
+from cohere_cli.wire.client import ChatClient
+from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.pacing import RateGate
 
 WINDOW_PER_JOB = 4
 TICK = 0.5  # how often a writer with nothing to write checks that its workers live
 Result = tuple[int, dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    jobs: int = 4
-    ordered: bool = True
-    raw: bool = False
 
 
 @dataclass
@@ -91,82 +81,15 @@ def _stopping(exc: BaseException) -> CohereChatError:
     return error
 
 
-class Sink:
-    """Where the result lines go. Each line is written whole, straight to the file
-    descriptor when there is one (nothing is left in a buffer to fail again at exit);
-    a failed write names the file, and a half-written line is cut off again."""
-
-    def __init__(self, stream: BinaryIO, name: str, owned: bool = False) -> None:
-        self.stream, self.name, self.owned = stream, name, owned
-        self.broken = False
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-        info = _fstat(stream)
-        self.fd = stream.fileno() if info is not None else None
-        self.regular = info is not None and stat.S_ISREG(info.st_mode)
-
-    @classmethod
-    def to_file(cls, path: Path, append: bool) -> Sink:
-        """FILE, emptied first unless APPEND."""
-        mode = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-        try:
-            handle = open(os.open(path, mode, 0o666), "wb", buffering=0)  # noqa: SIM115
-        except OSError as exc:
-            raise InputError(str(path), f"cannot open: {exc.strerror}") from None
-        return cls(handle, str(path), owned=True)  # type: ignore[arg-type]
-
-    def write(self, data: bytes) -> None:
-        try:
-            self._write(data)
-        except BrokenPipeError:
-            self.broken = True
-            raise OutputClosedError("broken pipe") from None
-        except OSError as exc:
-            self.broken = True
-            raise self._problem(exc) from None
-
-    def _problem(self, exc: OSError) -> LocalWriteError:
-        hint = "the lines written are kept; rerun with --resume" if self.owned else None
-        return LocalWriteError(f"{self.name}: cannot write: {exc.strerror or exc}; "
-                               "the batch stopped", hint)
-
-    def _write(self, data: bytes) -> None:
-        if self.fd is None:
-            self.stream.write(data)
-            self.stream.flush()
-            return
-        size = os.fstat(self.fd).st_size if self.regular else 0
-        view = memoryview(data)
-        try:
-            while view:
-                try:
-                    view = view[os.write(self.fd, view):]
-                except BlockingIOError:
-                    select.select([], [self.fd], [], TICK)
-        except BaseException:
-            if self.regular:  # no torn line left behind
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self.fd, size)
-            raise
-
-    def close(self) -> LocalWriteError | None:
-        """Close FILE (never stdout); the problem if that failed."""
-        if self.owned:
-            try:
-                self.stream.close()
-            except OSError as exc:
-                return self._problem(exc)
-        return None
-
-
 class BatchRun:
     """One batch: reader thread, worker threads, and the writer (the calling thread)."""
 
-    def __init__(self, client: ChatClient, maker: JobMaker, options: BatchOptions,
-                 finished: IdSet | None = None) -> None:
-        self.client, self.maker, self.options = client, maker, options
+    def __init__(self, client: ChatClient, maker: JobMaker, finished: IdSet | None = None, *,
+                 jobs: int = 4, ordered: bool = True, raw: bool = False) -> None:
+        self.client, self.maker = client, maker
+        self.concurrency, self.ordered, self.raw = jobs, ordered, raw
         self.finished = finished if finished is not None else IdSet()
-        self.window = threading.Semaphore(options.jobs * WINDOW_PER_JOB)
+        self.window = threading.Semaphore(jobs * WINDOW_PER_JOB)
         self.jobs: queue.Queue[Job | None] = queue.Queue()
         self.results: queue.Queue[Result | int] = queue.Queue()
         self.stop = threading.Event()
@@ -207,7 +130,7 @@ class BatchRun:
             if self.stop.is_set():
                 continue  # the batch has stopped: nothing more is sent
             try:
-                self.results.put((job.seq, run_job(self.client, job, self.options.raw)))
+                self.results.put((job.seq, run_job(self.client, job, self.raw)))
             except BaseException as exc:  # every line would meet it: stop the batch
                 error = _stopping(exc)
                 self.results.put((job.seq, failure(job, None, error.message)))
@@ -253,7 +176,7 @@ class BatchRun:
         out = out if isinstance(out, Sink) else Sink(out, "stdout")
         threading.Thread(target=self._read, args=(lines,), daemon=True).start()
         self.workers = [threading.Thread(target=self._work, daemon=True)
-                        for _ in range(self.options.jobs)]
+                        for _ in range(self.concurrency)]
         for worker in self.workers:
             worker.start()
         waiting: dict[int, dict[str, Any]] = {}
@@ -280,8 +203,8 @@ class BatchRun:
                 total = item
                 continue
             waiting[item[0]] = item[1]
-            while (written in waiting) if self.options.ordered else waiting:
-                key = written if self.options.ordered else next(iter(waiting))
+            while (written in waiting) if self.ordered else waiting:
+                key = written if self.ordered else next(iter(waiting))
                 self._write(out, waiting.pop(key))
                 written += 1
                 progress(self.summary)
@@ -309,6 +232,7 @@ class BatchJob:
     output: str | None
     options: RequestOptions
     connection: Connection
+    fallback_model: str  # when neither --model nor the line names one: env, config, built-in
     resume: bool = False
     jobs: int = 4
     rpm: float | None = None
@@ -324,35 +248,12 @@ def _maker(job: BatchJob) -> JobMaker:
     """Flags are checked and files read once, into a template every line starts from."""
     system = read_system(MessageInputs(system=job.system, system_file=job.system_file))
     template = build_request([{"role": "user", "content": "-"}], job.options, {},
-                             job.connection.settings.model)
+                             job.fallback_model)
     try:  # what every line carries must be sendable, or no line is
         orjson.dumps([template, system])
     except orjson.JSONEncodeError:
         raise InputError("the command line", "a value is not valid UTF-8") from None
     return JobMaker(template, system, image_blocks(job.images, job.image_detail))
-
-
-def _fstat(stream: Any) -> os.stat_result | None:
-    try:
-        return os.fstat(stream.fileno())
-    except (AttributeError, OSError, ValueError):  # no descriptor (io.UnsupportedOperation)
-        return None
-
-
-def _refuse_same_file(source: Any, output: Path | None, stdout: Any) -> None:
-    """The output may not be the input: compared by device and inode (a hard link, a
-    symlink, stdin redirected from it all count), before it is emptied or appended to."""
-    read = _fstat(source)
-    if read is None:
-        return
-    try:
-        written = output.stat() if output is not None else _fstat(stdout)
-    except OSError:
-        return
-    if written is not None and stat.S_ISREG(written.st_mode) and (
-            written.st_dev, written.st_ino) == (read.st_dev, read.st_ino):
-        raise UsageError("the output file is the input file",
-                         hint="write the results to another file")
 
 
 def run_batch_job(
@@ -364,11 +265,12 @@ def run_batch_job(
     output = Path(job.output) if job.output not in (None, "-") else None
     source = job.input_path if stdin is None else "stdin"
     with _open(job.input_path) if stdin is None else nullcontext(stdin) as lines:
-        _refuse_same_file(lines, output, stdout)
+        refuse_same_file(lines, output, stdout)
         finished = read_finished(output) if job.resume and output else IdSet()
         with ChatClient(job.connection, log, RateGate(job.rpm)) as client:
             out = Sink.to_file(output, job.resume) if output else Sink(stdout, "stdout")
-            run = BatchRun(client, maker, BatchOptions(job.jobs, job.ordered, job.raw), finished)
+            run = BatchRun(client, maker, finished, jobs=job.jobs, ordered=job.ordered,
+                           raw=job.raw)
             try:
                 summary = run.run(iter_lines(lines, source), out, progress)
             finally:

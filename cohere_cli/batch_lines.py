@@ -15,10 +15,10 @@ from cohere_cli.files import MAX_INPUT_BYTES
 from cohere_cli.media import DocumentError, as_document, attach_images
 from cohere_cli.messages import with_system
 from cohere_cli.request_rules import REQUEST_FIELDS, body_problem, message_problem
-from cohere_cli.response import check_response, reply_text, request_message, usage_counts
+from cohere_cli.response import reply_text, request_message, usage_counts
+from cohere_cli.send import check_finish, send_chat
 from cohere_cli.wire.client import ChatClient
 
-CHAT_PATH = "/v2/chat"
 LINE_FIELDS = ("id", "prompt", "messages")
 MAX_LINE_BYTES = MAX_INPUT_BYTES  # one input line, its newline included
 NO_IMAGES = ('a line cannot take "images": put image_url blocks in its "messages" '
@@ -212,22 +212,20 @@ def failure(job: Job, status: int | None, message: str) -> dict[str, Any]:
 
 def run_job(client: ChatClient, job: Job, raw: bool) -> dict[str, Any]:
     """Send one job; its result record. What fails this line alone (an HTTP error, the
-    network, a reply that is not a chat response) is a failure record; what every line
-    would meet (a configuration error, or anything unexpected while sending) is raised."""
+    network, a reply that is not a chat response, a generation that did not complete) is
+    a failure record; what every line would meet (a configuration error, or anything
+    unexpected while sending) is raised."""
     if job.body is None:
         return failure(job, None, job.error or "bad line")
     try:
-        _, answer = client.post_json(CHAT_PATH, job.body)
-        response = check_response(answer)
+        response, _ = send_chat(client, job.body)
+        check_finish(response)
     except APIError as exc:
         return failure(job, exc.status, exc.api_message)
     except (UsageError, InputError):
         raise
     except CohereChatError as exc:
         return failure(job, None, exc.message)
-    reason = response.get("finish_reason")
-    if reason in ("ERROR", "TIMEOUT"):
-        return failure(job, None, f"generation did not complete (finish_reason {reason})")
     try:
         return _success(job, response, raw)
     except Exception as exc:  # a reply shape the check above let through: this line alone

@@ -2,8 +2,8 @@
 
 Each setting remembers where it came from, for `cohere-chat config`. Numbers and URLs are
 checked by the same rules (values.py) as the flags that set them. The API key is held in
-a `Secret`, read (from its file) and checked only when a request is about to be sent, so
-that it never shows in a repr, a log line, an error message or a traceback.
+a `Secret` (secret.py), read (from its file) and checked only when a request is about to
+be sent. `Settings.connection` hands the wire what it needs, as a `wire.Connection`.
 """
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 from cohere_cli import values
-from cohere_cli.errors import CohereChatError, InputError, UsageError
+from cohere_cli.errors import InputError, UsageError
 from cohere_cli.files import read_stream
-from cohere_cli.values import is_loopback
+from cohere_cli.secret import MAX_KEY_FILE_BYTES, Secret
+from cohere_cli.wire.connection import DEFAULT_MAX_WAIT, DEFAULT_POOL_SIZE, Connection
 
 DEFAULT_BASE_URL = "https://api.cohere.com"
 DEFAULT_MODEL = "command-a-plus-05-2026"
@@ -28,70 +28,7 @@ DEFAULT_RETRIES = 2
 DEFAULT_CLIENT_NAME = "cohere-chat"
 KEY_VARIABLES = ("CO_API_KEY", "COHERE_API_KEY")
 MAX_CONFIG_BYTES = 1 << 20
-MAX_KEY_FILE_BYTES = 1 << 16
-KEY_HINT = "an API key is one line of printable ASCII; check where it comes from"
 T = TypeVar("T")
-
-
-class Secret:
-    """The API key: repr and str hide it. A key file is read only when the key is needed
-    (`reveal`), so a stale file does not stop `--dry-run` or `config`."""
-
-    __slots__ = ("_path", "_value", "where")
-
-    def __init__(self, value: str | None = None, where: str = "", path: Path | None = None):
-        self._value = value
-        self._path = path
-        self.where = where  # the key's source, as error messages name it
-
-    def reveal(self) -> str:
-        """The key; an unreadable or empty key file is an InputError (exit 3), a key that
-        is not one line of ASCII a UsageError (exit 2); neither shows the key."""
-        error = self._error()
-        if error is not None:
-            raise error
-        return self._value or ""
-
-    def problem(self) -> str | None:
-        """Why the key cannot be used, in short (for `config`), or None."""
-        error = self._error()
-        if error is None:
-            return None
-        if isinstance(error, InputError):
-            return f"unreadable: {error.message}"
-        return f"invalid: it {_key_problem(self._value)}"
-
-    def _error(self) -> CohereChatError | None:
-        if self._value is None and self._path is not None:
-            try:
-                self._value = _read_key_file(self._path)
-            except InputError as error:
-                return error
-        problem = _key_problem(self._value)
-        if problem:
-            return UsageError(f"the API key from {self.where} {problem}", hint=KEY_HINT)
-        return None
-
-    def __repr__(self) -> str:
-        return "Secret(<hidden>)"
-
-    __str__ = __repr__
-
-
-def _key_problem(key: str | None) -> str | None:
-    return values.text_problem(key) if key else "is empty"
-
-
-def _read_key_file(path: Path) -> str:
-    try:
-        with open(path, "rb") as handle:
-            data = read_stream(handle, str(path), MAX_KEY_FILE_BYTES, "too big for a key file")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read the key file: {_reason(exc)}") from None
-    text = data.decode("utf-8-sig", "replace").strip()  # never shown: only checked
-    if not text:
-        raise InputError(str(path), "the key file is empty")
-    return text
 
 
 @dataclass(frozen=True)
@@ -123,15 +60,27 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
-    def require_key(self) -> Secret:
-        """The key, read and checked now, before anything is sent."""
-        if self.api_key is None:
-            raise UsageError(
-                "no API key",
-                hint="set CO_API_KEY, or use --api-key-file FILE, or api_key_file in the config",
-            )
-        self.api_key.reveal()
-        return self.api_key
+    def connection(
+        self, max_wait: float = DEFAULT_MAX_WAIT, ca_bundle: str | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> Connection:
+        """What the wire needs to reach the API, with the options that are not settings.
+        Nothing is checked yet: the client checks the URL and reads the key when it opens."""
+        return Connection(
+            base_url=self.base_url, key=self.api_key or _NoKey(), timeout=self.timeout,
+            retries=self.retries, client_name=self.client_name, max_wait=max_wait,
+            ca_bundle=ca_bundle, pool_size=pool_size,
+        )
+
+
+class _NoKey:
+    """No key anywhere: asking for it is the usage error that says where to set one."""
+
+    def reveal(self) -> str:
+        raise UsageError(
+            "no API key",
+            hint="set CO_API_KEY, or use --api-key-file FILE, or api_key_file in the config",
+        )
 
 
 def config_path(environ: Mapping[str, str]) -> Path | None:
@@ -333,18 +282,3 @@ def load_settings(flags: ConfigFlags, environ: Mapping[str, str]) -> Settings:
         warnings=tuple(warnings),
     )
 
-
-def check_base_url(url: str) -> None:
-    """Refuse a URL the key must not be sent to: a malformed one, or plain http to a host
-    that is not this machine (only https, or http to a loopback host)."""
-    try:
-        values.base_url(url)
-    except values.ValueProblem as problem:
-        raise UsageError(f"bad base URL {url!r}: it {problem}") from None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "http" and not is_loopback(host):
-        raise UsageError(
-            f"refusing to send the API key over plain http to {host}",
-            hint="use https, or http only to a loopback host (127.0.0.1, ::1, localhost)",
-        )

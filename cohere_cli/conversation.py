@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from cohere_cli.errors import InputError, LocalWriteError, LockTimeoutError
+from cohere_cli.errors import InputError, JSONLineError, LocalWriteError, LockTimeoutError
 from cohere_cli.files import decode_utf8, iter_jsonl
 from cohere_cli.messages import check_message
 
@@ -191,9 +191,8 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     text = decode_utf8(data, source)
     try:
         return [check_message(value, source, n) for n, value in iter_jsonl(text, source)]
-    except InputError as error:
-        last = error.line == text.count("\n") + 1 and not text.endswith("\n")
-        if last and "invalid JSON" in error.message:
+    except JSONLineError as error:
+        if error.line == text.count("\n") + 1 and not text.endswith("\n"):
             raise InputError(source, "a torn last line (a crash while writing?); fix or "
                              "remove it", error.line) from None
         raise

@@ -1,6 +1,7 @@
 """Exit codes and the typed errors that carry them.
 
-The core raises these; only `cli.py` turns them into a message and an exit status.
+The core raises these; only the click face turns them into a message and an exit
+status, in one place: `run` in cli/group.py.
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Every exit status the program can end with (spec §9)."""
+    """Every exit status the program can end with (README "Exit codes", man EXIT STATUS)."""
 
     OK = 0
     INTERNAL = 1
@@ -52,6 +53,10 @@ class InputError(CohereChatError):
         super().__init__(f"{where}: {message}")
         self.source = source
         self.line = line
+
+
+class JSONLineError(InputError):
+    """A line of JSONL that is not JSON (at the end of a file, perhaps a torn write)."""
 
 
 class APIError(CohereChatError):
@@ -145,7 +150,7 @@ AUTH_STATUSES = frozenset({401, 403, 498})
 
 
 def is_retried_status(status: int) -> bool:
-    """Whether an HTTP status is worth another attempt (spec §9)."""
+    """Whether an HTTP status is worth another attempt (man RETRIES)."""
     return status in RETRIED_STATUSES or status >= 500
 
 

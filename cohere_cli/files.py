@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from cohere_cli.errors import InputError
+from cohere_cli.errors import InputError, JSONLineError
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024  # stdin, or one input file (--document, --tools, ...)
 READ_CHUNK = 1 << 20
@@ -77,4 +77,4 @@ def iter_jsonl(text: str, source: str) -> Iterable[tuple[int, Any]]:
         try:
             yield number, orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            raise InputError(source, f"invalid JSON ({exc.msg})", number) from None
+            raise JSONLineError(source, f"invalid JSON ({exc.msg})", number) from None

@@ -213,7 +213,7 @@ _RECEIVED = re.compile(r"received (\d{1,18})\b", re.IGNORECASE)
 _EXCESS = re.compile(r"exceeded by (\d{1,18})\b", re.IGNORECASE)
 
 
-def _number(pattern: re.Pattern[str], text: str) -> int | None:
+def _captured_int(pattern: re.Pattern[str], text: str) -> int | None:
     found = pattern.search(text)
     return int(found.group(1)) if found else None
 
@@ -226,9 +226,8 @@ def parse_too_many_tokens(message: str) -> TooManyTokens | None:
     """
     if not _TOO_MANY.match(message) or _OUTPUT_CAP.search(message):
         return None
-    return TooManyTokens(
-        _number(_LIMIT, message), _number(_RECEIVED, message), _number(_EXCESS, message)
-    )
+    return TooManyTokens(*(_captured_int(pattern, message)
+                           for pattern in (_LIMIT, _RECEIVED, _EXCESS)))
 
 
 def _tokens_to_shed(sent: int, overflow: TooManyTokens) -> int | None:

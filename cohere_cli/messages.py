@@ -19,7 +19,7 @@ INPUT_FORMATS = ("text", "jsonl", "json")
 
 @dataclass(frozen=True)
 class MessageInputs:
-    """Where the messages of one request come from (spec §4)."""
+    """Where the messages of one request come from (README "Input", man INPUT FORMATS)."""
 
     input_format: str = "text"
     stdin: bytes | None = None
@@ -91,6 +91,7 @@ def _from_stdin(inputs: MessageInputs) -> tuple[list[dict[str, Any]], dict[str, 
         joined = f"{text}\n\n{prompt}" if text and prompt else text or prompt
         return ([{"role": "user", "content": joined}] if joined else []), {}
     text = decode_utf8(data, "stdin") if data else ""
+    defaults: dict[str, Any]
     if inputs.input_format == "jsonl":
         messages, defaults = parse_jsonl_messages(text, "stdin"), {}
     elif text.strip():

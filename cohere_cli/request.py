@@ -1,4 +1,5 @@
-"""Building the `/v2/chat` request body from messages and request options (spec §5)."""
+"""Building the `/v2/chat` request body from messages and request options (README
+"Request options")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ def load_json_file(path: str) -> Any:
 def load_tools(path: str) -> list[Any]:
     """Tool definitions from a JSON array or from JSONL (one definition a line)."""
     text = decode_utf8(read_file_bytes(path), path)
+    tools: list[Any]
     if text.lstrip().startswith("["):
         try:
             tools = orjson.loads(text)

@@ -89,11 +89,12 @@ def _range_problem(field: str, value: Any) -> str | None:
         article = "an" if kind == "integer" else "a"
         return f"{field} must be {article} {kind} (got {_quote(value)})"
     if not low <= value <= high:
-        return f"{field} must be between {_number(low)} and {_number(high)} (got {_number(value)})"
+        lowest, highest, got = map(_format_number, (low, high, value))
+        return f"{field} must be between {lowest} and {highest} (got {got})"
     return None
 
 
-def _number(value: float) -> str:
+def _format_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 

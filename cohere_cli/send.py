@@ -20,7 +20,8 @@ from cohere_cli.request import RequestOptions, build_request
 from cohere_cli.response import STREAMED_REPLY, check_response, request_message, tool_calls
 from cohere_cli.tools import ToolSettings, run_tool_calls
 from cohere_cli.wire.chat_events import Delta, ReplyAssembler, iter_chat_events
-from cohere_cli.wire.client import ChatClient, Connection, parse_json_body
+from cohere_cli.wire.client import ChatClient, parse_json_body
+from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.sse import iter_events
 
 CHAT_PATH = "/v2/chat"
@@ -55,6 +56,7 @@ class SendPlan:
     inputs: MessageInputs
     options: RequestOptions
     connection: Connection
+    fallback_model: str  # when neither --model nor the input names one: env, config, built-in
     stream: bool = False
     conversation: Path | None = None
     lock_timeout: float = 300.0
@@ -98,13 +100,15 @@ def stream_chat(
 
 
 def send_chat(client: ChatClient, body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-    """A non-streamed exchange: the parsed response and its bytes exactly as received."""
+    """A non-streamed exchange (`send`'s, and each batch line's): the parsed response and
+    its bytes exactly as received."""
     raw, response = client.post_json(CHAT_PATH, body)
     return check_response(response), raw
 
 
 def check_finish(response: dict[str, Any], error_text: str | None = None) -> None:
-    """Raise GenerationError (exit 8) when the model ended with ERROR or TIMEOUT."""
+    """Raise GenerationError (exit 8; a failed line in a batch) when the model ended with
+    ERROR or TIMEOUT."""
     reason = response.get("finish_reason")
     if reason in ("ERROR", "TIMEOUT"):
         detail = f": {error_text}" if error_text else ""
@@ -131,12 +135,14 @@ def _exchange(
     return response
 
 
-def _build(plan: SendPlan, history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict]:
+def _build(
+    plan: SendPlan, history: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     assembled = assemble_messages(replace(plan.inputs, history=tuple(history)))
     attach_images(assembled.messages, image_blocks(plan.inputs.images, plan.inputs.image_detail))
     body = build_request(
         assembled.messages, plan.options, assembled.defaults,
-        plan.connection.settings.model, plan.stream,
+        plan.fallback_model, plan.stream,
     )
     return assembled.messages, body
 

@@ -5,7 +5,6 @@ them, so a value is checked by the same rule wherever it comes from.
 """
 from __future__ import annotations
 
-import ipaddress
 import math
 from urllib.parse import urlsplit
 
@@ -109,7 +108,7 @@ def has_bad_utf8(text: str) -> bool:
 
 def base_url(text: str) -> str:
     """An http(s) URL with a host and, if any, a valid port; without a trailing slash.
-    (Whether the key may be sent there is config.check_base_url's question.)"""
+    (Whether the key may be sent there is the wire's question: wire/connection.py.)"""
     if any(char.isspace() or not char.isprintable() for char in text):  # surrogates too
         raise ValueProblem("must not contain spaces or control characters")
     try:
@@ -130,13 +129,3 @@ def base_url(text: str) -> str:
     if parts.query or parts.fragment:
         raise ValueProblem("must not have a query or a fragment")
     return text.rstrip("/")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a host name or address is this machine (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -21,7 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from cohere_cli.cli import cli
-from cohere_cli.stub.server import StubServer, StubSettings, parse_fail_rule
+from cohere_cli.stub.server import StubServer
+from cohere_cli.stub.settings import StubSettings, parse_fail_rule
 
 TEST_KEY = "co-test-0000-not-a-real-key"
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,6 @@ from conftest import ROOT, assert_no_key, chat_bodies, invoke
 from cohere_cli.batch import BatchJob, run_batch_job
 from cohere_cli.config import ConfigFlags, load_settings
 from cohere_cli.request import RequestOptions
-from cohere_cli.wire.client import Connection
 
 
 def jsonl(*values: Any) -> bytes:
@@ -234,7 +233,8 @@ def test_input_is_read_lazily_with_a_bounded_window(make_stub: Any) -> None:
 
     settings = load_settings(ConfigFlags(), os.environ)
     job = BatchJob(input_path="-", output=None, options=RequestOptions(), jobs=1,
-                   connection=Connection(settings, max_wait=0))
+                   connection=settings.connection(max_wait=0),
+                   fallback_model=settings.model)
     sink = open(os.devnull, "wb")  # noqa: SIM115 - closed below
     thread = threading.Thread(target=run_batch_job, args=(job, Endless(), sink,
                               lambda _: None, lambda _: None), daemon=True)

@@ -18,11 +18,11 @@ import orjson
 import pytest
 from conftest import ROOT, TEST_KEY, assert_no_key, chat_bodies, invoke, run_process
 
-from cohere_cli.batch import BatchOptions, BatchRun
+from cohere_cli.batch import BatchRun
 from cohere_cli.batch_lines import JobMaker, iter_lines, read_finished
 from cohere_cli.config import ConfigFlags, load_settings
 from cohere_cli.errors import ExitCode
-from cohere_cli.wire.client import ChatClient, Connection
+from cohere_cli.wire.client import ChatClient
 
 HANG = 30  # seconds: a batch still running after this is hung
 SUMMARY = b"cohere-chat: batch: ok="
@@ -129,9 +129,9 @@ class Exploding:
 
 def _in_process_batch(pacer: Any, lines: bytes, run_class: type = BatchRun) -> tuple[Any, bytes]:
     settings = load_settings(ConfigFlags(), os.environ)
-    client = ChatClient(Connection(settings, max_wait=0), pacer=pacer)
+    client = ChatClient(settings.connection(max_wait=0), pacer=pacer)
     maker = JobMaker({"model": settings.model, "stream": False}, None)
-    run = run_class(client, maker, BatchOptions(jobs=2), set())
+    run = run_class(client, maker, set(), jobs=2)
     out_path = Path(os.environ["HOME"]) / "out.jsonl"
     finished: list[Any] = []
     with open(out_path, "wb") as out:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import TEST_KEY, invoke
 
-from cohere_cli.config import ConfigFlags, Settings, check_base_url, load_settings
+from cohere_cli.config import ConfigFlags, Settings, load_settings
 from cohere_cli.errors import InputError, UsageError
+from cohere_cli.wire.connection import check_base_url
 
 CONFIG = """\
 [default]

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from conftest import TEST_KEY, invoke, run_process
 
-from cohere_cli.stub.server import StubServer, StubSettings
-from cohere_cli.wire.client import retry_wait
+from cohere_cli.stub.server import StubServer
+from cohere_cli.stub.settings import StubSettings
+from cohere_cli.wire.retry import retry_wait
 
 NOW = 1_700_000_000.0
 

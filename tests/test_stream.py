@@ -252,7 +252,7 @@ def test_thinking_then_text() -> None:
         "finish_reason": "COMPLETE",
         "usage": {"tokens": {"input_tokens": 3, "output_tokens": 4}},
     }
-    assert assembler.text() == "Yes"
+    assert reply_text(assembler.response()) == "Yes"
 
 
 def test_blocks_are_ordered_by_index_and_missing_index_is_zero() -> None:
@@ -262,7 +262,7 @@ def test_blocks_are_ordered_by_index_and_missing_index_is_zero() -> None:
         content("text", "a", None),
         end(),
     )
-    assert assembler.text() == "Aa" + "B"
+    assert reply_text(assembler.response()) == "Aa" + "B"
 
 
 def test_content_start_text_is_shown() -> None:
@@ -293,7 +293,7 @@ def test_message_end_error() -> None:
     assembler, _ = run(content("text", "par"), end("ERROR", error="model overloaded"))
     assert assembler.finished
     assert assembler.error == "model overloaded"
-    assert assembler.finish_reason == "ERROR"
+    assert assembler.response()["finish_reason"] == "ERROR"
     official.validate_response(assembler.response())
 
 
@@ -328,7 +328,7 @@ def test_debug_unknown_and_late_events_are_ignored() -> None:
     )
     assert deltas == [None, None, None, None, None, Delta("text", "ok"), None, None, None]
     assert assembler.response()["finish_reason"] == "COMPLETE"
-    assert assembler.text() == "ok"
+    assert reply_text(assembler.response()) == "ok"
 
 
 def test_tool_calls_by_index() -> None:
@@ -469,8 +469,7 @@ def drive(chunks: list[bytes]) -> None:
                 assembler.apply(event)
         decoder.close()
         assembler.message()
-        assembler.text()
-        _ = assembler.error, assembler.finished, assembler.finish_reason
+        _ = assembler.error, assembler.finished
         if assembler.finished:
             orjson.dumps(assembler.response())
             readable(check_response(assembler.response(), STREAMED_REPLY))

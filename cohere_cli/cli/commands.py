@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -33,6 +33,11 @@ from cohere_cli.errors import (
     InputError,
     UsageError,
 )
+
+if TYPE_CHECKING:
+    from cohere_cli.config import Settings
+    from cohere_cli.request import RequestOptions
+    from cohere_cli.wire.connection import Connection
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,32 +76,29 @@ def _config_flags(kw: dict[str, Any]) -> Any:
     )
 
 
-def _request_options(kw: dict[str, Any]) -> Any:
+def _request_options(kw: dict[str, Any]) -> RequestOptions:
+    """The request flags: each option's destination is its RequestOptions field."""
+    from dataclasses import fields
+
     from cohere_cli.request import RequestOptions
 
-    return RequestOptions(
-        model=kw["model"], temperature=kw["temperature"], max_tokens=kw["max_tokens"],
-        stop=kw["stop"], seed=kw["seed"], frequency_penalty=kw["frequency_penalty"],
-        presence_penalty=kw["presence_penalty"], k=kw["top_k"], p=kw["top_p"],
-        safety_mode=kw["safety_mode"], thinking=kw["thinking"],
-        thinking_budget=kw["thinking_budget"], response_format=kw["response_format"],
-        json_schema=kw["json_schema"], tools=kw["tools"], tool_choice=kw["tool_choice"],
-        strict_tools=kw["strict_tools"], citations=kw["citations"], logprobs=kw["logprobs"],
-        priority=kw["priority"], params=kw["param"], documents=kw["document_paths"],
-        documents_file=kw["documents_file"],
-    )
+    return RequestOptions(**{field.name: kw[field.name] for field in fields(RequestOptions)})
 
 
-def _connection(kw: dict[str, Any], console: Any) -> Any:
-    """The connection from the flags, environment and config; config warnings shown."""
+def _settings(kw: dict[str, Any], console: Any) -> Settings:
+    """The settings from the flags, environment and config; config warnings shown."""
     from cohere_cli.config import load_settings
-    from cohere_cli.wire.client import Connection
 
     settings = load_settings(_config_flags(kw), os.environ)
     for warning in settings.warnings:
         console.warning(warning)
-    return Connection(settings, max_wait=kw["max_wait"], ca_bundle=kw["ca_bundle"],
-                      pool_size=max(10, kw.get("jobs") or 0))
+    return settings
+
+
+def _connection(settings: Settings, kw: dict[str, Any]) -> Connection:
+    """How the wire reaches the API: the settings, and the flags that are not settings."""
+    return settings.connection(max_wait=kw["max_wait"], ca_bundle=kw["ca_bundle"],
+                               pool_size=max(10, kw.get("jobs") or 0))
 
 
 def _logger(console: Any, verbose: bool) -> Any:
@@ -155,9 +157,10 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
     stream = kw["stream"] if kw["stream"] is not None else output_format in ("text", "events")
     if output_format == "events" and kw["stream"] is False:
         raise UsageError("--format events needs --stream")
+    settings = _settings(kw, console)
     plan = SendPlan(
         inputs=inputs, options=_request_options(kw), stream=output_format == "events" or stream,
-        connection=_connection(kw, console),
+        connection=_connection(settings, kw), fallback_model=settings.model,
         conversation=Path(kw["conversation"]) if kw["conversation"] else None,
         lock_timeout=kw["lock_timeout"],
         tools=ToolSettings(parse_tool_exec(kw["tool_exec"]), kw["max_tool_rounds"],
@@ -198,12 +201,13 @@ def batch(input_path: str, **kw: Any) -> int:
         raise UsageError("--resume needs -o/--output FILE")
     if input_path == "-" and (sys.stdin is None or sys.stdin.isatty()):
         raise UsageError("no input", hint="give INPUT, or pipe JSONL on stdin")
+    settings = _settings(kw, console)
     job = BatchJob(
         input_path=input_path, output=kw["output"], resume=kw["resume"], jobs=kw["jobs"],
         rpm=kw["rpm"], ordered=not kw["unordered"], raw=kw["raw"], system=kw["system"],
         system_file=kw["system_file"], images=kw["images"], image_detail=kw["image_detail"],
         options=_request_options(kw),
-        connection=_connection(kw, console),
+        connection=_connection(settings, kw), fallback_model=settings.model,
     )
     summary = run_batch_job(job, sys.stdin.buffer if input_path == "-" else None,
                             console.stdout, _progress(console), _logger(console, kw["verbose"]))
@@ -251,7 +255,8 @@ def models(as_json: bool, **kw: Any) -> int:
     from cohere_cli.wire.client import ChatClient
 
     console = Console(*_streams())
-    with ChatClient(_connection(kw, console), _logger(console, kw["verbose"])) as client:
+    connection = _connection(_settings(kw, console), kw)
+    with ChatClient(connection, _logger(console, kw["verbose"])) as client:
         for model in iter_models(client):
             if as_json:
                 console.out_json(model)
@@ -262,7 +267,6 @@ def models(as_json: bool, **kw: Any) -> int:
 
 
 @cli.command("config")
-@click.option("-m", "--model", metavar="NAME", help="Model.")
 @settings_options
 def config_command(**kw: Any) -> int:
     """Show the effective settings and where each came from (the key is never shown)."""
@@ -313,7 +317,9 @@ def config_command(**kw: Any) -> int:
               help="Retry-After seconds on injected 429/503 (at most 86400).")
 def stub(**kw: Any) -> int:
     """Serve the v2 chat wire format locally, for offline tests."""
-    from cohere_cli.stub.server import StubSettings, load_replies, parse_fail_rule, run_stub
+    from cohere_cli.stub.replies import load_replies
+    from cohere_cli.stub.server import run_stub
+    from cohere_cli.stub.settings import StubSettings, parse_fail_rule
 
     try:
         rules = tuple(parse_fail_rule(rule) for rule in kw["fail_rules"])

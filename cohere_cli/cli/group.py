@@ -1,6 +1,7 @@
 """The top-level click group: `send` as the default subcommand, the check that every
 argument to be sent is text, and the one place where every error becomes its message and
-exit status (click's own Ctrl-C, broken-pipe and usage handling are replaced on purpose)."""
+exit status: `run`. It parses and invokes the command itself rather than through click's
+`main`, which would turn Ctrl-C into "Aborted!" and a broken pipe into exit 1."""
 from __future__ import annotations
 
 import errno
@@ -108,22 +109,6 @@ class DefaultGroup(click.Group):
         """Run and exit with our own status; every error is mapped here, once."""
         sys.exit(run(self, args, prog_name or PROGRAM))
 
-    def make_context(self, info_name: str | None, args: list[str],
-                     parent: click.Context | None = None, **extra: Any) -> click.Context:
-        try:  # Ctrl-C while parsing: quietly (click would print an empty line)
-            return super().make_context(info_name, args, parent, **extra)
-        except KeyboardInterrupt:
-            raise InterruptError("interrupted") from None
-
-    def invoke(self, ctx: click.Context) -> Any:
-        # click turns Ctrl-C into "Aborted!" + exit 1 and EPIPE into exit 1; we want 130/141.
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            raise InterruptError("interrupted") from None
-        except BrokenPipeError:
-            raise OutputClosedError("broken pipe") from None
-
 
 def _quiet_stdout() -> None:
     """After a broken pipe, point stdout at /dev/null so the exit flush stays silent."""
@@ -141,14 +126,26 @@ def _report(message: str, hint: str | None = None) -> None:
     Console(*output_streams()).error(message, hint)
 
 
+def _invoke(group: click.Group, args: Any, prog_name: str) -> Any:
+    """What click's `main` does (shell completion, parsing, the command), with no error
+    handling of its own: every exception reaches `run`."""
+    complete_var = f"_{prog_name.replace('-', '_').replace('.', '_')}_COMPLETE".upper()
+    instruction = os.environ.get(complete_var)
+    if instruction:
+        from click.shell_completion import shell_complete
+
+        return shell_complete(group, {}, prog_name, complete_var, instruction)
+    with group.make_context(prog_name, list(sys.argv[1:] if args is None else args)) as ctx:
+        return group.invoke(ctx)
+
+
 def run(group: click.Group, args: Any = None, prog_name: str = PROGRAM) -> int:
     """Run the program and return its exit status."""
     debug = os.environ.get("COHERE_CHAT_DEBUG") == "1"
     if debug:
         import traceback
     try:
-        result = click.Group.main(group, args=args, prog_name=prog_name, standalone_mode=False)
-        return int(result or 0)
+        return int(_invoke(group, args, prog_name) or 0)
     except click.exceptions.Exit as stop:
         return stop.exit_code
     except click.ClickException as exc:
@@ -156,8 +153,6 @@ def run(group: click.Group, args: Any = None, prog_name: str = PROGRAM) -> int:
         hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
         _report(exc.format_message(), hint)
         return ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
-    except click.exceptions.Abort:
-        return ExitCode.INTERRUPTED
     except CohereChatError as error:
         if debug:
             traceback.print_exc()

@@ -1,6 +1,10 @@
 """Shared click option groups, so `send` and `batch` take the same request flags, and the
 click types that check a value at its option by the rules in values.py (the config file
-is checked by the same rules)."""
+is checked by the same rules).
+
+Each option is declared once, here. A request flag's destination is the name of its
+`request.RequestOptions` field, and a connection flag's the name of its `config.ConfigFlags`
+field: the commands build both from the parsed flags by field name."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -15,7 +19,7 @@ FILE = click.Path(dir_okay=False)
 EXISTING = click.Path(exists=True, dir_okay=False)
 
 
-class Checked(click.ParamType):
+class Checked(click.ParamType):  # type: ignore[type-arg]  # click 8.2+: generic
     """A value checked, and typed, by one of values.py's rules: a bad one is a usage error
     (exit 2) at its option, e.g. `--timeout nan`."""
 
@@ -33,7 +37,7 @@ class Checked(click.ParamType):
             self.fail(self.message.format(problem=problem, value=value), param, ctx)
 
 
-class LocalText(click.ParamType):
+class LocalText(click.ParamType):  # type: ignore[type-arg]  # click 8.2+: generic
     """Text used only on this machine (a command line, a path): it may hold any bytes the
     system allows. `is_sent` tells the group's UTF-8 check which values go to the API."""
 
@@ -67,7 +71,7 @@ BASE_URL = Checked("url", values.base_url, "bad base URL {value!r}: it {problem}
 HEADER_TEXT = Checked("text", values.header_text)
 
 
-def _choice(*names: str) -> click.Choice:
+def _choice(*names: str) -> click.Choice[str]:
     return click.Choice(names, case_sensitive=False)
 
 
@@ -84,24 +88,26 @@ MESSAGE_OPTIONS = [
                  help="Add an image to the last user message (repeatable, ≤20)."),
     click.option("--image-detail", type=_choice("auto", "low", "high"),
                  help="Detail level of the images."),
-    click.option("--document", "document_paths", multiple=True, type=SentPath(dir_okay=False),
+    click.option("--document", "documents", multiple=True, type=SentPath(dir_okay=False),
                  metavar="PATH",
                  help="A text file as a document to ground the reply (repeatable)."),
     click.option("--documents", "documents_file", type=FILE, metavar="FILE",
                  help="Documents from JSONL: a string or an object a line."),
 ]
 
+MODEL_OPTION = click.option("-m", "--model", metavar="NAME",
+                            help="Model (default: $CO_MODEL, config, command-a-plus-05-2026).")
+
 REQUEST_OPTIONS = [
-    click.option("-m", "--model", metavar="NAME",
-                 help="Model (default: $CO_MODEL, config, command-a-plus-05-2026)."),
+    MODEL_OPTION,
     click.option("-t", "--temperature", type=float, metavar="F", help="Sampling temperature, 0-1."),
     click.option("--max-tokens", type=int, metavar="N", help="Most output tokens."),
     click.option("--stop", multiple=True, metavar="TEXT", help="Stop sequence (repeatable, ≤5)."),
     click.option("--seed", type=int, metavar="N", help="Seed for best-effort determinism."),
     click.option("--frequency-penalty", type=float, metavar="F", help="Frequency penalty, 0-1."),
     click.option("--presence-penalty", type=float, metavar="F", help="Presence penalty, 0-1."),
-    click.option("-k", "--top-k", "top_k", type=int, metavar="N", help="Top-k sampling, 0-500."),
-    click.option("-p", "--top-p", "top_p", type=float, metavar="F",
+    click.option("-k", "--top-k", "k", type=int, metavar="N", help="Top-k sampling, 0-500."),
+    click.option("-p", "--top-p", "p", type=float, metavar="F",
                  help="Nucleus sampling, 0.01-0.99."),
     click.option("--safety-mode", type=_choice("contextual", "strict", "off"),
                  help="Safety instruction mode."),
@@ -119,11 +125,12 @@ REQUEST_OPTIONS = [
                  help="Citation mode."),
     click.option("--logprobs", is_flag=True, help="Ask for token log probabilities."),
     click.option("--priority", type=int, metavar="N", help="Priority 0-999 (0 is first)."),
-    click.option("--param", multiple=True, metavar="KEY=VALUE",
+    click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
                  help="Any request field; VALUE is JSON if it parses, else a string."),
 ]
 
-# The connection flags that `config` takes too (it shows what they would make).
+# The connection flags that are settings: `config` takes them too (with --model), to show
+# what they would make.
 SETTINGS_OPTIONS = [
     click.option("--api-key-file", type=FILE, metavar="PATH", help="Read the API key from PATH."),
     click.option("--base-url", type=BASE_URL, metavar="URL",
@@ -160,4 +167,5 @@ def connection_options(func: F) -> F:
 
 
 def settings_options(func: F) -> F:
-    return _apply(SETTINGS_OPTIONS, func)
+    """For `config`: every flag a setting comes from (config.ConfigFlags)."""
+    return _apply([MODEL_OPTION, *SETTINGS_OPTIONS], func)

@@ -146,19 +146,6 @@ class ReplyAssembler:
         """The `message-end` event's error text, if it had one."""
         return self._error
 
-    @property
-    def finish_reason(self) -> str | None:
-        """The `message-end` event's finish reason (None before it)."""
-        return self._finish_reason
-
-    def text(self) -> str:
-        """The text blocks so far, joined in index order."""
-        return "".join(
-            "".join(block.parts)
-            for _, block in sorted(self._blocks.items())
-            if block.kind == "text"
-        )
-
     def _message_start(self, event: dict[str, Any]) -> None:
         self._id = _get(event, ("id",), str) or self._id
         return None

@@ -1,23 +1,21 @@
-"""HTTP to the Chat API: headers, authentication, timeouts and retries (spec §7, §9).
+"""HTTP to the Chat API: headers, authentication, timeouts and the one retry loop
+(README: Reliability).
 
 `requests` is imported here, lazily, so that `--help` and `--version` never load it.
 """
 from __future__ import annotations
 
 import http.client
-import random
 import re
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
 
 from cohere_cli import __version__
-from cohere_cli.config import Settings, check_base_url, is_loopback
 from cohere_cli.errors import (
     APIError,
     IncompleteReplyError,
@@ -25,65 +23,20 @@ from cohere_cli.errors import (
     error_for_status,
     is_retried_status,
 )
+from cohere_cli.wire.connection import Connection, check_base_url, is_loopback
 from cohere_cli.wire.pacing import Pacer
+from cohere_cli.wire.retry import asks_everyone_to_wait, retry_wait
 
 if TYPE_CHECKING:
     import requests
 
 CONNECT_TIMEOUT = 10.0
-DEFAULT_MAX_WAIT = 60.0
 CHUNK_SIZE = 65536
 Log = Callable[[str], None]
 
 
 def _silent(_: str) -> None:
     return None
-
-
-def retry_wait(
-    headers: Mapping[str, str],
-    attempt: int,
-    max_wait: float,
-    now: Callable[[], float] = time.time,
-    jitter: Callable[[], float] = random.random,
-) -> float:
-    """Seconds to wait before attempt `attempt + 1`, from the server's headers or backoff."""
-    wait: float | None = None
-    if headers.get("retry-after-ms"):
-        wait = _number(headers["retry-after-ms"], 1000)
-    if wait is None and headers.get("retry-after"):
-        wait = _number(headers["retry-after"], 1)
-        if wait is None:
-            wait = _http_date_delay(headers["retry-after"], now)
-    if wait is None and headers.get("x-ratelimit-reset"):
-        reset = _number(headers["x-ratelimit-reset"], 1)
-        wait = None if reset is None else reset - now()
-    if wait is None:
-        wait = 2.0**attempt * (1 - 0.25 * jitter())
-    return max(0.0, min(wait, max_wait))
-
-
-def _number(text: str, per_second: float) -> float | None:
-    try:
-        return float(text) / per_second
-    except ValueError:
-        return None
-
-
-def _http_date_delay(text: str, now: Callable[[], float]) -> float | None:
-    try:
-        return parsedate_to_datetime(text).timestamp() - now()
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def _asks_everyone_to_wait(response: requests.Response | None) -> bool:
-    """A 429, or any answer that names a wait, slows every request, not only this one."""
-    if response is None:
-        return False
-    headers = response.headers
-    return response.status_code == 429 or any(
-        name in headers for name in ("retry-after", "retry-after-ms", "x-ratelimit-reset"))
 
 
 def parse_error_body(body: bytes, reason: str) -> tuple[str, str | None]:
@@ -102,18 +55,9 @@ def parse_error_body(body: bytes, reason: str) -> tuple[str, str | None]:
     return f"{reason or 'error'} (not the API's JSON: {text})", None
 
 
-@dataclass(frozen=True)
-class Connection:
-    """How to reach the API: the settings plus the retry cap and TLS options."""
-
-    settings: Settings
-    max_wait: float = DEFAULT_MAX_WAIT
-    ca_bundle: str | None = None
-    pool_size: int = 10  # connections kept open: at least the number of concurrent requests
-
-
 class ChatClient:
-    """One pooled HTTP session to the API; every call retries as spec §9 says."""
+    """One pooled HTTP session to the API; `request` is the one retry loop (README:
+    Reliability). The URL and the key are checked here, before anything is sent."""
 
     def __init__(
         self, connection: Connection, log: Log = _silent, pacer: Pacer | None = None
@@ -121,13 +65,12 @@ class ChatClient:
         import requests
         from requests.adapters import HTTPAdapter
 
-        settings = connection.settings
-        check_base_url(settings.base_url)
-        self._key = settings.require_key()
+        check_base_url(connection.base_url)
+        connection.key.reveal()  # a missing or unusable key stops here, not mid-batch
         self._connection = connection
         self._log = log
         self._session = requests.Session()
-        self._session.headers.update(self._headers(settings))
+        self._session.headers.update(self._headers(connection.client_name))
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=connection.pool_size)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
@@ -135,16 +78,16 @@ class ChatClient:
         # An explicit --ca-bundle outranks $REQUESTS_CA_BUNDLE; None lets requests read it.
         self._verify: str | None = connection.ca_bundle
         # The key never goes through a proxy in clear text: plain http is loopback only.
-        host = urlsplit(settings.base_url).hostname or ""
+        host = urlsplit(connection.base_url).hostname or ""
         self._proxies: Any = dict.fromkeys(("http", "https", "all")) if is_loopback(host) else None
 
     @staticmethod
-    def _headers(settings: Settings) -> dict[str, str]:
+    def _headers(client_name: str) -> dict[str, str]:
         return {
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": f"cohere-chat/{__version__}",
-            "X-Client-Name": settings.client_name,
+            "X-Client-Name": client_name,
         }
 
     def close(self) -> None:
@@ -157,7 +100,7 @@ class ChatClient:
         self.close()
 
     def _url(self, path: str) -> str:
-        return self._connection.settings.base_url + path
+        return self._connection.base_url + path
 
     def request(
         self, method: str, path: str, body: bytes | None = None,
@@ -167,7 +110,7 @@ class ChatClient:
 
         Only a failure before any answer, or a retried status, is sent again: a request
         that got a 200 is never sent twice, whatever then happens to its body."""
-        retries = self._connection.settings.retries
+        retries = self._connection.retries
         attempt = 0
         while True:
             if self._pacer is not None:
@@ -185,7 +128,8 @@ class ChatClient:
             wait = retry_wait(headers, attempt, self._connection.max_wait)
             attempt += 1
             self._log(f"retry {attempt}/{retries} in {wait:.2f}s after {outcome.reason}")
-            if self._pacer is not None and _asks_everyone_to_wait(response):
+            if self._pacer is not None and response is not None and asks_everyone_to_wait(
+                    response.status_code, response.headers):
                 self._pacer.pause(wait)  # every request of the batch waits, not only this one
             else:
                 time.sleep(wait)
@@ -196,14 +140,14 @@ class ChatClient:
     ) -> _Outcome:
         import requests
 
-        headers = {"Authorization": f"Bearer {self._key.reveal()}"}
+        headers = {"Authorization": f"Bearer {self._connection.key.reveal()}"}
         if stream:
             headers["Accept"] = "text/event-stream"
             headers["Accept-Encoding"] = "identity"
         size = f" ({len(body)} bytes)" if body is not None else ""
         self._log(f"{method} {self._url(path)}{size}")
         started = time.monotonic()
-        timeout = (CONNECT_TIMEOUT, self._connection.settings.timeout)
+        timeout = (CONNECT_TIMEOUT, self._connection.timeout)
         try:
             response = self._session.request(
                 method, self._url(path), data=body, params=params, headers=headers,
@@ -233,7 +177,7 @@ class ChatClient:
             return f"cannot reach {host}: no connection within {CONNECT_TIMEOUT:g}s"
         if isinstance(exc, requests.Timeout):
             return (f"the server at {host} accepted the connection but sent nothing for "
-                    f"{self._connection.settings.timeout:g}s (--timeout)")
+                    f"{self._connection.timeout:g}s (--timeout)")
         causes = _causes(exc)
         if any(isinstance(cause, ConnectionResetError) for cause in causes):
             return f"the server at {host} reset the connection without answering"
@@ -242,7 +186,7 @@ class ChatClient:
         return f"cannot reach {host}: {_short(exc)}"
 
     def _host(self) -> str:
-        return urlsplit(self._connection.settings.base_url).netloc
+        return urlsplit(self._connection.base_url).netloc
 
     def _error(self, response: requests.Response, body: bytes) -> APIError:
         message, error_id = parse_error_body(body, response.reason or "")
@@ -266,7 +210,7 @@ class ChatClient:
         """Why a body stopped arriving, in words."""
         causes = _causes(exc)
         if any(isinstance(cause, TimeoutError) for cause in causes):
-            return f"nothing more arrived within --timeout {self._connection.settings.timeout:g}s"
+            return f"nothing more arrived within --timeout {self._connection.timeout:g}s"
         if any(isinstance(cause, ConnectionResetError) for cause in causes):
             return "the connection was reset"
         return "the connection closed"
