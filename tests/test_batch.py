@@ -1,4 +1,4 @@
-"""`batch` (spec §10): concurrent, ordered, resumable, paced, with flat memory."""
+"""`batch` (README "Batch"): concurrent, ordered, resumable, paced, with flat memory."""
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,4 @@
-"""Shell completion through click for bash, zsh and fish (spec §3)."""
+"""Shell completion through click for bash, zsh and fish (README "Shell completion")."""
 from __future__ import annotations
 
 import os

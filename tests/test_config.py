@@ -1,4 +1,4 @@
-"""Settings precedence, key sources, the `config` command, and the URL guard (spec §7)."""
+"""Settings precedence, key sources, the `config` command, and the URL guard (README "Configuration")."""
 from __future__ import annotations
 
 import os

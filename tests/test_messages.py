@@ -1,4 +1,4 @@
-"""Message assembly (spec §4): stdin as text/JSONL/JSON, prompt, system; bad input."""
+"""Message assembly (README "Input"): stdin as text/JSONL/JSON, prompt, system; bad input."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""`models`: every page of the chat models (spec §3), and errors as §9."""
+"""`models`: every page of the chat models (README "Usage"), and its errors (README "Exit codes")."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,4 @@
-"""Retries, waits, timeouts, TLS and secrets (spec §7, §9), over loopback to the stub."""
+"""Retries, waits, timeouts, TLS and secrets (README "Reliability"), over loopback to the stub."""
 from __future__ import annotations
 
 import os

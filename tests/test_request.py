@@ -1,4 +1,4 @@
-"""Request building (spec §5): each flag to its field, --param, local range checks."""
+"""Request building (README "Request options"): each flag to its field, --param, local range checks."""
 from __future__ import annotations
 
 from pathlib import Path

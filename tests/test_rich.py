@@ -1,4 +1,4 @@
-"""Rich inputs (spec §4-§6): images, documents, citations, tools and the tool loop."""
+"""Rich inputs (README "Tools, documents and images"): images, documents, citations, tools and the tool loop."""
 from __future__ import annotations
 
 import base64

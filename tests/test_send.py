@@ -1,4 +1,4 @@
-"""`send` end to end against the stub over loopback (spec §3-§6, §9)."""
+"""`send` end to end against the stub over loopback (README "Usage", "Output", "Exit codes")."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,4 @@
-"""Start-up: --help and --version are fast because they load nothing heavy (spec §12)."""
+"""Start-up: --help and --version are fast because they load nothing heavy (README "Performance")."""
 from __future__ import annotations
 
 import subprocess
