@@ -3,7 +3,8 @@
 Run it with a Python that has cohere-chat installed and, for the comparisons, the
 official `cohere` SDK (`make bench` builds `.venv-bench` with both). All traffic goes to
 127.0.0.1. It prints a Markdown table of the figures, the ratios and the budgets of
-the performance budgets (docs/performance.md); the README keeps the latest run, with the machine and the date.
+the performance budgets (docs/performance.md); the README keeps the latest run, with the
+machine and the date.
 """
 from __future__ import annotations
 

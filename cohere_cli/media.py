@@ -1,4 +1,5 @@
-"""Images and documents from files: content blocks and `documents` entries (README "Images", "Documents and citations").
+"""Images and documents from files: content blocks and `documents` entries (README
+"Images", "Documents and citations").
 
 An image path becomes a base64 data URI whose MIME type comes from the file's own first
 bytes (PNG, JPEG, WEBP, GIF), not from its name. Cohere's documented limits are checked

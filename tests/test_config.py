@@ -1,4 +1,5 @@
-"""Settings precedence, key sources, the `config` command, and the URL guard (README "Configuration")."""
+"""Settings precedence, key sources, the `config` command, and the URL guard (README
+"Configuration")."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
-"""`models`: every page of the chat models (README "Usage"), and its errors (README "Exit codes")."""
+"""`models`: every page of the chat models (README "Usage"), and its errors (README "Exit
+codes")."""
 from __future__ import annotations
 
 from typing import Any

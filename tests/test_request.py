@@ -1,4 +1,5 @@
-"""Request building (README "Request options"): each flag to its field, --param, local range checks."""
+"""Request building (README "Request options"): each flag to its field, --param, local
+range checks."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""Rich inputs (README "Tools, documents and images"): images, documents, citations, tools and the tool loop."""
+"""Rich inputs (README "Tools, documents and images"): images, documents, citations, tools
+and the tool loop."""
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
-"""Start-up: --help and --version are fast because they load nothing heavy (README "Performance")."""
+"""Start-up: --help and --version are fast because they load nothing heavy (README
+"Performance")."""
 from __future__ import annotations
 
 import subprocess

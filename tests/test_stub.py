@@ -1,4 +1,5 @@
-"""The `stub` server (README "Testing offline with `stub`") over real loopback HTTP, checked against the official schema."""
+"""The `stub` server (README "Testing offline with `stub`") over real loopback HTTP,
+checked against the official schema."""
 from __future__ import annotations
 
 import contextlib
