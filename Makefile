@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench demo clean
+.PHONY: install test fuzz lint bench demo clean
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ install:
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
-# Whole-process benchmarks against the stub, beside the official SDK (spec §12).
+# The property test of the hardening issues, long: many random cases, each failure shrunk to
+# a minimal one (minutes; `make test` runs a few fixed cases of it).
+fuzz: $(STAMP)
+	COHERE_CHAT_FUZZ=long $(BIN)/python -m pytest -q tests/test_property.py
+
+# Whole-process benchmarks against the stub, beside the official SDK (docs/performance.md).
 BENCH_VENV := .venv-bench
 bench:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
@@ -35,8 +40,11 @@ bench:
 demo: $(STAMP)
 	bash scripts/demo.sh $(BIN)
 
+# ruff everywhere; mypy strict on the package, and the tests checked too.
 lint: $(STAMP)
 	$(BIN)/ruff check cohere_cli tests benchmarks
+	$(BIN)/mypy --strict cohere_cli
+	$(BIN)/mypy tests
 
 clean:
 	rm -rf $(VENV) .venv-bench build dist *.egg-info .pytest_cache .hypothesis .ruff_cache

@@ -223,7 +223,12 @@ def test_resume_keeps_under_100_bytes_per_finished_id(tmp_path: Path) -> None:
         "usage": {}, "message": {"role": "assistant", "content": "ok"}}) + b"\n"
         for n in range(count)))
     found: list[Any] = []
-    assert _bytes_per_id(count, lambda: found.append(read_finished(path)) or found) < 100
+
+    def read() -> list[Any]:
+        found.append(read_finished(path))
+        return found
+
+    assert _bytes_per_id(count, read) < 100
     assert f"ticket-{count - 1:057d}" in found[0] and "ticket-x" not in found[0]
 
 

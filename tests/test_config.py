@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import TEST_KEY, invoke
@@ -32,7 +33,12 @@ def write_config(home: Path, text: str, mode: int = 0o600) -> Path:
     return path
 
 
-def settings(**flags: object) -> Settings:
+def key(found: Settings) -> str:
+    assert found.api_key is not None
+    return found.api_key.reveal()
+
+
+def settings(**flags: Any) -> Settings:
     return load_settings(ConfigFlags(**flags), os.environ)
 
 
@@ -67,13 +73,13 @@ def test_key_sources_in_order(clean_env: Path, monkeypatch: pytest.MonkeyPatch) 
     key_file.write_text("from-file\n")
     key_file.chmod(0o600)
     write_config(clean_env, "[default]\napi_key = from-config\n")
-    assert settings().api_key.reveal() == "from-config"
+    assert key(settings()) == "from-config"
     monkeypatch.setenv("COHERE_API_KEY", "from-cohere-env")
-    assert settings().api_key.reveal() == "from-cohere-env"
+    assert key(settings()) == "from-cohere-env"
     monkeypatch.setenv("CO_API_KEY", "from-co-env")
-    assert settings().api_key.reveal() == "from-co-env"
+    assert key(settings()) == "from-co-env"
     found = settings(api_key_file=str(key_file))
-    assert found.api_key.reveal() == "from-file"
+    assert key(found) == "from-file"
     assert found.sources["api_key"] == "flag --api-key-file"
     assert "from-file" not in repr(found) and "from-file" not in str(found.api_key)
 
@@ -84,7 +90,7 @@ def test_key_file_from_config_and_readable_warnings(clean_env: Path) -> None:
     key_file.chmod(0o644)
     write_config(clean_env, f"[default]\napi_key_file = {key_file}\n", mode=0o644)
     found = settings()
-    assert found.api_key.reveal() == TEST_KEY
+    assert key(found) == TEST_KEY
     assert any("readable by other users" in w and str(key_file) in w for w in found.warnings)
     write_config(clean_env, f"[default]\napi_key = {TEST_KEY}\n", mode=0o644)
     assert any("holds an API key" in w for w in settings().warnings)
@@ -167,9 +173,9 @@ def test_a_profile_key_outranks_a_default_key_file(clean_env: Path) -> None:
     write_config(clean_env, f"[default]\napi_key_file = {key_file}\n\n"
                  "[profile work]\napi_key = from-work-profile\n")
     found = settings(profile="work")
-    assert found.api_key.reveal() == "from-work-profile"
+    assert key(found) == "from-work-profile"
     assert found.sources["api_key"].endswith("[profile work] api_key")
-    assert settings().api_key.reveal() == "from-default-file"
+    assert key(settings()) == "from-default-file"
 
 
 def test_config_command_takes_the_connection_flags() -> None:

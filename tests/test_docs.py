@@ -50,7 +50,7 @@ def mentions(text: str, option: str) -> bool:
 def command_contexts() -> list[tuple[str, click.Command, click.Context]]:
     """The group and each subcommand, each with a context under the group's settings."""
     root = click.Context(cli, info_name=PROGRAM)
-    found = [(PROGRAM, cli, root)]
+    found: list[tuple[str, click.Command, click.Context]] = [(PROGRAM, cli, root)]
     for name in COMMANDS:
         command = cli.commands[name]
         found.append((name, command, click.Context(command, info_name=name, parent=root)))

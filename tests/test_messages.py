@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -9,7 +10,7 @@ from cohere_cli.errors import InputError, UsageError
 from cohere_cli.messages import MessageInputs, assemble_messages
 
 
-def assemble(**kw: object) -> list[dict]:
+def assemble(**kw: Any) -> list[dict[str, Any]]:
     return assemble_messages(MessageInputs(**kw)).messages
 
 

@@ -43,7 +43,8 @@ def _sse(events: list[dict[str, Any]]) -> bytes:
 
 
 def _stream(text: str, citations: list[Any]) -> bytes:
-    events = [{"type": "message-start", "id": "r1", "delta": {"message": {"role": "assistant"}}},
+    events: list[dict[str, Any]] = [
+        {"type": "message-start", "id": "r1", "delta": {"message": {"role": "assistant"}}},
               {"type": "content-start", "index": 0,
                "delta": {"message": {"content": {"type": "text", "text": ""}}}},
               {"type": "content-delta", "index": 0,
@@ -122,7 +123,7 @@ def test_api_warning_with_escape_codes_is_one_line(raw_server: Any) -> None:
 def test_thinking_keeps_its_lines_but_not_escape_codes(raw_server: Any, stream: bool) -> None:
     thinking = "step one\n\tstep two\x1b[2J\x07\r"
     if stream:
-        events = [{"type": "message-start", "id": "r1"},
+        events: list[dict[str, Any]] = [{"type": "message-start", "id": "r1"},
                   {"type": "content-start", "index": 0,
                    "delta": {"message": {"content": {"type": "thinking", "thinking": ""}}}},
                   {"type": "content-delta", "index": 0,
