@@ -6,10 +6,12 @@ program print the (made-up) API key fails wherever it happens.
 from __future__ import annotations
 
 import os
+import socketserver
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,6 +29,7 @@ from cohere_cli.stub.settings import StubSettings, parse_fail_rule
 TEST_KEY = "co-test-0000-not-a-real-key"
 ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIXES = ("CO_", "COHERE_", "XDG_CONFIG_HOME", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+SHUTDOWN_POLL = 0.01  # seconds between a background server's checks for shutdown()
 
 
 def assert_no_key(*outputs: str | bytes) -> None:
@@ -117,6 +120,12 @@ class RawHandler(BaseHTTPRequestHandler):
         return None
 
 
+def serve_in_background(server: socketserver.BaseServer) -> None:
+    """`serve_forever` in a daemon thread, checking for `shutdown()` every 10 ms (the
+    default half second would be spent again in each test's teardown)."""
+    threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True).start()
+
+
 @pytest.fixture
 def raw_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A raw loopback server for answers the stub does not make (HTML error pages, empty
@@ -125,7 +134,7 @@ def raw_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     def make(status: int, content_type: str, body: bytes) -> RawServer:
         server = RawServer(status, content_type, body)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        serve_in_background(server)
         servers.append(server)
         monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
         monkeypatch.setenv("CO_API_KEY", TEST_KEY)
@@ -135,6 +144,25 @@ def raw_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+def wait_for(condition: Callable[[], object], what: str, seconds: float = 20) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `seconds`. Tests wait on
+    something observable (the stub's request log, a file, a process) this way, never on a
+    fixed sleep."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {seconds} s waiting for {what}"
+        time.sleep(0.005)
+
+
+def running(pid: int) -> bool:
+    """Whether PID still runs (a zombie has ended: only its entry is left to collect)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 @dataclass

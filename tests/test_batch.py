@@ -14,7 +14,7 @@ from typing import Any
 
 import official
 import orjson
-from conftest import ROOT, assert_no_key, chat_bodies, invoke
+from conftest import ROOT, assert_no_key, chat_bodies, invoke, wait_for
 
 from cohere_cli.batch import BatchJob, run_batch_job
 from cohere_cli.config import ConfigFlags, load_settings
@@ -138,11 +138,8 @@ def test_resume_after_sigkill_sends_only_the_unfinished(make_stub: Any, tmp_path
     source.write_bytes(jsonl(*[f"p{n}" for n in range(40)]))
     make_stub(latency_ms=50)
     proc = _batch_process(["-j", "2", str(source), "-o", str(output)])
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and (
-        not output.exists() or output.read_bytes().count(b"\n") < 8
-    ):
-        time.sleep(0.05)
+    wait_for(lambda: output.exists() and output.read_bytes().count(b"\n") >= 8,
+             "eight results in the output")
     proc.send_signal(signal.SIGKILL)
     assert_no_key(*proc.communicate(timeout=10))
     done = {r["id"] for r in records(output.read_bytes()[: output.read_bytes().rfind(b"\n")])}
@@ -167,7 +164,9 @@ def test_rpm_spaces_the_starts(make_stub: Any) -> None:
 
 
 def test_a_429_slows_the_whole_batch(make_stub: Any) -> None:
-    server = make_stub(fail=("429",), retry_after=0.5)
+    # each answer takes 0.1 s: the worker that got the 429 has that long to pause the
+    # other one before its next request, however busy the machine is
+    server = make_stub(fail=("429",), retry_after=0.5, latency_ms=100)
     assert invoke(["batch", "-j", "2"], stdin=jsonl(*"abcdef")).exit_code == 0
     arrivals = [r.received for r in server.requests]
     first = arrivals[0]
@@ -180,9 +179,10 @@ def test_a_429_slows_the_whole_batch(make_stub: Any) -> None:
 def test_ctrl_c_writes_what_finished_and_exits_130(make_stub: Any, tmp_path: Path) -> None:
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_bytes(jsonl(*[f"p{n}" for n in range(200)]))
-    make_stub(latency_ms=100)
+    server = make_stub(latency_ms=100)
     proc = _batch_process(["-j", "2", "-o", str(output), str(source)])
-    time.sleep(1.5)
+    # six requests received by two workers: at least four answered, two in flight
+    wait_for(lambda: len(server.requests) >= 6, "six requests at the stub")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=15)
     assert_no_key(out, err)
@@ -239,7 +239,8 @@ def test_input_is_read_lazily_with_a_bounded_window(make_stub: Any) -> None:
     thread = threading.Thread(target=run_batch_job, args=(job, Endless(), sink,
                               lambda _: None, lambda _: None), daemon=True)
     thread.start()
-    time.sleep(1.0)
+    wait_for(lambda: server.requests, "the first request to reach the stub (which holds it)")
+    time.sleep(0.2)  # unbounded, the reader would pull thousands of lines by now
     in_flight = next(pulled)
     stop.set()
     server.stop()

@@ -1,4 +1,4 @@
-"""Conversations in a JSONL file (spec §8): appended on success, atomic, locked."""
+"""Conversations in a JSONL file (README "Conversations"): appended on success, atomic, locked."""
 from __future__ import annotations
 
 import os
@@ -12,7 +12,7 @@ from typing import Any
 import official
 import orjson
 import pytest
-from conftest import ROOT, assert_no_key, invoke, run_process
+from conftest import ROOT, assert_no_key, invoke, run_process, wait_for
 
 from cohere_cli.conversation import ConversationLock
 
@@ -147,12 +147,12 @@ def test_sigkill_mid_request_leaves_the_file_and_frees_the_lock(make_stub: Any,
     make_stub()
     invoke(["-c", str(path), "first"])
     before = path.read_bytes()
-    make_stub(fail=("hang",))
+    hanging = make_stub(fail=("hang",))
     proc = subprocess.Popen([sys.executable, "-m", "cohere_cli", "-c", str(path), "second"],
                             cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGKILL)
+    wait_for(lambda: hanging.requests, "the request to reach the stub (which holds it)")
+    proc.send_signal(signal.SIGKILL)  # mid-request: the lock is held, the reply never came
     out, err = proc.communicate(timeout=10)
     assert_no_key(out, err)
     assert proc.returncode == -signal.SIGKILL

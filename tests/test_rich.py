@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import stat
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import official
 import orjson
 import pytest
-from conftest import TEST_KEY, chat_bodies, invoke
+from conftest import TEST_KEY, chat_bodies, invoke, running, wait_for
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 IMAGES = {"a.png": (PNG, "image/png"), "b.jpg": (b"\xff\xd8\xff\xe0" + b"\x00" * 8, "image/jpeg"),
@@ -256,13 +255,14 @@ def test_tool_choice_required_only_forces_the_first_round(make_stub: Any, tmp_pa
 
 
 def test_a_timed_out_tool_takes_its_children_with_it(make_stub: Any, tmp_path: Path) -> None:
-    marker = tmp_path / "late"
+    marker, child = tmp_path / "late", tmp_path / "child.pid"
     script = tmp_path / "slow.sh"
-    script.write_text(f"#!/bin/sh\n(sleep 1; touch {marker}) &\nsleep 5\n")
+    script.write_text(f"#!/bin/sh\n(sleep 1; touch {marker}) &\necho $! > {child}\nsleep 5\n")
     script.chmod(0o755)
     make_stub(replies=(tool_reply("slow", {}), "ok"))
     assert invoke(["--tool-exec", f"slow={script}", "--tool-timeout", "0.3", "go"]).exit_code == 0
-    time.sleep(1.5)
+    pid = int(child.read_text())
+    wait_for(lambda: not running(pid), "the tool's child to end (killed, or done at 1 s)", 10)
     assert not marker.exists()
 
 

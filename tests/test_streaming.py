@@ -1,4 +1,5 @@
-"""Streaming `send` (spec §6, §9): same bytes as non-streamed, no buffering, honest endings."""
+"""Streaming `send` (README "Output", "Reliability"): same bytes as non-streamed, no
+buffering, honest endings."""
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ from typing import Any
 import official
 import orjson
 import pytest
-from conftest import ROOT, TEST_KEY, assert_no_key, invoke
+from conftest import ROOT, TEST_KEY, assert_no_key, invoke, wait_for
 
 CUT = ("cohere-chat: error: the stream stopped before the reply was complete"
        " (the connection closed)\n")
@@ -133,10 +134,10 @@ def test_head_closing_the_pipe_is_quiet(make_stub: Any) -> None:
 
 @pytest.mark.parametrize("mode", ["--stream", "--no-stream"])
 def test_ctrl_c_exits_130_without_a_traceback(make_stub: Any, mode: str) -> None:
-    make_stub(fail=("hang",))
+    server = make_stub(fail=("hang",))
     proc = _spawn([mode, "hi"])
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: server.requests, "the request to reach the stub (which holds it)")
+    proc.send_signal(signal.SIGINT)  # mid-request: sent, not answered
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 130
     assert (out, err) == (b"", b"")

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +17,7 @@ from typing import Any, ClassVar
 
 import orjson
 import pytest
-from conftest import ROOT, TEST_KEY, assert_no_key, invoke, run_process
+from conftest import ROOT, TEST_KEY, assert_no_key, invoke, run_process, serve_in_background
 
 from cohere_cli.config import ConfigFlags, load_settings
 
@@ -420,7 +419,7 @@ def models_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         handler = type("Handler", (_ModelsHandler,), {"pages": list(pages)})
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.served = 0  # type: ignore[attr-defined]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        serve_in_background(server)
         servers.append(server)
         monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
         monkeypatch.setenv("CO_API_KEY", TEST_KEY)
