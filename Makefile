@@ -20,8 +20,10 @@ install:
 	install -m 644 man/cohere-chat.1 $(DESTDIR)$(PREFIX)/share/man/man1/cohere-chat.1
 
 # The whole test suite in its own virtualenv; pytest's exit 5 (no tests ran) fails too.
+# Three workers on two cores: the tests wait (sockets, subprocesses, timeouts) about as
+# much as they compute. Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n 3 tests
 
 # The property test of the hardening issues, long: many random cases, each failure shrunk to
 # a minimal one (minutes; `make test` runs a few fixed cases of it).

@@ -201,7 +201,7 @@ def _bytes_per_id(count: int, work: Any) -> float:
 
 
 def test_explicit_ids_cost_under_100_bytes_each() -> None:
-    count = 50_000
+    count = 10_000
     maker = JobMaker({"model": "m", "stream": False}, None)
 
     def make_all() -> JobMaker:
@@ -216,7 +216,7 @@ def test_explicit_ids_cost_under_100_bytes_each() -> None:
 
 
 def test_resume_keeps_under_100_bytes_per_finished_id(tmp_path: Path) -> None:
-    count = 100_000
+    count = 20_000
     path = tmp_path / "out.jsonl"
     path.write_bytes(b"".join(orjson.dumps({
         "id": f"ticket-{n:057d}", "line": n + 1, "text": "ok", "finish_reason": "COMPLETE",

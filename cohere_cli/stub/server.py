@@ -69,9 +69,12 @@ class Connections:
         """Record the connection's socket (TLS-wrapped or not) and whether it waits for a
         request; False when it was closed to make room."""
         with self._lock:
-            if self._open.pop(raw, None) is None:
+            before = self._open.get(raw)
+            if before is None:
                 return False
-            self._open[raw] = (current, waiting)  # waiting again: now the newest
+            if waiting and not before[1]:  # waiting again after an answer: now the newest
+                del self._open[raw]
+            self._open[raw] = (current, waiting)  # otherwise it keeps its place
             return True
 
     def drop(self, raw: socket.socket) -> None:
