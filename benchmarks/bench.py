@@ -248,6 +248,37 @@ def bench_memory(memory_lines: tuple[int, int]) -> dict[str, float]:
     return figures
 
 
+def write_conversation(folder: Path, megabytes: int) -> Path:
+    """A conversation file of about `megabytes` MB: turns of a 1 KB prompt and reply."""
+    text = "lorem ipsum dolor sit amet " * 38
+    turn = (orjson.dumps({"role": "user", "content": text}) + b"\n"
+            + orjson.dumps({"role": "assistant", "content": [{"type": "text", "text": text}]})
+            + b"\n")
+    count = max(1, megabytes * 1_000_000 // len(turn))
+    path = folder / f"conversation-{megabytes}mb.jsonl"
+    with path.open("wb") as out:
+        for start in range(0, count, 1000):
+            out.write(turn * min(1000, count - start))
+    return path
+
+
+def bench_history(sizes: tuple[int, ...]) -> dict[str, float]:
+    """One `-c` turn with --history-turns 20 on conversation files of each size: its
+    seconds and peak resident memory (the request stays small; the file is read and
+    rewritten whole)."""
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as name, stub() as url:
+        folder, env = Path(name), env_for(url)
+        for megabytes in sizes:
+            path = write_conversation(folder, megabytes)
+            args = [*CLI, "--no-stream", "-c", str(path), "--history-turns", "20", "next"]
+            peak_rss_mib(args, Path(os.devnull), env)  # warm the page cache
+            seconds, peak = peak_rss_mib(args, Path(os.devnull), env)
+            figures[f"-c turn, {megabytes} MB file, --history-turns 20: seconds"] = seconds
+            figures[f"-c turn, {megabytes} MB file, --history-turns 20: peak MiB"] = peak
+    return figures
+
+
 def report(times: dict[str, Timing], figures: dict[str, float],
            latencies: list[float]) -> list[str]:
     base = statistics.median(times["python -c 'import click'"])
@@ -268,6 +299,12 @@ def report(times: dict[str, Timing], figures: dict[str, float],
             times["cohere-chat --no-stream hi"]), 2.5, ">="))
     peaks = [v for k, v in figures.items() if k.endswith("lines: peak MiB")]
     checks.append(("peak memory, most lines / fewest lines", peaks[-1] / peaks[0], 1.1, "<="))
+    turns = [(float(k.split(", ")[1].split()[0]), v) for k, v in figures.items()
+             if k.startswith("-c turn, ") and k.endswith(": seconds")]
+    if len(turns) >= 2:  # linear in the file: the cost per MB does not grow with the file
+        (small, small_s), (big, big_s) = turns[-2], turns[-1]
+        checks.append((f"-c turn cost per MB, {big:g} MB / {small:g} MB file",
+                       (big_s / big) / (small_s / small), 1.2, "<="))
     lines = ["| budget | measured | goal | met |", "|---|---|---|---|"]
     for name, value, goal, sense in checks:
         met = value <= goal if sense == "<=" else value >= goal
@@ -280,11 +317,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="runs per timing")
     parser.add_argument("--batch-lines", type=int, default=800)
     parser.add_argument("--memory-lines", type=int, nargs=2, default=(10_000, 100_000))
+    parser.add_argument("--history-mb", type=int, nargs="+", default=(1, 10, 100),
+                        help="conversation file sizes for the -c turn cost")
     options = parser.parse_args()
     times = {**bench_startup(options.runs), **bench_send(options.runs)}
     latencies = bench_stream_latency()
     figures = {**bench_batch(options.batch_lines),
-               **bench_memory(tuple(options.memory_lines))}
+               **bench_memory(tuple(options.memory_lines)),
+               **bench_history(tuple(options.history_mb))}
     print(f"cohere-chat benchmarks, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}")
     print(f"\n| measurement ({options.runs} runs, interleaved) | median (p10-p90) |\n|---|---|")

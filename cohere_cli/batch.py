@@ -32,6 +32,7 @@ from cohere_cli.errors import (
     LocalWriteError,
     OutputClosedError,
 )
+from cohere_cli.fitting import HistoryFit, HistoryLimits
 from cohere_cli.media import image_blocks
 from cohere_cli.messages import MessageInputs, read_system
 from cohere_cli.request import RequestOptions, build_request
@@ -85,9 +86,14 @@ class BatchRun:
     """One batch: reader thread, worker threads, and the writer (the calling thread)."""
 
     def __init__(self, client: ChatClient, maker: JobMaker, finished: IdSet | None = None, *,
-                 jobs: int = 4, ordered: bool = True, raw: bool = False) -> None:
+                 jobs: int = 4, ordered: bool = True, raw: bool = False,
+                 history: HistoryLimits | None = None,
+                 log: Callable[[str], None] = lambda _: None,
+                 note: Callable[[str], None] = lambda _: None) -> None:
         self.client, self.maker = client, maker
         self.concurrency, self.ordered, self.raw = jobs, ordered, raw
+        self.history = history or HistoryLimits()
+        self.log, self.note = log, note  # -v lines; lines always shown on stderr
         self.finished = finished if finished is not None else IdSet()
         self.window = threading.Semaphore(jobs * WINDOW_PER_JOB)
         self.jobs: queue.Queue[Job | None] = queue.Queue()
@@ -130,11 +136,21 @@ class BatchRun:
             if self.stop.is_set():
                 continue  # the batch has stopped: nothing more is sent
             try:
-                self.results.put((job.seq, run_job(self.client, job, self.raw)))
+                self.results.put((job.seq, self._run(job)))
             except BaseException as exc:  # every line would meet it: stop the batch
                 error = _stopping(exc)
                 self.results.put((job.seq, failure(job, None, error.message)))
                 self._fail(error)
+
+    def _run(self, job: Job) -> dict[str, Any]:
+        """One line, its history windowed and fitted; its stderr lines named by line."""
+        where = f"line {job.line}: "
+        fit = HistoryFit(self.history, lambda text: self.log(where + text),
+                         lambda text: self.note(f"warning: {where}{text}"))
+        record = run_job(self.client, job, self.raw, fit)
+        if "error" not in record and (note := fit.fit_note()):
+            self.note(where + note)
+        return record
 
     def _write(self, out: Sink, record: dict[str, Any]) -> None:
         self.window.release()
@@ -242,6 +258,7 @@ class BatchJob:
     system_file: str | None = None
     images: tuple[str, ...] = ()
     image_detail: str | None = None
+    history: HistoryLimits = field(default_factory=HistoryLimits)
 
 
 def _maker(job: BatchJob) -> JobMaker:
@@ -259,6 +276,7 @@ def _maker(job: BatchJob) -> JobMaker:
 def run_batch_job(
     job: BatchJob, stdin: BinaryIO | None, stdout: BinaryIO,
     progress: Callable[[Summary], None], log: Callable[[str], None],
+    note: Callable[[str], None] = lambda _: None,
 ) -> Summary:
     """Open the input and output, resume if asked, and run the batch to its end."""
     maker = _maker(job)
@@ -270,7 +288,7 @@ def run_batch_job(
         with ChatClient(job.connection, log, RateGate(job.rpm)) as client:
             out = Sink.to_file(output, job.resume) if output else Sink(stdout, "stdout")
             run = BatchRun(client, maker, finished, jobs=job.jobs, ordered=job.ordered,
-                           raw=job.raw)
+                           raw=job.raw, history=job.history, log=log, note=note)
             try:
                 summary = run.run(iter_lines(lines, source), out, progress)
             finally:

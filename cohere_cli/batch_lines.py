@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import orjson
 
 from cohere_cli.errors import APIError, CohereChatError, InputError, UsageError
 from cohere_cli.files import MAX_INPUT_BYTES
+from cohere_cli.fitting import HistoryFit, HistoryLimits
+from cohere_cli.history import new_input_count
 from cohere_cli.media import DocumentError, as_document, attach_images
 from cohere_cli.messages import with_system
 from cohere_cli.request_rules import REQUEST_FIELDS, body_problem, message_problem
@@ -32,6 +35,7 @@ class Job:
     id: Any
     body: dict[str, Any] | None = None
     error: str | None = None
+    new_count: int = 0  # the last new_count messages of the body are the line's new input
 
 
 class LineError(ValueError):
@@ -148,7 +152,7 @@ class JobMaker:
             body = self._body(fields)
         except LineError as exc:
             return Job(seq, number, job_id, error=str(exc))
-        return Job(seq, number, job_id, body=body)
+        return Job(seq, number, job_id, body=body, new_count=new_input_count(body["messages"]))
 
     def _body(self, fields: dict[str, Any]) -> dict[str, Any]:
         _check_fields(fields)
@@ -210,15 +214,25 @@ def failure(job: Job, status: int | None, message: str) -> dict[str, Any]:
     return {"id": job.id, "line": job.line, "error": {"status": status, "message": message}}
 
 
-def run_job(client: ChatClient, job: Job, raw: bool) -> dict[str, Any]:
+def _send_messages(
+    client: ChatClient, body: dict[str, Any], messages: list[dict[str, Any]]
+) -> tuple[dict[str, Any], bytes]:
+    return send_chat(client, {**body, "messages": messages})
+
+
+def run_job(client: ChatClient, job: Job, raw: bool,
+            fit: HistoryFit | None = None) -> dict[str, Any]:
     """Send one job; its result record. What fails this line alone (an HTTP error, the
     network, a reply that is not a chat response, a generation that did not complete) is
     a failure record; what every line would meet (a configuration error, or anything
-    unexpected while sending) is raised."""
+    unexpected while sending) is raised. `fit`: the history window and --fit of the
+    line's messages (fitting.py); none: they are all sent."""
     if job.body is None:
         return failure(job, None, job.error or "bad line")
+    fit = fit or HistoryFit(HistoryLimits())
     try:
-        response, _ = send_chat(client, job.body)
+        response, _ = fit.send(job.body["messages"], job.new_count,
+                               partial(_send_messages, client, job.body))
         check_finish(response)
     except APIError as exc:
         return failure(job, exc.status, exc.api_message)

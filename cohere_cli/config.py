@@ -42,6 +42,9 @@ class ConfigFlags:
     retries: int | None = None
     client_name: str | None = None
     model: str | None = None
+    history_turns: int | None = None
+    history_tokens: int | None = None
+    fit: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class Settings:
     config_state: str = "not found"  # "exists", "not found", or "unreadable (REASON)"
     sources: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    history_turns: int | None = None  # None: the whole history
+    history_tokens: int | None = None  # None: no token budget
+    fit: bool = False
 
     def connection(
         self, max_wait: float = DEFAULT_MAX_WAIT, ca_bundle: str | None = None,
@@ -263,6 +269,9 @@ def load_settings(flags: ConfigFlags, environ: Mapping[str, str]) -> Settings:
         "timeout": _pick("timeout", flags.timeout, None, layers),
         "retries": _pick("retries", flags.retries, None, layers),
         "client_name": _pick("client_name", flags.client_name, None, layers),
+        "history_turns": _pick("history_turns", flags.history_turns, None, layers),
+        "history_tokens": _pick("history_tokens", flags.history_tokens, None, layers),
+        "fit": _pick("fit", flags.fit, None, layers),
     }
     sources = {name: source for name, (_, source) in picks.items()}
     sources.update(api_key=key_source, profile=profile_source)
@@ -280,5 +289,10 @@ def load_settings(flags: ConfigFlags, environ: Mapping[str, str]) -> Settings:
         config_state=state,
         sources=sources,
         warnings=tuple(warnings),
+        history_turns=_checked("history_turns", picks["history_turns"], values.history_turns,
+                               None),
+        history_tokens=_checked("history_tokens", picks["history_tokens"],
+                                values.history_tokens, None),
+        fit=_checked("fit", picks["fit"], values.boolean, False),
     )
 

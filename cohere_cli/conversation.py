@@ -31,7 +31,6 @@ from typing import Any
 import orjson
 
 from cohere_cli.errors import InputError, JSONLineError, LocalWriteError, LockTimeoutError
-from cohere_cli.files import decode_utf8, iter_jsonl
 from cohere_cli.messages import check_message
 
 LOCK_POLL = 0.05
@@ -180,22 +179,54 @@ def _remove_if_ours(entry: os.DirEntry[str], uid: int) -> None:
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
-    """The stored messages; [] when FILE does not exist yet. Damage is an InputError."""
+    """The stored messages; [] when FILE does not exist yet. Damage is an InputError.
+
+    Read a line at a time, so that nothing but the messages themselves is held: no copy
+    of the file's bytes or text (lines end at `\n` alone, as files.iter_jsonl reads them).
+    """
     source = str(path)
     try:
-        data = path.read_bytes()
+        handle = path.open("rb")
     except FileNotFoundError:
         return []
     except OSError as exc:
         raise InputError(source, f"cannot read: {exc.strerror}") from None
-    text = decode_utf8(data, source)
+    messages: list[dict[str, Any]] = []
+    offset = 0  # bytes before the line
     try:
-        return [check_message(value, source, n) for n, value in iter_jsonl(text, source)]
-    except JSONLineError as error:
-        if error.line == text.count("\n") + 1 and not text.endswith("\n"):
+        with handle:
+            for number, line in enumerate(handle, 1):
+                value = _history_line(line, number, offset, source)
+                if value is not _BLANK:
+                    messages.append(check_message(value, source, number))
+                offset += len(line)
+    except OSError as exc:
+        raise InputError(source, f"cannot read: {exc.strerror}") from None
+    return messages
+
+
+_BLANK = object()
+
+
+def _history_line(line: bytes, number: int, offset: int, source: str) -> Any:
+    """One line's value, _BLANK for a blank line; bad UTF-8, bad JSON or a torn last
+    line (no `\n`: a crash while writing?) is an InputError naming the line."""
+    if number == 1 and line.startswith(b"\xef\xbb\xbf"):  # a byte order mark is dropped
+        line, offset = line[3:], offset + 3
+    try:
+        return orjson.loads(line) if line.strip() else _BLANK
+    except orjson.JSONDecodeError as exc:
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise InputError(source, f"invalid UTF-8 (byte {offset + bad.start})",
+                             number) from None
+        if not text.strip():
+            return _BLANK
+        if not line.endswith(b"\n"):
             raise InputError(source, "a torn last line (a crash while writing?); fix or "
-                             "remove it", error.line) from None
-        raise
+                             "remove it", number) from None
+        raise JSONLineError(source, f"invalid JSON ({exc.msg})", number) from None
 
 
 def _file_mode(target: Path) -> int:
@@ -241,7 +272,7 @@ def save_conversation(path: Path, messages: list[dict[str, Any]]) -> None:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(fd, mode)
             for message in messages:
-                handle.write(orjson.dumps(message) + b"\n")
+                handle.write(orjson.dumps(message, option=orjson.OPT_APPEND_NEWLINE))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)

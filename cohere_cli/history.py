@@ -9,6 +9,7 @@ history, only the part to send.
 - The *new input* (the last `new_count` messages) is always sent whole. If it does not
   start with a user message (tool results), it continues the last turn, always sent too.
 
+`new_input_count(brought)`: the new input of what a run brings.
 `window(messages, new_count, turns=, tokens=)`: system + the most recent whole turns the
 budgets allow + new input. `leave_out(messages, new_count, count)`: all but the `count`
 oldest turns. `estimate_tokens(messages)`: the estimate below (the stub's too).
@@ -106,6 +107,16 @@ def _build(
 ) -> Windowed:
     sent = [*messages[: layout.head], *messages[layout.kept_from(left_out) :]]
     return Windowed(sent, len(layout.starts) - left_out, left_out, over_budget)
+
+
+def new_input_count(brought: Sequence[Message]) -> int:
+    """How many of the messages a run brings (stdin and prompt, or a batch line's) are
+    its new input: from the last user message to the end, or all of them when none is a
+    user message (tool results). Those before it are history, like a file's."""
+    for index in range(len(brought) - 1, -1, -1):
+        if _role(brought[index]) == "user":
+            return len(brought) - index
+    return len(brought)
 
 
 def _check_count(name: str, value: int | None) -> None:

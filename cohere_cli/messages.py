@@ -12,6 +12,7 @@ import orjson
 
 from cohere_cli.errors import InputError, UsageError
 from cohere_cli.files import decode_utf8, iter_jsonl, read_file_bytes
+from cohere_cli.history import new_input_count
 from cohere_cli.request_rules import message_problem
 
 INPUT_FORMATS = ("text", "jsonl", "json")
@@ -33,10 +34,15 @@ class MessageInputs:
 
 @dataclass
 class Assembled:
-    """The messages to send, and the fields a JSON request document brought along."""
+    """The messages to send, and the fields a JSON request document brought along.
+
+    `new_count`: the last `new_count` messages are the new input (history.new_input_count
+    of what stdin and the prompt brought); the ones before are history.
+    """
 
     messages: list[dict[str, Any]]
     defaults: dict[str, Any] = field(default_factory=dict)
+    new_count: int = 0
 
 
 def _json_error(exc: orjson.JSONDecodeError) -> str:
@@ -136,4 +142,4 @@ def assemble_messages(inputs: MessageInputs) -> Assembled:
             hint='give a prompt (cohere-chat "hello"), or pipe text on stdin',
         )
     messages = with_system(history + new, system)
-    return Assembled(messages, defaults)
+    return Assembled(messages, defaults, new_input_count(new))

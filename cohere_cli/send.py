@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ from cohere_cli.errors import (
     NetworkError,
     ToolRoundsError,
 )
+from cohere_cli.fitting import HistoryFit, HistoryLimits
 from cohere_cli.media import attach_images, image_blocks
 from cohere_cli.messages import MessageInputs, assemble_messages
 from cohere_cli.request import RequestOptions, build_request
@@ -44,6 +46,8 @@ class ReplySink(Protocol):
 
     def note(self, text: str) -> None: ...
 
+    def warning(self, text: str) -> None: ...
+
     def begin(self) -> None: ...
 
     def tool_results(self, messages: list[dict[str, Any]]) -> None: ...
@@ -61,6 +65,7 @@ class SendPlan:
     conversation: Path | None = None
     lock_timeout: float = 300.0
     tools: ToolSettings = field(default_factory=ToolSettings)
+    history: HistoryLimits = field(default_factory=HistoryLimits)
 
 
 def _consume(chunks: Iterator[bytes], sink: ReplySink) -> tuple[dict[str, Any], str | None]:
@@ -135,27 +140,45 @@ def _exchange(
     return response
 
 
-def _build(
-    plan: SendPlan, history: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+@dataclass(frozen=True)
+class _Turn:
+    """All the messages of a turn (the last `new_count` are its new input), and the body
+    of its first request, which holds the window of them."""
+
+    messages: list[dict[str, Any]]
+    new_count: int
+    body: dict[str, Any]
+
+
+def _build(plan: SendPlan, history: list[dict[str, Any]], fit: HistoryFit) -> _Turn:
     assembled = assemble_messages(replace(plan.inputs, history=tuple(history)))
     attach_images(assembled.messages, image_blocks(plan.inputs.images, plan.inputs.image_detail))
-    body = build_request(
-        assembled.messages, plan.options, assembled.defaults,
-        plan.fallback_model, plan.stream,
-    )
-    return assembled.messages, body
+    sent = fit.window(assembled.messages, assembled.new_count).messages
+    body = build_request(sent, plan.options, assembled.defaults, plan.fallback_model,
+                         plan.stream)
+    return _Turn(assembled.messages, assembled.new_count, body)
+
+
+def _exchange_messages(
+    plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None],
+    messages: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return _exchange(plan, {**body, "messages": messages}, sink, log)
 
 
 def _converse(
-    plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None]
+    plan: SendPlan, turn: _Turn, fit: HistoryFit, sink: ReplySink, log: Callable[[str], None]
 ) -> list[dict[str, Any]]:
     """One exchange, or with --tool-exec as many rounds as the tools need; the assistant
-    and tool messages that each round added."""
+    and tool messages that each round added. Each request holds the window of the history
+    (fitting.py); the rounds of this turn are new input, always sent."""
     added: list[dict[str, Any]] = []
     rounds = 0
+    body = turn.body
     while True:
-        response = _exchange(plan, body, sink, log)
+        every = [*turn.messages, *added] if added else turn.messages
+        response = fit.send(every, turn.new_count + len(added),
+                            partial(_exchange_messages, plan, body, sink, log))
         assistant = request_message(response)
         added.append(assistant)
         calls = tool_calls(response)
@@ -169,8 +192,7 @@ def _converse(
         sink.tool_results(results)
         added.extend(results)
         # tool_choice REQUIRED forces a call; once the results are in, the model may answer.
-        rest = {k: v for k, v in body.items() if k != "tool_choice"}
-        body = {**rest, "messages": [*body["messages"], assistant, *results]}
+        body = {k: v for k, v in body.items() if k != "tool_choice"}
 
 
 def run_send(
@@ -183,15 +205,18 @@ def run_send(
     messages and every reply (and tool result) only when the whole turn succeeded.
     """
     path = plan.conversation
+    fit = HistoryFit(plan.history, log, sink.warning)
     with ConversationLock(path, plan.lock_timeout) if path else nullcontext():
         history = read_history(path) if path else []
-        messages, body = _build(plan, history)
+        turn = _build(plan, history, fit)
         if dry_run:
-            sink.body(body)
+            sink.body(turn.body)
             return 0
-        added = _converse(plan, body, sink, log)
+        added = _converse(plan, turn, fit, sink, log)
         if path:
-            save_conversation(path, [*messages, *added])
-    if history and history[0].get("role") == "system" and history[0] != messages[0]:
+            save_conversation(path, [*turn.messages, *added])
+    if note := fit.fit_note():
+        sink.note(note)
+    if history and history[0].get("role") == "system" and history[0] != turn.messages[0]:
         sink.note(f"replaced the system message at the top of {path}")
     return 0

@@ -13,6 +13,7 @@ MAX_DELAY_MS = 3_600_000.0  # an hour: the longest delay the stub adds (--latenc
 MAX_RETRIES = 100
 MAX_PER_MINUTE = 1_000_000.0
 MAX_PORT = 65535
+MAX_HISTORY = 1_000_000_000  # turns or estimated tokens of history
 
 
 class ValueProblem(ValueError):
@@ -60,6 +61,28 @@ def whole_number(value: str | int, lowest: int, highest: int) -> int:
 
 def retries(value: str | int) -> int:
     return whole_number(value, 0, MAX_RETRIES)
+
+
+def history_turns(value: str | int) -> int:
+    """How many history turns to send: a whole number from 0 (--history-turns)."""
+    return whole_number(value, 0, MAX_HISTORY)
+
+
+def history_tokens(value: str | int) -> int:
+    """An estimated token budget for a request: a whole number from 1 (--history-tokens)."""
+    return whole_number(value, 1, MAX_HISTORY)
+
+
+BOOLEANS = {"yes": True, "true": True, "on": True, "1": True,
+            "no": False, "false": False, "off": False, "0": False}
+
+
+def boolean(value: str) -> bool:
+    """yes/no, true/false, on/off or 1/0, in any case (a config file's `fit`)."""
+    try:
+        return BOOLEANS[value.strip().lower()]
+    except KeyError:
+        raise ValueProblem("must be yes or no (or true/false, on/off, 1/0)") from None
 
 
 def milliseconds(value: str | float) -> float:

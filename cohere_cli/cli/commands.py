@@ -16,6 +16,7 @@ from cohere_cli import PROGRAM, __version__
 from cohere_cli.cli.group import DefaultGroup
 from cohere_cli.cli.group import output_streams as _streams
 from cohere_cli.cli.options import (
+    HISTORY_TOKENS,
     MILLISECOND_RANGE,
     MILLISECONDS,
     PER_MINUTE,
@@ -23,6 +24,7 @@ from cohere_cli.cli.options import (
     SECONDS,
     LocalText,
     connection_options,
+    history_options,
     message_options,
     request_options,
     settings_options,
@@ -72,8 +74,16 @@ def _config_flags(kw: dict[str, Any]) -> Any:
     return ConfigFlags(
         api_key_file=kw.get("api_key_file"), base_url=kw.get("base_url"),
         profile=kw.get("profile"), timeout=kw.get("timeout"), retries=kw.get("retries"),
-        client_name=kw.get("client_name"),
+        client_name=kw.get("client_name"), history_turns=kw.get("history_turns"),
+        history_tokens=kw.get("history_tokens"), fit=kw.get("fit"),
     )
+
+
+def _history(settings: Settings) -> Any:
+    """--history-turns, --history-tokens and --fit, from the flags or the config."""
+    from cohere_cli.fitting import HistoryLimits
+
+    return HistoryLimits(settings.history_turns, settings.history_tokens, settings.fit)
 
 
 def _request_options(kw: dict[str, Any]) -> RequestOptions:
@@ -119,6 +129,7 @@ def _logger(console: Any, verbose: bool) -> Any:
 @click.option("--jsonl", "jsonl_input", is_flag=True, help="Short for --input jsonl.")
 @click.option("--no-stdin", is_flag=True, help="Do not read stdin.")
 @message_options
+@history_options
 @request_options
 @click.option("-F", "--format", "output_format",
               type=click.Choice(["text", "json", "message", "events"]), default="text",
@@ -165,6 +176,7 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
         lock_timeout=kw["lock_timeout"],
         tools=ToolSettings(parse_tool_exec(kw["tool_exec"]), kw["max_tool_rounds"],
                            kw["tool_timeout"]),
+        history=_history(settings),
     )
     renderer = Renderer(console, OutputOptions(
         format=output_format, show_thinking=kw["show_thinking"],
@@ -189,6 +201,7 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
 @click.option("--resume", is_flag=True,
               help="Skip ids that already succeeded in --output FILE; retry the rest.")
 @message_options
+@history_options
 @request_options
 @connection_options
 def batch(input_path: str, **kw: Any) -> int:
@@ -208,9 +221,11 @@ def batch(input_path: str, **kw: Any) -> int:
         system_file=kw["system_file"], images=kw["images"], image_detail=kw["image_detail"],
         options=_request_options(kw),
         connection=_connection(settings, kw), fallback_model=settings.model,
+        history=_history(settings),
     )
     summary = run_batch_job(job, sys.stdin.buffer if input_path == "-" else None,
-                            console.stdout, _progress(console), _logger(console, kw["verbose"]))
+                            console.stdout, _progress(console), _logger(console, kw["verbose"]),
+                            console.note)
     console.clear_progress()
     console.note(f"batch: ok={summary.ok} failed={summary.failed} skipped={summary.skipped} "
                  f"tokens={summary.tokens} seconds={summary.seconds:.1f}")
@@ -292,6 +307,11 @@ def config_command(**kw: Any) -> int:
         "timeout": f"{settings.timeout:g}",
         "retries": str(settings.retries),
         "client_name": settings.client_name,
+        "history_turns": "(all)" if settings.history_turns is None
+        else str(settings.history_turns),
+        "history_tokens": "(no limit)" if settings.history_tokens is None
+        else str(settings.history_tokens),
+        "fit": "yes" if settings.fit else "no",
     }
     for name, value in shown.items():
         lines.append(f"{name} = {value}  # {settings.sources.get(name, 'built-in default')}")
@@ -315,6 +335,9 @@ def config_command(**kw: Any) -> int:
               "garbage, each optionally xN (repeatable, in order).")
 @click.option("--retry-after", type=SECONDS, default=1, show_default=True, metavar="S",
               help="Retry-After seconds on injected 429/503 (at most 86400).")
+@click.option("--context-limit", type=HISTORY_TOKENS, metavar="TOKENS",
+              help="Answer Cohere's 400 'too many tokens' to a chat request whose messages "
+              "are estimated over TOKENS (as --history-tokens estimates).")
 def stub(**kw: Any) -> int:
     """Serve the v2 chat wire format locally, for offline tests."""
     from cohere_cli.stub.replies import load_replies
@@ -334,5 +357,6 @@ def stub(**kw: Any) -> int:
         host=kw["host"], port=kw["port"], replies=replies, latency_ms=latency[0],
         latency_max_ms=latency[1],
         token_delay_ms=kw["token_delay"], fail_rules=rules, retry_after=kw["retry_after"],
+        context_limit=kw["context_limit"],
     ))
     return 0

@@ -69,6 +69,8 @@ RETRIES = Checked("integer", values.retries)
 PER_MINUTE = Checked("n", values.per_minute)  # for batch --rpm (not NaN, not infinite)
 BASE_URL = Checked("url", values.base_url, "bad base URL {value!r}: it {problem}")
 HEADER_TEXT = Checked("text", values.header_text)
+HISTORY_TURNS = Checked("n", values.history_turns)
+HISTORY_TOKENS = Checked("n", values.history_tokens)
 
 
 def _choice(*names: str) -> click.Choice[str]:
@@ -144,6 +146,20 @@ SETTINGS_OPTIONS = [
                  help="X-Client-Name header (cohere-chat)."),
 ]
 
+# Which part of a long conversation is sent (history.py, fitting.py); also config keys.
+HISTORY_OPTIONS = [
+    click.option("--history-turns", type=HISTORY_TURNS, metavar="N",
+                 help="Send only the last N turns of the history (a turn starts at a user "
+                 "message; the system message and the new input always go; -c FILE keeps "
+                 "everything)."),
+    click.option("--history-tokens", type=HISTORY_TOKENS, metavar="N",
+                 help="Send the most recent whole turns that fit in about N tokens, the new "
+                 "input included (an estimate: see LONG CONVERSATIONS in cohere-chat(1))."),
+    click.option("--fit/--no-fit", default=None,
+                 help="On a 'too many tokens' 400, leave out older turns and send again "
+                 "(at most 4 more times)."),
+]
+
 CONNECTION_OPTIONS = [
     *SETTINGS_OPTIONS,
     click.option("--max-wait", type=SECONDS, default=60.0, show_default=True, metavar="SECONDS",
@@ -166,6 +182,10 @@ def connection_options(func: F) -> F:
     return _apply(CONNECTION_OPTIONS, func)
 
 
+def history_options(func: F) -> F:
+    return _apply(HISTORY_OPTIONS, func)
+
+
 def settings_options(func: F) -> F:
     """For `config`: every flag a setting comes from (config.ConfigFlags)."""
-    return _apply([MODEL_OPTION, *SETTINGS_OPTIONS], func)
+    return _apply([MODEL_OPTION, *SETTINGS_OPTIONS, *HISTORY_OPTIONS], func)

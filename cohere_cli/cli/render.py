@@ -252,6 +252,9 @@ class Renderer:
     def note(self, text: str) -> None:
         self.console.note(text)
 
+    def warning(self, text: str) -> None:
+        self.console.warning(text)
+
     def interrupted_line(self) -> None:
         """After a cut, keep the error off the partial text's line on a shared terminal."""
         if self.started and not self.console.at_line_start and self.console.stdout.isatty():

@@ -11,10 +11,24 @@ from typing import Any
 
 import orjson
 
+from cohere_cli.history import estimate_tokens
 from cohere_cli.stub.replies import reply_problem
 
 _WORD = re.compile(r"\S+")
 _ID_SPACE = uuid.UUID("6b1f6f0e-3c39-4a52-9d43-7d0c1e0b5a21")
+
+
+def context_problem(body: dict[str, Any], limit: int | None) -> str | None:
+    """Cohere's 400 text for a prompt over `limit` tokens, estimated as history.py does
+    (the messages only); None when it fits or there is no limit."""
+    if limit is None:
+        return None
+    received = estimate_tokens(body["messages"])
+    if received <= limit:
+        return None
+    return (f"too many tokens: total number of tokens in the prompt cannot exceed {limit} - "
+            f"received {received}. Try using a shorter prompt, or enabling prompt "
+            "truncations. See https://docs.cohere.com/reference/chat for more details.")
 
 
 def reply_id(number: int) -> str:

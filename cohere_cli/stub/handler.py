@@ -190,7 +190,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             return _json(401, {"message": "invalid api token"})
         if url.path == "/v1/models":
             return _json(*models_page(parse_qs(url.query)))
-        problem = rules.body_problem(request.json)
+        problem = rules.body_problem(request.json) or answers.context_problem(
+            request.json, self.state.settings.context_limit)
         if problem:
             return _json(400, {"message": problem})
         number, position, spec = self.state.book.take(advance)

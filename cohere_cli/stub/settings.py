@@ -60,6 +60,7 @@ class StubSettings:
     retry_after: float = 1
     read_timeout: float = READ_TIMEOUT
     max_connections: int = MAX_CONNECTIONS
+    context_limit: int | None = None  # estimated tokens (history.py) a chat request may hold
 
     def __post_init__(self) -> None:
         if not (isinstance(self.port, int) and 0 <= self.port <= MAX_PORT):
@@ -75,5 +76,8 @@ class StubSettings:
         if not 0 <= self.retry_after <= MAX_SECONDS:
             raise UsageError(
                 f"stub: Retry-After must be 0 to {MAX_SECONDS:.15g} s (got {self.retry_after!r})")
+        if self.context_limit is not None and self.context_limit < 1:
+            raise UsageError(f"stub: the context limit must be at least 1 (got "
+                             f"{self.context_limit!r})")
         if not 0 < self.read_timeout <= 3600 or self.max_connections < 1:
             raise UsageError("stub: the read timeout and the connection cap must be positive")
