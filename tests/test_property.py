@@ -603,7 +603,7 @@ def conversation(draw: st.DrawFn, level: int) -> tuple[list[str], list[FileSpec]
 
 
 LEVELS = st.sampled_from([0, 0, 1, 2])
-INTERRUPTS = st.sampled_from([None] * 6 + [0.0, 0.02, 0.1, 0.3, 1.0])
+INTERRUPTS = st.sampled_from([None] * 20 + [0.0, 0.02, 0.1, 0.3, 1.0])
 LIMITS = choice([""], ["full", "fsize"])
 
 

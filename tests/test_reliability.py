@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import ssl
-import subprocess
 import time
 from email.utils import formatdate
 from pathlib import Path
@@ -145,21 +144,6 @@ def test_the_key_is_never_in_a_url(stub: StubServer) -> None:
     invoke(["hi"])
     assert stub.requests and all(TEST_KEY not in r.path for r in stub.requests)
 
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    try:
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-             "-keyout", str(key), "-out", str(cert)],
-            check=True, capture_output=True, timeout=60,
-        )
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"openssl cannot make a test certificate: {exc}")
-    return cert, key
 
 
 @pytest.fixture
