@@ -36,6 +36,7 @@ from cohere_cli.fitting import HistoryFit, HistoryLimits
 from cohere_cli.media import image_blocks
 from cohere_cli.messages import MessageInputs, read_system
 from cohere_cli.request import RequestOptions, build_request
+from cohere_cli.response import Prices, add_usage
 from cohere_cli.wire.client import ChatClient
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.pacing import RateGate
@@ -51,6 +52,7 @@ class Summary:
     failed: int = 0
     skipped: int = 0
     tokens: int = 0
+    usage: dict[str, Any] = field(default_factory=dict)  # the succeeded lines' flat counts
     started: float = field(default_factory=time.monotonic)
     interrupted: bool = False
     stopped_by: dict[str, Any] | None = None  # a refused key's error: every line would get it
@@ -89,10 +91,12 @@ class BatchRun:
                  jobs: int = 4, ordered: bool = True, raw: bool = False,
                  history: HistoryLimits | None = None,
                  log: Callable[[str], None] = lambda _: None,
-                 note: Callable[[str], None] = lambda _: None) -> None:
+                 note: Callable[[str], None] = lambda _: None,
+                 max_time: float | None = None, prices: Prices | None = None) -> None:
         self.client, self.maker = client, maker
         self.concurrency, self.ordered, self.raw = jobs, ordered, raw
         self.history = history or HistoryLimits()
+        self.max_time, self.prices = max_time, prices  # each line's --max-time; cost_usd
         self.log, self.note = log, note  # -v lines; lines always shown on stderr
         self.finished = finished if finished is not None else IdSet()
         self.window = threading.Semaphore(jobs * WINDOW_PER_JOB)
@@ -147,7 +151,8 @@ class BatchRun:
         where = f"line {job.line}: "
         fit = HistoryFit(self.history, lambda text: self.log(where + text),
                          lambda text: self.note(f"warning: {where}{text}"))
-        record = run_job(self.client, job, self.raw, fit)
+        record = run_job(self.client, job, self.raw, fit, max_time=self.max_time,
+                         prices=self.prices)
         if "error" not in record and (note := fit.fit_note()):
             self.note(where + note)
         return record
@@ -176,6 +181,7 @@ class BatchRun:
         else:
             self.summary.ok += 1
             self.summary.tokens += _tokens(record["usage"])
+            add_usage(self.summary.usage, record["usage"])
 
     def _next(self) -> Result | int | None:
         """The next result or line count; None after a quiet TICK, when a dead worker
@@ -259,6 +265,8 @@ class BatchJob:
     images: tuple[str, ...] = ()
     image_detail: str | None = None
     history: HistoryLimits = field(default_factory=HistoryLimits)
+    max_time: float | None = None  # --max-time, for each line
+    prices: Prices | None = None  # price_input, price_output: cost_usd in the usage
 
 
 def _maker(job: BatchJob) -> JobMaker:
@@ -288,7 +296,8 @@ def run_batch_job(
         with ChatClient(job.connection, log, RateGate(job.rpm)) as client:
             out = Sink.to_file(output, job.resume) if output else Sink(stdout, "stdout")
             run = BatchRun(client, maker, finished, jobs=job.jobs, ordered=job.ordered,
-                           raw=job.raw, history=job.history, log=log, note=note)
+                           raw=job.raw, history=job.history, log=log, note=note,
+                           max_time=job.max_time, prices=job.prices)
             try:
                 summary = run.run(iter_lines(lines, source), out, progress)
             finally:

@@ -18,9 +18,10 @@ from cohere_cli.history import new_input_count
 from cohere_cli.media import DocumentError, as_document, attach_images
 from cohere_cli.messages import with_system
 from cohere_cli.request_rules import REQUEST_FIELDS, body_problem, message_problem
-from cohere_cli.response import reply_text, request_message, usage_counts
+from cohere_cli.response import Prices, reply_text, request_message, usage_counts
 from cohere_cli.send import check_finish, send_chat
 from cohere_cli.wire.client import ChatClient
+from cohere_cli.wire.deadline import Deadline
 
 LINE_FIELDS = ("id", "prompt", "messages")
 MAX_LINE_BYTES = MAX_INPUT_BYTES  # one input line, its newline included
@@ -198,10 +199,13 @@ def _check_fields(fields: dict[str, Any]) -> None:
             raise LineError(f"documents: {exc}") from None
 
 
-def _success(job: Job, response: dict[str, Any], raw: bool) -> dict[str, Any]:
+def _success(
+    job: Job, response: dict[str, Any], raw: bool, prices: Prices | None = None
+) -> dict[str, Any]:
     record = {
         "id": job.id, "line": job.line, "text": reply_text(response),
-        "finish_reason": response.get("finish_reason"), "usage": usage_counts(response),
+        "finish_reason": response.get("finish_reason"),
+        "usage": usage_counts(response, prices),
         "message": request_message(response),
     }
     if raw:
@@ -215,24 +219,28 @@ def failure(job: Job, status: int | None, message: str) -> dict[str, Any]:
 
 
 def _send_messages(
-    client: ChatClient, body: dict[str, Any], messages: list[dict[str, Any]]
+    client: ChatClient, body: dict[str, Any], deadline: Deadline,
+    messages: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], bytes]:
-    return send_chat(client, {**body, "messages": messages})
+    return send_chat(client, {**body, "messages": messages}, deadline)
 
 
-def run_job(client: ChatClient, job: Job, raw: bool,
-            fit: HistoryFit | None = None) -> dict[str, Any]:
+def run_job(client: ChatClient, job: Job, raw: bool, fit: HistoryFit | None = None, *,
+            max_time: float | None = None, prices: Prices | None = None) -> dict[str, Any]:
     """Send one job; its result record. What fails this line alone (an HTTP error, the
     network, a reply that is not a chat response, a generation that did not complete) is
     a failure record; what every line would meet (a configuration error, or anything
     unexpected while sending) is raised. `fit`: the history window and --fit of the
-    line's messages (fitting.py); none: they are all sent."""
+    line's messages (fitting.py); none: they are all sent. `max_time`: --max-time for
+    this line, from its first request (its --fit retries and retry waits included);
+    `prices`: cost_usd in its usage."""
     if job.body is None:
         return failure(job, None, job.error or "bad line")
     fit = fit or HistoryFit(HistoryLimits())
+    deadline = Deadline(max_time)
     try:
         response, _ = fit.send(job.body["messages"], job.new_count,
-                               partial(_send_messages, client, job.body))
+                               partial(_send_messages, client, job.body, deadline))
         check_finish(response)
     except APIError as exc:
         return failure(job, exc.status, exc.api_message)
@@ -241,7 +249,7 @@ def run_job(client: ChatClient, job: Job, raw: bool,
     except CohereChatError as exc:
         return failure(job, None, exc.message)
     try:
-        return _success(job, response, raw)
+        return _success(job, response, raw, prices)
     except Exception as exc:  # a reply shape the check above let through: this line alone
         return failure(job, None, f"internal error reading the reply: {type(exc).__name__}")
 

@@ -18,6 +18,7 @@ from typing import TypeVar
 from cohere_cli import values
 from cohere_cli.errors import InputError, UsageError
 from cohere_cli.files import read_stream
+from cohere_cli.response import Prices
 from cohere_cli.secret import MAX_KEY_FILE_BYTES, Secret
 from cohere_cli.wire.connection import DEFAULT_MAX_WAIT, DEFAULT_POOL_SIZE, Connection
 
@@ -45,6 +46,8 @@ class ConfigFlags:
     history_turns: int | None = None
     history_tokens: int | None = None
     fit: bool | None = None
+    max_time: float | None = None
+    log: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,17 @@ class Settings:
     history_turns: int | None = None  # None: the whole history
     history_tokens: int | None = None  # None: no token budget
     fit: bool = False
+    max_time: float | None = None  # --max-time; None: no limit
+    log: Path | None = None  # the run log; None: none
+    price_input: float | None = None  # USD per million billed tokens
+    price_output: float | None = None
+
+    @property
+    def prices(self) -> Prices | None:
+        """The prices (both keys, or neither: load_settings checks) for cost_usd."""
+        if self.price_input is None or self.price_output is None:
+            return None
+        return Prices(self.price_input, self.price_output)
 
     def connection(
         self, max_wait: float = DEFAULT_MAX_WAIT, ca_bundle: str | None = None,
@@ -272,6 +286,10 @@ def load_settings(flags: ConfigFlags, environ: Mapping[str, str]) -> Settings:
         "history_turns": _pick("history_turns", flags.history_turns, None, layers),
         "history_tokens": _pick("history_tokens", flags.history_tokens, None, layers),
         "fit": _pick("fit", flags.fit, None, layers),
+        "max_time": _pick("max_time", flags.max_time, None, layers),
+        "log": _pick("log", flags.log, ("COHERE_CHAT_LOG", environ), layers),
+        "price_input": _pick("price_input", None, None, layers),
+        "price_output": _pick("price_output", None, None, layers),
     }
     sources = {name: source for name, (_, source) in picks.items()}
     sources.update(api_key=key_source, profile=profile_source)
@@ -294,5 +312,33 @@ def load_settings(flags: ConfigFlags, environ: Mapping[str, str]) -> Settings:
         history_tokens=_checked("history_tokens", picks["history_tokens"],
                                 values.history_tokens, None),
         fit=_checked("fit", picks["fit"], values.boolean, False),
+        max_time=_checked("max_time", picks["max_time"], values.positive_seconds, None),
+        log=_log_path(picks["log"], config_dir),
+        **_prices(picks["price_input"], picks["price_output"]),
     )
+
+
+def _log_path(picked: tuple[object, str], config_dir: Path | None) -> Path | None:
+    """The run log's path. A relative `log` in the config file is taken from the config
+    file's folder (as `api_key_file` is); from a flag or the environment, as given."""
+    text = _checked("log", picked, values.path_text, None)
+    if text is None:
+        return None
+    from_config = not picked[1].startswith(("flag", "environment"))
+    path = Path(text).expanduser() if from_config else Path(text)
+    return config_dir / path if from_config and config_dir and not path.is_absolute() else path
+
+
+def _prices(
+    price_input: tuple[object, str], price_output: tuple[object, str]
+) -> dict[str, float | None]:
+    """price_input and price_output, both or neither (a cost from one would be wrong)."""
+    found = {"price_input": _checked("price_input", price_input, values.price, None),
+             "price_output": _checked("price_output", price_output, values.price, None)}
+    if (found["price_input"] is None) != (found["price_output"] is None):
+        given = "price_input" if found["price_input"] is not None else "price_output"
+        source = (price_input if given == "price_input" else price_output)[1]
+        raise UsageError(f"{given} is set ({source}) but not the other price",
+                         hint="set both price_input and price_output, or neither")
+    return found
 

@@ -108,6 +108,17 @@ class IncompleteReplyError(CohereChatError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class TimeLimitError(CohereChatError):
+    """--max-time passed: the send (or the batch line) stopped where it was; what was
+    printed stays."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+    def __init__(self, limit: float, during: str) -> None:
+        super().__init__(f"stopped after --max-time {limit:g}s ({during})")
+        self.limit = limit
+
+
 class LockTimeoutError(CohereChatError):
     """Another run held the conversation's lock for longer than --lock-timeout."""
 

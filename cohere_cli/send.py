@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -12,7 +12,9 @@ from cohere_cli.conversation import ConversationLock, read_history, save_convers
 from cohere_cli.errors import (
     GenerationError,
     IncompleteReplyError,
+    LockTimeoutError,
     NetworkError,
+    TimeLimitError,
     ToolRoundsError,
 )
 from cohere_cli.fitting import HistoryFit, HistoryLimits
@@ -20,10 +22,12 @@ from cohere_cli.media import attach_images, image_blocks
 from cohere_cli.messages import MessageInputs, assemble_messages
 from cohere_cli.request import RequestOptions, build_request
 from cohere_cli.response import STREAMED_REPLY, check_response, request_message, tool_calls
+from cohere_cli.run_log import RunRecord
 from cohere_cli.tools import ToolSettings, run_tool_calls
 from cohere_cli.wire.chat_events import Delta, ReplyAssembler, iter_chat_events
 from cohere_cli.wire.client import ChatClient, parse_json_body
 from cohere_cli.wire.connection import Connection
+from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
 from cohere_cli.wire.sse import iter_events
 
 CHAT_PATH = "/v2/chat"
@@ -66,6 +70,15 @@ class SendPlan:
     lock_timeout: float = 300.0
     tools: ToolSettings = field(default_factory=ToolSettings)
     history: HistoryLimits = field(default_factory=HistoryLimits)
+    max_time: float | None = None  # --max-time: the whole send, tool rounds included
+
+
+@dataclass(frozen=True)
+class _Live:
+    """What a running send carries along: its --max-time deadline and its run record."""
+
+    deadline: Deadline
+    record: RunRecord
 
 
 def _consume(chunks: Iterator[bytes], sink: ReplySink) -> tuple[dict[str, Any], str | None]:
@@ -84,13 +97,14 @@ def _consume(chunks: Iterator[bytes], sink: ReplySink) -> tuple[dict[str, Any], 
 
 
 def stream_chat(
-    client: ChatClient, body: dict[str, Any], sink: ReplySink
+    client: ChatClient, body: dict[str, Any], sink: ReplySink,
+    deadline: Deadline = NO_DEADLINE,
 ) -> tuple[dict[str, Any], str | None, bytes | None]:
     """A streamed exchange: the response, the stream's error text, and the body's bytes
     when the server answered with JSON instead of a stream (that is the reply, as if not
     streamed). A request that got its 200 is never sent again: a stream that breaks is
     final, and what was printed stays."""
-    chunks = client.post_stream(CHAT_PATH, body)
+    chunks = client.post_stream(CHAT_PATH, body, deadline)
     if isinstance(chunks, bytes):  # JSON where a stream was asked for: that is the reply
         return check_response(parse_json_body(chunks)), None, chunks
     try:
@@ -104,10 +118,12 @@ def stream_chat(
     return check_response(response, STREAMED_REPLY), error_text, None
 
 
-def send_chat(client: ChatClient, body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+def send_chat(
+    client: ChatClient, body: dict[str, Any], deadline: Deadline = NO_DEADLINE
+) -> tuple[dict[str, Any], bytes]:
     """A non-streamed exchange (`send`'s, and each batch line's): the parsed response and
     its bytes exactly as received."""
-    raw, response = client.post_json(CHAT_PATH, body)
+    raw, response = client.post_json(CHAT_PATH, body, deadline)
     return check_response(response), raw
 
 
@@ -121,20 +137,23 @@ def check_finish(response: dict[str, Any], error_text: str | None = None) -> Non
 
 
 def _exchange(
-    plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None]
+    plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None],
+    live: _Live,
 ) -> dict[str, Any]:
     """Send one body, show the reply, and return the response (or raise a typed error)."""
     error_text = None
     sink.begin()
+    live.record.sent(body)
     with ChatClient(plan.connection, log) as client:
         if plan.stream:
             try:
-                response, error_text, raw = stream_chat(client, body, sink)
-            except (IncompleteReplyError, NetworkError):
+                response, error_text, raw = stream_chat(client, body, sink, live.deadline)
+            except (IncompleteReplyError, NetworkError, TimeLimitError):
                 sink.interrupted_line()
                 raise
         else:
-            response, raw = send_chat(client, body)
+            response, raw = send_chat(client, body, live.deadline)
+    live.record.answered(response)
     sink.finish(response, raw, streamed=plan.stream and raw is None)
     check_finish(response, error_text)
     return response
@@ -161,13 +180,14 @@ def _build(plan: SendPlan, history: list[dict[str, Any]], fit: HistoryFit) -> _T
 
 def _exchange_messages(
     plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None],
-    messages: list[dict[str, Any]],
+    live: _Live, messages: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    return _exchange(plan, {**body, "messages": messages}, sink, log)
+    return _exchange(plan, {**body, "messages": messages}, sink, log, live)
 
 
 def _converse(
-    plan: SendPlan, turn: _Turn, fit: HistoryFit, sink: ReplySink, log: Callable[[str], None]
+    plan: SendPlan, turn: _Turn, fit: HistoryFit, sink: ReplySink, log: Callable[[str], None],
+    live: _Live,
 ) -> list[dict[str, Any]]:
     """One exchange, or with --tool-exec as many rounds as the tools need; the assistant
     and tool messages that each round added. Each request holds the window of the history
@@ -178,7 +198,7 @@ def _converse(
     while True:
         every = [*turn.messages, *added] if added else turn.messages
         response = fit.send(every, turn.new_count + len(added),
-                            partial(_exchange_messages, plan, body, sink, log))
+                            partial(_exchange_messages, plan, body, sink, log, live))
         assistant = request_message(response)
         added.append(assistant)
         calls = tool_calls(response)
@@ -188,31 +208,50 @@ def _converse(
             raise ToolRoundsError(f"the model still asks for tools after "
                                   f"{plan.tools.max_rounds} rounds (--max-tool-rounds)")
         rounds += 1
-        results = run_tool_calls(calls, plan.tools, log)
+        results = run_tool_calls(calls, plan.tools, log, live.deadline)
         sink.tool_results(results)
         added.extend(results)
         # tool_choice REQUIRED forces a call; once the results are in, the model may answer.
         body = {k: v for k, v in body.items() if k != "tool_choice"}
 
 
+@contextmanager
+def _locked(path: Path | None, timeout: float, deadline: Deadline) -> Iterator[None]:
+    """The conversation's lock (nothing without -c), waited for at most `timeout` and
+    never past --max-time."""
+    if path is None:
+        yield
+        return
+    try:
+        with ConversationLock(path, deadline.cap(timeout)):
+            yield
+    except LockTimeoutError:
+        deadline.check(f"waiting for another run's lock on {path}")
+        raise
+
+
 def run_send(
     plan: SendPlan, sink: ReplySink, dry_run: bool = False,
-    log: Callable[[str], None] = lambda _: None,
+    log: Callable[[str], None] = lambda _: None, record: RunRecord | None = None,
 ) -> int:
     """Assemble, check, send and show one reply; the exit status, or a typed error.
 
     With a conversation FILE, the whole turn runs under its lock, and FILE gains the new
     messages and every reply (and tool result) only when the whole turn succeeded.
+    --max-time counts from here. `record` (the run log's) learns what was sent and
+    what came back.
     """
+    live = _Live(Deadline(plan.max_time).start(), record or RunRecord("send"))
     path = plan.conversation
     fit = HistoryFit(plan.history, log, sink.warning)
-    with ConversationLock(path, plan.lock_timeout) if path else nullcontext():
+    with _locked(path, plan.lock_timeout, live.deadline):
         history = read_history(path) if path else []
         turn = _build(plan, history, fit)
         if dry_run:
+            live.record.sent(turn.body)
             sink.body(turn.body)
             return 0
-        added = _converse(plan, turn, fit, sink, log)
+        added = _converse(plan, turn, fit, sink, log, live)
         if path:
             save_conversation(path, [*turn.messages, *added])
     if note := fit.fit_note():

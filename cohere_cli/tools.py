@@ -39,6 +39,7 @@ import orjson
 
 from cohere_cli.config import KEY_VARIABLES
 from cohere_cli.errors import InterruptError, UsageError
+from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
 
 MAX_RESULT_BYTES = 1 << 20  # the first MiB of stdout is the result; the rest is discarded
 MAX_STDERR_BYTES = 1 << 16  # the last 64 KiB of stderr are kept for an error result
@@ -285,9 +286,11 @@ def run_tool(
 
 
 def run_tool_calls(
-    calls: list[dict[str, Any]], settings: ToolSettings, log: Callable[[str], None]
+    calls: list[dict[str, Any]], settings: ToolSettings, log: Callable[[str], None],
+    deadline: Deadline = NO_DEADLINE,
 ) -> list[dict[str, Any]]:
-    """A tool message for each call, in order; a tool without a command is a usage error."""
+    """A tool message for each call, in order; a tool without a command is a usage error.
+    A tool runs at most --tool-timeout and never past --max-time (TimeLimitError)."""
     for call in calls:
         if settings.command(str(call.get("name"))) is None:
             raise UsageError(f'the model asked for the tool "{call.get("name")}", '
@@ -297,6 +300,8 @@ def run_tool_calls(
     for call in calls:
         argv = settings.command(str(call["name"]))
         assert argv is not None
+        deadline.check(f"before the tool {call['name']} could run")
         log(f"tool {call['name']}: running {shlex.join(argv)}")
-        results.append(run_tool(call, argv, settings.timeout, log))
+        results.append(run_tool(call, argv, deadline.cap(settings.timeout), log))
+        deadline.check(f"the tool {call['name']} was still running")
     return results

@@ -14,6 +14,7 @@ MAX_RETRIES = 100
 MAX_PER_MINUTE = 1_000_000.0
 MAX_PORT = 65535
 MAX_HISTORY = 1_000_000_000  # turns or estimated tokens of history
+MAX_PRICE = 1_000_000.0  # USD per million tokens (price_input, price_output)
 
 
 class ValueProblem(ValueError):
@@ -45,6 +46,18 @@ def positive_seconds(value: str | float) -> float:
 def per_minute(value: str | float) -> float:
     """A finite rate of requests a minute, more than 0 (batch --rpm)."""
     return seconds(value, positive=True, maximum=MAX_PER_MINUTE, unit="requests a minute")
+
+
+def price(value: str | float) -> float:
+    """USD per million billed tokens, from 0 (`price_input`, `price_output`)."""
+    return seconds(value, maximum=MAX_PRICE, unit="USD per million tokens")
+
+
+def path_text(value: str) -> str:
+    """A file name (--log, `log`): not empty."""
+    if not value.strip():
+        raise ValueProblem("must name a file")
+    return value
 
 
 def whole_number(value: str | int, lowest: int, highest: int) -> int:

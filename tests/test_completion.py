@@ -20,7 +20,7 @@ def values(words: str, cword: int) -> list[str]:
 
 
 def test_subcommands_on_an_empty_line() -> None:
-    assert values("cohere-chat ", 1) == ["batch", "config", "models", "send", "stub"]
+    assert values("cohere-chat ", 1) == ["batch", "config", "help", "models", "send", "stub"]
 
 
 def test_send_options_at_the_top_level_as_send_is_the_default() -> None:

@@ -27,6 +27,7 @@ from cohere_cli.cli.options import (
     history_options,
     message_options,
     request_options,
+    run_options,
     settings_options,
 )
 from cohere_cli.errors import (
@@ -37,6 +38,8 @@ from cohere_cli.errors import (
 )
 
 if TYPE_CHECKING:
+    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.runs import RunLog
     from cohere_cli.config import Settings
     from cohere_cli.request import RequestOptions
     from cohere_cli.wire.connection import Connection
@@ -48,7 +51,9 @@ def cli() -> None:
     """A Unix-style client for Cohere's Chat API (v2).
 
     SEND is the default command: `cohere-chat "hello"` is `cohere-chat send "hello"`.
-    Run `cohere-chat COMMAND --help` for each command's options; see cohere-chat(1).
+    A first word close to a command name (`bacth`, `Models`) is refused, not sent: say
+    `cohere-chat send WORD` to send it. Run `cohere-chat help COMMAND` or
+    `cohere-chat COMMAND --help` for each command's options; see cohere-chat(1).
     """
 
 
@@ -76,6 +81,7 @@ def _config_flags(kw: dict[str, Any]) -> Any:
         profile=kw.get("profile"), timeout=kw.get("timeout"), retries=kw.get("retries"),
         client_name=kw.get("client_name"), history_turns=kw.get("history_turns"),
         history_tokens=kw.get("history_tokens"), fit=kw.get("fit"),
+        max_time=kw.get("max_time"), log=kw.get("log"),
     )
 
 
@@ -148,17 +154,29 @@ def _logger(console: Any, verbose: bool) -> Any:
               metavar="N", help="Most rounds of tool calls with --tool-exec.")
 @click.option("--tool-timeout", type=POSITIVE_SECONDS, default=60, show_default=True,
               metavar="SECONDS", help="How long one tool command may run (at most 86400).")
+@run_options
+@click.option("--log-content", is_flag=True,
+              help="With the run log: add the messages sent and the reply to its line.")
 @connection_options
 def send(prompt: tuple[str, ...], **kw: Any) -> int:
     """Send one conversation, print one reply (the default command)."""
+    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.runs import RunLog
+
+    console = Console(*_streams())
+    runlog = RunLog("send", kw["log"], kw["log_content"])
+    return runlog.run(console, lambda: _send(prompt, kw, console, runlog))
+
+
+def _send(prompt: tuple[str, ...], kw: dict[str, Any], console: Console, runlog: RunLog) -> int:
     from pathlib import Path
 
-    from cohere_cli.cli.render import Console, OutputOptions, Renderer
+    from cohere_cli.cli.render import OutputOptions, Renderer
     from cohere_cli.messages import MessageInputs
     from cohere_cli.send import SendPlan, run_send
     from cohere_cli.tools import ToolSettings, parse_tool_exec
 
-    console = Console(*_streams())
+    runlog.record.conversation = kw["conversation"]
     output_format = "json" if kw["json_output"] else kw["output_format"]
     inputs = MessageInputs(
         input_format="jsonl" if kw["jsonl_input"] else kw["input_format"],
@@ -169,6 +187,7 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
     if output_format == "events" and kw["stream"] is False:
         raise UsageError("--format events needs --stream")
     settings = _settings(kw, console)
+    runlog.use(settings)
     plan = SendPlan(
         inputs=inputs, options=_request_options(kw), stream=output_format == "events" or stream,
         connection=_connection(settings, kw), fallback_model=settings.model,
@@ -176,15 +195,16 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
         lock_timeout=kw["lock_timeout"],
         tools=ToolSettings(parse_tool_exec(kw["tool_exec"]), kw["max_tool_rounds"],
                            kw["tool_timeout"]),
-        history=_history(settings),
+        history=_history(settings), max_time=settings.max_time,
     )
     renderer = Renderer(console, OutputOptions(
         format=output_format, show_thinking=kw["show_thinking"],
         show_citations=kw["show_citations"], usage=kw["usage"],
-        tool_lines=not plan.tools.commands,
+        tool_lines=not plan.tools.commands, prices=settings.prices,
     ))
     return console.written(run_send(plan, renderer, dry_run=kw["dry_run"],
-                                    log=_logger(console, kw["verbose"])))
+                                    log=_logger(console, kw["verbose"]),
+                                    record=runlog.record))
 
 
 @cli.command()
@@ -203,32 +223,51 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
 @message_options
 @history_options
 @request_options
+@run_options
 @connection_options
 def batch(input_path: str, **kw: Any) -> int:
     """Send many requests from JSONL; write one result line per input line."""
-    from cohere_cli.batch import BatchJob, run_batch_job
     from cohere_cli.cli.render import Console
+    from cohere_cli.cli.runs import RunLog
 
     console = Console(*_streams())
+    runlog = RunLog("batch", kw["log"])
+    return runlog.run(console, lambda: _batch(input_path, kw, console, runlog))
+
+
+def _batch(input_path: str, kw: dict[str, Any], console: Console, runlog: RunLog) -> int:
+    from cohere_cli.batch import BatchJob, run_batch_job
+    from cohere_cli.cli.render import number_text
+    from cohere_cli.response import with_cost
+
     if kw["resume"] and not kw["output"]:
         raise UsageError("--resume needs -o/--output FILE")
     if input_path == "-" and (sys.stdin is None or sys.stdin.isatty()):
         raise UsageError("no input", hint="give INPUT, or pipe JSONL on stdin")
     settings = _settings(kw, console)
+    runlog.use(settings)
     job = BatchJob(
         input_path=input_path, output=kw["output"], resume=kw["resume"], jobs=kw["jobs"],
         rpm=kw["rpm"], ordered=not kw["unordered"], raw=kw["raw"], system=kw["system"],
         system_file=kw["system_file"], images=kw["images"], image_detail=kw["image_detail"],
         options=_request_options(kw),
         connection=_connection(settings, kw), fallback_model=settings.model,
-        history=_history(settings),
+        history=_history(settings), max_time=settings.max_time, prices=settings.prices,
     )
+    runlog.record.model = job.options.model or settings.model
     summary = run_batch_job(job, sys.stdin.buffer if input_path == "-" else None,
                             console.stdout, _progress(console), _logger(console, kw["verbose"]),
                             console.note)
     console.clear_progress()
+    cost = with_cost(summary.usage, settings.prices).get("cost_usd")
     console.note(f"batch: ok={summary.ok} failed={summary.failed} skipped={summary.skipped} "
-                 f"tokens={summary.tokens} seconds={summary.seconds:.1f}")
+                 f"tokens={summary.tokens} seconds={summary.seconds:.1f}"
+                 + (f" cost_usd={number_text(cost)}" if cost is not None else ""))
+    runlog.record.usage = summary.usage
+    runlog.record.totals = {"input": input_path, "output": kw["output"], "ok": summary.ok,
+                            "failed": summary.failed, "skipped": summary.skipped}
+    runlog.error = ("interrupted (Ctrl-C)" if summary.interrupted else
+                    f"{summary.failed} of {summary.ok + summary.failed} lines failed")
     if summary.interrupted:
         return ExitCode.INTERRUPTED
     if summary.error is not None:  # what stopped it: a failed write, unreadable input, ...
@@ -312,10 +351,39 @@ def config_command(**kw: Any) -> int:
         "history_tokens": "(no limit)" if settings.history_tokens is None
         else str(settings.history_tokens),
         "fit": "yes" if settings.fit else "no",
+        "max_time": "(no limit)" if settings.max_time is None else f"{settings.max_time:g}",
+        "log": "(none)" if settings.log is None else str(settings.log),
+        "price_input": "(none)" if settings.price_input is None else f"{settings.price_input:g}",
+        "price_output": "(none)" if settings.price_output is None
+        else f"{settings.price_output:g}",
     }
     for name, value in shown.items():
         lines.append(f"{name} = {value}  # {settings.sources.get(name, 'built-in default')}")
     console.out("\n".join(lines).encode("utf-8") + b"\n")
+    return console.written()
+
+
+@cli.command("help")
+@click.argument("command", required=False, type=LocalText(), metavar="[COMMAND]")
+@click.pass_context
+def help_command(ctx: click.Context, command: str | None) -> int:
+    """Show the list of commands, or the help of COMMAND."""
+    from cohere_cli.cli.group import close_command
+    from cohere_cli.cli.render import Console
+
+    console = Console(*_streams())
+    root = ctx.find_root()
+    if command is None:
+        text = cli.get_help(root)
+    elif command in cli.commands:
+        chosen = cli.commands[command]
+        text = chosen.get_help(click.Context(chosen, info_name=command, parent=root))
+    else:
+        meant = close_command(command, list(cli.commands))
+        raise UsageError(f"no command {command!r}" + (f" (did you mean '{meant}'?)" if meant
+                                                      else ""),
+                         hint=f"the commands: {', '.join(sorted(cli.commands))}")
+    console.out(text.encode("utf-8") + b"\n")
     return console.written()
 
 

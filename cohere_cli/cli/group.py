@@ -1,7 +1,8 @@
-"""The top-level click group: `send` as the default subcommand, the check that every
-argument to be sent is text, and the one place where every error becomes its message and
-exit status: `run`. It parses and invokes the command itself rather than through click's
-`main`, which would turn Ctrl-C into "Aborted!" and a broken pipe into exit 1."""
+"""The top-level click group: `send` as the default subcommand (but not for a mistyped
+command name), the check that every argument to be sent is text, and the one place where
+every error becomes its message and exit status: `exit_status`, used by `run` (and by the
+run log). It parses and invokes the command itself rather than through click's `main`,
+which would turn Ctrl-C into "Aborted!" and a broken pipe into exit 1."""
 from __future__ import annotations
 
 import errno
@@ -21,6 +22,7 @@ from cohere_cli.errors import (
     InputError,
     InterruptError,
     OutputClosedError,
+    UsageError,
 )
 from cohere_cli.values import has_bad_utf8
 
@@ -80,8 +82,37 @@ class CheckedCommand(click.Command):
         return super().invoke(ctx)
 
 
+def _distance(word: str, name: str) -> int:
+    """Edits from `word` to `name`: a letter added, dropped or changed, or two neighbours
+    swapped, each 1 (optimal string alignment, a form of Damerau-Levenshtein)."""
+    rows = [list(range(len(name) + 1))]
+    for i, char in enumerate(word, 1):
+        row = [i]
+        for j, other in enumerate(name, 1):
+            row.append(min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (char != other)))
+            if i > 1 and j > 1 and char == name[j - 2] and word[i - 2] == other:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+def close_command(word: str, names: list[str]) -> str | None:
+    """The command a first argument was likely meant to be, or None. WORD must be one
+    word of ASCII letters; it is close to a command when equal to its name but for case,
+    or at most 2 edits from a name of 5 letters or more (batch, config, models), or 1
+    edit from a shorter one (send, stub, help): so `bacth`, `Models` and `confg` are
+    caught, and `hello` (2 edits from `help`) is a prompt."""
+    if not (word.isascii() and word.isalpha()):
+        return None
+    lowered = word.lower()
+    close = [(edits, name) for name in names
+             if (edits := _distance(lowered, name)) <= (2 if len(name) >= 5 else 1)]
+    return min(close)[1] if close else None
+
+
 class DefaultGroup(click.Group):
-    """A group that runs `send` when the first argument is not a subcommand name."""
+    """A group that runs `send` when the first argument is not a subcommand name (nor
+    close to one: see `close_command`)."""
 
     command_class = CheckedCommand
     default_command = "send"
@@ -92,8 +123,18 @@ class DefaultGroup(click.Group):
         if first not in self.commands and first not in ("--help", "-h", "--version") and (
             not completing
         ):
+            if first is not None and not ctx.resilient_parsing:
+                self._refuse_a_typo(first)
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
+
+    def _refuse_a_typo(self, first: str) -> None:
+        """A mistyped command is not sent as a prompt (a billed request that "succeeds"):
+        exit 2 before anything is read or sent."""
+        meant = close_command(first, list(self.commands))
+        if meant is not None:
+            raise UsageError(f"'{first}' is not a command (did you mean '{meant}'?)",
+                             hint=f"to send it as a prompt: {PROGRAM} send {first}")
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
         """Subcommands, and (as `send` is the default) send's options too."""
@@ -139,35 +180,49 @@ def _invoke(group: click.Group, args: Any, prog_name: str) -> Any:
         return group.invoke(ctx)
 
 
+def exit_status(exc: BaseException) -> tuple[int, str]:
+    """The exit status an error ends the program with, and its message: the one mapping
+    from errors to statuses (`run` reports it; the run log records it)."""
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code, ""
+    if isinstance(exc, click.ClickException):
+        status = ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+        return status, exc.format_message()
+    if isinstance(exc, CohereChatError):
+        return exc.exit_code, exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED, "interrupted (Ctrl-C)"
+    if isinstance(exc, BrokenPipeError):
+        return ExitCode.BROKEN_PIPE, "stdout was closed by its reader"
+    return ExitCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+
+
 def run(group: click.Group, args: Any = None, prog_name: str = PROGRAM) -> int:
     """Run the program and return its exit status."""
     debug = os.environ.get("COHERE_CHAT_DEBUG") == "1"
-    if debug:
-        import traceback
     try:
         return int(_invoke(group, args, prog_name) or 0)
-    except click.exceptions.Exit as stop:
-        return stop.exit_code
-    except click.ClickException as exc:
+    except (Exception, KeyboardInterrupt) as exc:
+        status, message = exit_status(exc)
+        _tell(exc, message, debug)
+        return status
+
+
+def _tell(exc: BaseException, message: str, debug: bool) -> None:
+    """Say what ended the run: one line on stderr (a traceback too when debugging);
+    nothing for Ctrl-C or a reader that went away."""
+    if debug and not isinstance(exc, (click.ClickException, click.exceptions.Exit,
+                                      KeyboardInterrupt, BrokenPipeError)):
+        import traceback
+
+        traceback.print_exc()
+    if isinstance(exc, click.ClickException):
         ctx = getattr(exc, "ctx", None)
-        hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
-        _report(exc.format_message(), hint)
-        return ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
-    except CohereChatError as error:
-        if debug:
-            traceback.print_exc()
-        if isinstance(error, OutputClosedError):
-            _quiet_stdout()
-        elif not isinstance(error, InterruptError):
-            _report(error.message, error.hint)
-        return error.exit_code
-    except KeyboardInterrupt:
-        return ExitCode.INTERRUPTED
-    except BrokenPipeError:
+        _report(message, f"see '{ctx.command_path} --help'" if ctx is not None else None)
+    elif isinstance(exc, (OutputClosedError, BrokenPipeError)):
         _quiet_stdout()
-        return ExitCode.BROKEN_PIPE
-    except Exception as exc:  # a bug: say so in one line, traceback only when debugging
-        if debug:
-            traceback.print_exc()
-        _report(f"internal error: {type(exc).__name__}: {exc}")
-        return ExitCode.INTERNAL
+    elif isinstance(exc, CohereChatError):
+        if not isinstance(exc, InterruptError):
+            _report(exc.message, exc.hint)
+    elif not isinstance(exc, (KeyboardInterrupt, click.exceptions.Exit)):
+        _report(message)  # a bug: say so in one line, traceback only when debugging

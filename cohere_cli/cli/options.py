@@ -160,6 +160,17 @@ HISTORY_OPTIONS = [
                  "(at most 4 more times)."),
 ]
 
+# Unattended runs (send and batch): a total deadline and the run log; also config keys.
+RUN_OPTIONS = [
+    click.option("--max-time", type=POSITIVE_SECONDS, metavar="SECONDS",
+                 help="Stop past SECONDS of wall-clock time (exit 7): the whole send, its "
+                 "retries, waits and tool rounds included; in batch, each line (at most "
+                 "86400)."),
+    click.option("--log", type=FILE, metavar="FILE",
+                 help="Append one JSON line about this run to FILE ($COHERE_CHAT_LOG): exit "
+                 "status, model, usage, cost, time; never the key."),
+]
+
 CONNECTION_OPTIONS = [
     *SETTINGS_OPTIONS,
     click.option("--max-wait", type=SECONDS, default=60.0, show_default=True, metavar="SECONDS",
@@ -186,6 +197,10 @@ def history_options(func: F) -> F:
     return _apply(HISTORY_OPTIONS, func)
 
 
+def run_options(func: F) -> F:
+    return _apply(RUN_OPTIONS, func)
+
+
 def settings_options(func: F) -> F:
     """For `config`: every flag a setting comes from (config.ConfigFlags)."""
-    return _apply([MODEL_OPTION, *SETTINGS_OPTIONS, *HISTORY_OPTIONS], func)
+    return _apply([MODEL_OPTION, *SETTINGS_OPTIONS, *HISTORY_OPTIONS, *RUN_OPTIONS], func)

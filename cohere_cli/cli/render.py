@@ -17,6 +17,7 @@ import orjson
 from cohere_cli import PROGRAM
 from cohere_cli.errors import LocalWriteError
 from cohere_cli.response import (
+    Prices,
     api_warnings,
     citations,
     reply_text,
@@ -35,6 +36,7 @@ class OutputOptions:
     show_citations: bool = False
     usage: bool = False
     tool_lines: bool = True  # print tool calls (not when --tool-exec runs them)
+    prices: Prices | None = None  # price_input, price_output: cost_usd on the usage line
 
 
 # C0 controls, DEL, C1 controls and the Unicode line and paragraph separators.
@@ -227,8 +229,8 @@ class Renderer:
         if self.options.show_citations:
             self._citations(response)
         if self.options.usage:
-            counts = usage_counts(response)
-            fields = " ".join(f"{k}={v}" for k, v in counts.items())
+            counts = usage_counts(response, self.options.prices)
+            fields = " ".join(f"{k}={number_text(v)}" for k, v in counts.items())
             self.console.err(f"usage: {fields or 'none reported'}")
 
     def _citations(self, response: dict[str, Any]) -> None:
@@ -259,6 +261,13 @@ class Renderer:
         """After a cut, keep the error off the partial text's line on a shared terminal."""
         if self.started and not self.console.at_line_start and self.console.stdout.isatty():
             self.console.err("")
+
+
+def number_text(value: Any) -> str:
+    """A count or a cost as text: 12, 0.0025 (never 1e-06)."""
+    if isinstance(value, float):
+        return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
+    return str(value)
 
 
 def _listed(value: Any) -> list[Any]:

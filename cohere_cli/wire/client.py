@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import http.client
 import re
+import socket
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -24,6 +26,7 @@ from cohere_cli.errors import (
     is_retried_status,
 )
 from cohere_cli.wire.connection import Connection, check_base_url, is_loopback
+from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
 from cohere_cli.wire.pacing import Pacer
 from cohere_cli.wire.retry import asks_everyone_to_wait, retry_wait
 
@@ -105,38 +108,50 @@ class ChatClient:
     def request(
         self, method: str, path: str, body: bytes | None = None,
         params: Mapping[str, str] | None = None, stream: bool = False,
+        deadline: Deadline = NO_DEADLINE,
     ) -> requests.Response:
         """Send, retrying as the policy allows; the response is 2xx, else a typed error.
 
         Only a failure before any answer, or a retried status, is sent again: a request
-        that got a 200 is never sent twice, whatever then happens to its body."""
+        that got a 200 is never sent twice, whatever then happens to its body. With a
+        `deadline` (--max-time), each attempt waits at most the time left and a retry
+        whose wait would end past it is not waited for: TimeLimitError."""
         retries = self._connection.retries
         attempt = 0
         while True:
             if self._pacer is not None:
                 self._pacer.before_attempt()
-            outcome = self._attempt(method, path, body, params, stream)
+            deadline.start()  # a batch line's clock starts once --rpm lets it go
+            deadline.check("before the request could be sent")
+            outcome = self._attempt(method, path, body, params, stream, deadline)
             response = outcome.response
             if response is not None and response.status_code < 400:
                 return response
             if response is not None and (
                     attempt == retries or not is_retried_status(response.status_code)):
                 raise self._error(response, outcome.error_body)
+            if deadline.passed():
+                raise deadline.error(f"after {outcome.reason}" if response is not None
+                                     else f"no answer yet from {self._host()}")
             if attempt == retries:
                 raise NetworkError(outcome.reason)
             headers = response.headers if response is not None else {}
             wait = retry_wait(headers, attempt, self._connection.max_wait)
             attempt += 1
-            self._log(f"retry {attempt}/{retries} in {wait:.2f}s after {outcome.reason}")
+            fits = deadline.cap(wait) == wait  # else the retry would start past --max-time
+            if fits:
+                self._log(f"retry {attempt}/{retries} in {wait:.2f}s after {outcome.reason}")
             if self._pacer is not None and response is not None and asks_everyone_to_wait(
                     response.status_code, response.headers):
                 self._pacer.pause(wait)  # every request of the batch waits, not only this one
-            else:
+            elif fits:
                 time.sleep(wait)
+            if not fits:
+                raise deadline.error(f"the retry after {outcome.reason} would wait {wait:.2f}s")
 
     def _attempt(
         self, method: str, path: str, body: bytes | None,
-        params: Mapping[str, str] | None, stream: bool,
+        params: Mapping[str, str] | None, stream: bool, deadline: Deadline,
     ) -> _Outcome:
         import requests
 
@@ -147,7 +162,7 @@ class ChatClient:
         size = f" ({len(body)} bytes)" if body is not None else ""
         self._log(f"{method} {self._url(path)}{size}")
         started = time.monotonic()
-        timeout = (CONNECT_TIMEOUT, self._connection.timeout)
+        timeout = (deadline.cap(CONNECT_TIMEOUT), deadline.cap(self._connection.timeout))
         try:
             response = self._session.request(
                 method, self._url(path), data=body, params=params, headers=headers,
@@ -192,11 +207,16 @@ class ChatClient:
         message, error_id = parse_error_body(body, response.reason or "")
         return error_for_status(response.status_code, message, error_id)
 
-    def _read_body(self, response: requests.Response) -> bytes:
+    def _read_body(self, response: requests.Response, deadline: Deadline = NO_DEADLINE) -> bytes:
         """A whole 200 body; a transport fault while reading it is a NetworkError, in words."""
         try:
-            return response.content
+            if deadline.left() is None:
+                return response.content
+            return b"".join(self._within(deadline, response, response.iter_content(CHUNK_SIZE),
+                                         "the reply was still arriving"))
         except _transport_errors() as exc:
+            if deadline.passed():
+                raise deadline.error("the reply was still arriving") from None
             cut = _incomplete_read(exc)
             if cut is not None:
                 got, total = cut
@@ -215,36 +235,64 @@ class ChatClient:
             return "the connection was reset"
         return "the connection closed"
 
-    def post_json(self, path: str, payload: Any) -> tuple[bytes, Any]:
+    def post_json(
+        self, path: str, payload: Any, deadline: Deadline = NO_DEADLINE
+    ) -> tuple[bytes, Any]:
         """A non-streamed call: the body's bytes exactly as received, and their parsed value."""
-        raw = self._read_body(self.request("POST", path, orjson.dumps(payload)))
+        response = self.request("POST", path, orjson.dumps(payload), deadline=deadline)
+        raw = self._read_body(response, deadline)
         return raw, parse_json_body(raw)
 
     def get_json(self, path: str, params: Mapping[str, str]) -> Any:
         return parse_json_body(self._read_body(self.request("GET", path, params=params)))
 
-    def post_stream(self, path: str, payload: Any) -> Generator[bytes, None, None] | bytes:
+    def post_stream(
+        self, path: str, payload: Any, deadline: Deadline = NO_DEADLINE
+    ) -> Generator[bytes, None, None] | bytes:
         """A streamed call (retried only before its answer): a generator of the body's
         chunks as they arrive, or the whole body's bytes when the server answered with
         JSON instead of a stream."""
-        response = self.request("POST", path, orjson.dumps(payload), stream=True)
+        response = self.request("POST", path, orjson.dumps(payload), stream=True,
+                                deadline=deadline)
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media_type == "application/json" or media_type.endswith("+json"):
-            return self._read_body(response)
-        return self._chunks(response)
+            return self._read_body(response, deadline)
+        return self._chunks(response, deadline)
 
-    def _chunks(self, response: requests.Response) -> Generator[bytes, None, None]:
+    def _within(
+        self, deadline: Deadline, response: requests.Response, pieces: Iterator[bytes],
+        during: str,
+    ) -> Iterator[bytes]:
+        """`pieces` of a body, each read waiting at most the time left (the socket's
+        timeout is lowered before each read); past the limit, TimeLimitError."""
+        sock = _socket_of(response)
+        while True:
+            deadline.check(during)
+            if sock is not None and deadline.left() is not None:
+                with suppress(OSError):
+                    sock.settimeout(deadline.cap(self._connection.timeout))
+            piece = next(pieces, None)
+            if piece is None:
+                return
+            yield piece
+
+    def _chunks(
+        self, response: requests.Response, deadline: Deadline
+    ) -> Generator[bytes, None, None]:
         """Each piece of a streamed body as soon as it arrives. Close the generator to stop
         reading (the connection is then closed, not waited on); a transport fault is an
         IncompleteReplyError that says what happened."""
         raw = response.raw
+        during = "the reply was still streaming: it is incomplete"
         try:
             if raw.chunked and raw.supports_chunked_reads():
-                yield from raw.read_chunked(decode_content=True)
+                pieces: Iterator[bytes] = raw.read_chunked(decode_content=True)
             else:
-                while chunk := raw.read1(CHUNK_SIZE):
-                    yield chunk
+                pieces = iter(lambda: raw.read1(CHUNK_SIZE), b"")
+            yield from self._within(deadline, response, pieces, during)
         except _transport_errors() as exc:
+            if deadline.passed():
+                raise deadline.error(during) from None
             raise IncompleteReplyError(
                 f"the stream stopped before the reply was complete ({self._why(exc)})"
             ) from None
@@ -259,6 +307,15 @@ class _Outcome:
     response: requests.Response | None
     reason: str  # "HTTP 503", or the failure in words
     error_body: bytes = b""  # a 4xx/5xx answer's body, read before the connection goes back
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The socket a response is read from (http.client's reader in urllib3's response),
+    or None where it cannot be found: reads then wait at most the timeout set when the
+    attempt began."""
+    reader = getattr(getattr(response.raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

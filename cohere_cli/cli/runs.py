@@ -1,0 +1,58 @@
+"""The run log seen from the face: where it goes, and the line written when a `send` or a
+`batch` ends, with its exit status (mapped as `run` maps it: group.exit_status).
+
+Where: --log FILE, else $COHERE_CHAT_LOG, else `log` in the config (known once the
+settings are read; a run that fails before that still logs to the flag's or the
+variable's file). A log that cannot be written is a warning; the exit status stays.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cohere_cli.cli.group import exit_status
+from cohere_cli.run_log import RunRecord, append_line
+
+if TYPE_CHECKING:
+    from cohere_cli.cli.render import Console
+    from cohere_cli.config import Settings
+    from cohere_cli.response import Prices
+
+
+class RunLog:
+    """The record of one command and where its line goes."""
+
+    def __init__(self, command: str, flag: str | None, content: bool = False) -> None:
+        self.record = RunRecord(command)
+        given = flag or os.environ.get("COHERE_CHAT_LOG")
+        self.path: Path | None = Path(given) if given else None
+        self.content = content  # --log-content: the messages sent and the reply too
+        self.prices: Prices | None = None
+        self.error: str | None = None  # why a run that returned a failing status failed
+
+    def use(self, settings: Settings) -> None:
+        """The settings are read: the log's place and the prices are known."""
+        self.path, self.prices = settings.log, settings.prices
+
+    def run(self, console: Console, body: Callable[[], int]) -> int:
+        """Run the command's body; append its line with the status it ends with."""
+        try:
+            status = int(body())
+        except BaseException as exc:
+            if not isinstance(exc, (Exception, KeyboardInterrupt)):
+                raise  # SystemExit, GeneratorExit: not an end this log knows
+            status, message = exit_status(exc)
+            self._append(console, status, message)
+            raise
+        self._append(console, status, self.error)
+        return status
+
+    def _append(self, console: Console, status: int, error: str | None) -> None:
+        if self.path is None:
+            return
+        line = self.record.line(status, error, self.prices, self.content)
+        problem = append_line(self.path, line)
+        if problem is not None:
+            console.warning(f"cannot write the run log {self.path}: {problem}")
