@@ -335,7 +335,9 @@ def kill_recorded(*pid_files: Path) -> None:
 
 
 # What the user gives: flag values, environment, config files, stdin. Each is a pair of
-# strategies, (valid, odd); `level` (0-3) is the chance, in tenths, of an odd one.
+# strategies, (valid, odd). A case draws which few of its dimensions (DIMENSIONS) are odd;
+# in those, each value is odd half the time, and everything else is valid, so that most
+# cases reach the server and each failure has one cause.
 
 Choice = tuple[st.SearchStrategy[str], st.SearchStrategy[str]]
 WORDS = st.text(st.characters(categories=("L", "N", "Zs")), min_size=1, max_size=10)
@@ -353,8 +355,17 @@ def choice(valid: Sequence[str] | st.SearchStrategy[str],
 
 
 @st.composite
-def pick(draw: st.DrawFn, values: Choice, level: int) -> str:
-    return draw(values[1] if draw(st.integers(0, 9)) < level else values[0])
+def pick(draw: st.DrawFn, values: Choice, odd: bool) -> str:
+    return draw(values[1] if odd and draw(st.booleans()) else values[0])
+
+
+Odd = frozenset[str]
+SETUP_DIMENSIONS = ("key", "url", "config", "env", "connection")
+
+
+def oddness(*dimensions: str) -> st.SearchStrategy[Odd]:
+    """Which of `dimensions` a case makes odd: none, one, or two."""
+    return st.frozensets(st.sampled_from(dimensions), max_size=2)
 
 
 TIMEOUT = choice(["0.5", "2", "300"], ["0", "-1", "-0", "nan", "inf", "-inf", "1e999", "1e300",
@@ -393,9 +404,9 @@ ENVIRONMENT = {"CO_MODEL": choice(WORDS, ARG_TEXT), "CO_PROFILE": choice([UNSET]
 
 
 @st.composite
-def config_file(draw: st.DrawFn, level: int, key: str | None, url: str | None) -> bytes:
-    """INI text: the key and URL when given, other known keys (odd values at `level`),
-    a profile `p`, and at a level above 0 junk lines."""
+def config_file(draw: st.DrawFn, odd: Odd, key: str | None, url: str | None) -> bytes:
+    """INI text: the key and URL when given, other known keys, a profile `p`; odd values,
+    junk lines and a BOM or bad byte when "config" is odd."""
     lines = ["[default]"]
     if key is not None:
         lines.append(draw(st.sampled_from([f"api_key = {key}", "api_key_file = {tmp}/key.txt"])))
@@ -403,11 +414,12 @@ def config_file(draw: st.DrawFn, level: int, key: str | None, url: str | None) -
         lines.append(f"base_url = {url}")
     others = sorted(set(CONFIG_VALUES) - {"api_key", "api_key_file", "base_url"})
     for name in draw(st.lists(st.sampled_from(others), max_size=3, unique=True)):
-        lines.append(f"{name} = {draw(pick(CONFIG_VALUES[name], level))}")
+        value = draw(pick(CONFIG_VALUES[name], "config" in odd))
+        lines.append(f"{name} = {value}")
     lines += ["[profile p]", "model = from-profile"]
-    for _ in range(draw(st.integers(0, 3)) if level else 0):
+    for _ in range(draw(st.integers(0, 3)) if "config" in odd else 0):
         lines.insert(draw(st.integers(1, len(lines))), draw(CONFIG_JUNK))
-    prefix = draw(pick(choice([""], ["\ufeff", "\udcff"]), level))
+    prefix = draw(pick(choice([""], ["\ufeff", "\udcff"]), "config" in odd))
     return (prefix + "\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
 
 
@@ -440,33 +452,33 @@ def _place_config(setup: Setup, place: str, text: bytes) -> None:
 
 
 @st.composite
-def setup(draw: st.DrawFn, level: int, connection: bool = True) -> Setup:
+def setup(draw: st.DrawFn, odd: Odd, connection: bool = True) -> Setup:
     """Key, URL and config from their places; with `connection`, the timeout, retry and
     wait flags (the wait always given: short when valid, as a server may ask for hours)."""
     result = Setup()
-    key, url = draw(pick(KEY, level)), draw(pick(URL, level))
-    key_from, url_from = draw(pick(KEY_PLACE, level)), draw(pick(URL_PLACE, level))
+    key, url = draw(pick(KEY, "key" in odd)), draw(pick(URL, "url" in odd))
+    key_from, url_from = draw(pick(KEY_PLACE, "key" in odd)), draw(pick(URL_PLACE, "url" in odd))
     if key_from in ("CO_API_KEY", "COHERE_API_KEY"):
         result.env.append((key_from, key))
     if key_from == "flag":
         result.args += ["--api-key-file", "{tmp}/key.txt"]
-    key_text = draw(pick(KEY_FILE, level)).encode("utf-8", "surrogateescape")
+    key_text = draw(pick(KEY_FILE, "key" in odd)).encode("utf-8", "surrogateescape")
     result.files.append(FileSpec("key.txt", key_text, draw(st.sampled_from([0o600, 0o644]))))
     if url_from == "CO_API_URL":
         result.env.append(("CO_API_URL", url))
     if url_from == "flag":
         result.args += ["--base-url", url]
-    text = draw(config_file(level, key if key_from == "config" else None,
+    text = draw(config_file(odd, key if key_from == "config" else None,
                             url if url_from == "config" else None))
-    _place_config(result, draw(pick(CONFIG_PLACE, level)), text)
+    _place_config(result, draw(pick(CONFIG_PLACE, "config" in odd)), text)
     for name, values in ENVIRONMENT.items():
         if draw(st.integers(0, 3)) == 0:
-            result.env.append((name, draw(pick(values, level))))
+            result.env.append((name, draw(pick(values, "env" in odd))))
     if connection:
-        result.args += ["--max-wait", draw(pick(WAIT, level))]
+        result.args += ["--max-wait", draw(pick(WAIT, "connection" in odd))]
         for flag, values in (("--timeout", TIMEOUT), ("--retries", RETRY)):
             if draw(st.booleans()):
-                result.args += [flag, draw(pick(values, level))]
+                result.args += [flag, draw(pick(values, "connection" in odd))]
     return result
 
 
@@ -481,20 +493,20 @@ MESSAGES = st.sampled_from([
 
 
 @st.composite
-def jsonl(draw: st.DrawFn, level: int) -> bytes:
-    """Message lines (raw U+2028 in one), a part of one given a wrong value at `level`."""
+def jsonl(draw: st.DrawFn, odd: bool) -> bytes:
+    """Message lines (raw U+2028 in one); with `odd`, a part of one given a wrong value."""
     lines = draw(st.lists(MESSAGES, min_size=1, max_size=4))
-    if level:
+    if odd:
         lines = draw(mutated(lines, most=1))
     return b"\n".join(dumps(line) for line in lines) if isinstance(lines, list) else dumps(lines)
 
 
 @st.composite
-def json_document(draw: st.DrawFn, level: int) -> bytes:
-    """An array of messages or a request object with them (and odd fields at `level`)."""
+def json_document(draw: st.DrawFn, odd: bool) -> bytes:
+    """An array of messages or a request object with them (a wrong value with `odd`)."""
     messages = draw(st.lists(MESSAGES, min_size=1, max_size=3))
     document: object = draw(st.sampled_from([messages, {"messages": messages}]))
-    return dumps(draw(mutated(document, most=1)) if level else document)
+    return dumps(draw(mutated(document, most=1)) if odd else document)
 
 
 ODD_STDIN = st.one_of(
@@ -505,16 +517,16 @@ ODD_STDIN = st.one_of(
 
 
 @st.composite
-def stdin_for(draw: st.DrawFn, form: str, level: int) -> bytes | None:
+def stdin_for(draw: st.DrawFn, form: str, odd: bool) -> bytes | None:
     """What stdin holds for input format `form`: fitting data, none, or odd bytes."""
-    if draw(st.integers(0, 4)) < level:
+    if odd and draw(st.booleans()):
         return draw(ODD_STDIN)
     if draw(st.integers(0, 3)) == 0:
         return None
     if form == "jsonl":
-        return draw(jsonl(level))
+        return draw(jsonl(odd))
     if form == "json":
-        return draw(json_document(level))
+        return draw(json_document(odd))
     return draw(st.text(max_size=40)).encode()
 
 
@@ -555,22 +567,23 @@ RARE_SWITCHES = ("--dry-run", "--no-stdin")
 
 
 @st.composite
-def request_flags(draw: st.DrawFn, level: int, switches: Sequence[str] = SWITCHES,
+def request_flags(draw: st.DrawFn, odd: Odd, switches: Sequence[str] = SWITCHES,
                   rare: Sequence[str] = RARE_SWITCHES) -> tuple[list[str], list[FileSpec]]:
-    """Request flags with values (odd at `level`), and the files some of them name."""
+    """Request flags with values ("flags" odd: odd values), and the files some of them
+    name ("files" odd: missing, a folder, /dev/zero, odd contents)."""
     args: list[str] = []
     files: list[FileSpec] = []
     for flag in draw(st.lists(st.sampled_from(sorted(VALUE_FLAGS)), max_size=3)):
-        args += [flag, draw(pick(VALUE_FLAGS[flag], level))]
+        args += [flag, draw(pick(VALUE_FLAGS[flag], "flags" in odd))]
     for number, flag in enumerate(draw(st.lists(st.sampled_from(sorted(FILE_FLAGS)),
-                                                max_size=2 if level else 1))):
-        where = draw(pick(choice(["file"], ["missing", "dir", "zero", "odd"]), level))
+                                                max_size=2 if "files" in odd else 1))):
+        where = draw(pick(choice(["file"], ["missing", "dir", "zero", "odd"]), "files" in odd))
         path = {"missing": "{tmp}/missing", "dir": "{tmp}", "zero": "/dev/zero"}.get(
             where, f"{{tmp}}/input{number}.png")
-        valid, odd = FILE_FLAGS[flag]
+        good, bad = FILE_FLAGS[flag]
         if where in ("file", "odd"):
             files.append(FileSpec(f"input{number}.png", draw(st.sampled_from(
-                odd if where == "odd" else valid))))
+                bad if where == "odd" else good))))
         args += [flag, path]
     args += draw(st.lists(st.sampled_from(switches), max_size=4, unique=True))
     if rare and draw(st.integers(0, 9)) == 0:
@@ -586,18 +599,19 @@ CONVERSATION = choice(st.sampled_from([
 
 
 @st.composite
-def conversation(draw: st.DrawFn, level: int) -> tuple[list[str], list[FileSpec]]:
-    """`-c FILE`: none, a new file, an existing one, or (at `level`) a bad path."""
-    how = draw(pick(choice(["none", "none", "new", "existing"], ["nodir", "isdir"]), level))
+def conversation(draw: st.DrawFn, odd: Odd) -> tuple[list[str], list[FileSpec]]:
+    """`-c FILE`: none, a new file, an existing one; odd: a bad path or bad content."""
+    bad = "conversation" in odd
+    how = draw(pick(choice(["none", "none", "new", "existing"], ["nodir", "isdir"]), bad))
     if how == "none":
         return [], []
     path = {"nodir": "{tmp}/no/such/dir/c.jsonl", "isdir": "{tmp}/home"}.get(how,
                                                                            "{tmp}/c.jsonl")
     args = ["-c", path]
     if draw(st.integers(0, 3)) == 0:
-        args += ["--lock-timeout", draw(pick(choice(["1", "0"], ["-5", "nan", "inf"]), level))]
+        args += ["--lock-timeout", draw(pick(choice(["1", "0"], ["-5", "nan", "inf"]), bad))]
     if how == "existing":
-        text = draw(pick(CONVERSATION, level))
+        text = draw(pick(CONVERSATION, bad))
         return args, [FileSpec("c.jsonl", text.encode("utf-8", "surrogateescape"))]
     return args, []
 
@@ -610,21 +624,22 @@ LIMITS = choice([""], ["full", "fsize"])
 @st.composite
 def send_case(draw: st.DrawFn) -> Case:
     """`send`, everything drawn: setup, flags, conversation, stdin, prompt, and replies."""
-    level = draw(LEVELS)
-    where = draw(setup(level))
-    flags, files = draw(request_flags(level))
+    odd = draw(oddness(*SETUP_DIMENSIONS, "flags", "files", "stdin", "conversation", "prompt",
+                       "limits"))
+    where = draw(setup(odd))
+    flags, files = draw(request_flags(odd))
     form = draw(st.sampled_from(["text", "text", "jsonl", "json"]))
     output = draw(st.sampled_from([[], [], ["-F", "json"], ["-F", "message"], ["--json"],
                                    ["-F", "events"]]))
-    chat, chat_files = draw(conversation(level))
-    prompt = draw(st.lists(pick(choice(WORDS, ARG_TEXT), level), min_size=int(not level),
-                           max_size=3))
+    chat, chat_files = draw(conversation(odd))
+    prompt = draw(st.lists(pick(choice(WORDS, ARG_TEXT), "prompt" in odd),
+                           min_size="prompt" not in odd, max_size=3))
     head = draw(st.sampled_from([[], [], ["send"]]))
     args = [*head, *where.args, *flags, "-i", form, *output, *chat, "--", *prompt]
     replies = draw(chat_script(draw(LEVELS), stream=streams(args)))
     return Case(tuple(args), tuple(where.env), (*where.files, *files, *chat_files),
-                draw(stdin_for(form, level)), replies, draw(INTERRUPTS),
-                draw(pick(LIMITS, level)))
+                draw(stdin_for(form, "stdin" in odd)), replies, draw(INTERRUPTS),
+                draw(pick(LIMITS, "limits" in odd)))
 
 
 def streams(args: Sequence[str]) -> bool:
@@ -634,7 +649,7 @@ def streams(args: Sequence[str]) -> bool:
     return not {"json", "--json", "message"} & set(args)
 
 
-@fuzz(12)
+@fuzz(16)
 @given(send_case())
 def test_send_keeps_the_guarantee(case: Case) -> None:
     play(case, once=True)
@@ -720,25 +735,26 @@ def _batch_output(where: str, old: bytes) -> tuple[list[str], list[FileSpec]]:
 @st.composite
 def batch_case(draw: st.DrawFn) -> Case:
     """`batch` with random lines, input place, jobs, output and flags."""
-    level = draw(LEVELS)
-    where = draw(setup(level))
-    lines = draw(st.lists(pick(BATCH_LINE, level), min_size=1, max_size=4))
+    odd = draw(oddness(*SETUP_DIMENSIONS, "flags", "files", "lines", "output", "jobs",
+                       "limits"))
+    where = draw(setup(odd))
+    lines = draw(st.lists(pick(BATCH_LINE, "lines" in odd), min_size=1, max_size=4))
     data = "\n".join(lines).encode("utf-8", "surrogateescape") + b"\n"
-    old = draw(pick(OLD_RESULTS, level)).encode("utf-8", "surrogateescape")
-    output, files = _batch_output(draw(pick(OUTPUTS, level)), old)
+    old = draw(pick(OLD_RESULTS, "output" in odd)).encode("utf-8", "surrogateescape")
+    output, files = _batch_output(draw(pick(OUTPUTS, "output" in odd)), old)
     source = draw(INPUTS)
     stdins: dict[str, bytes | str] = {"stdin": data, "dash": data, "stdin-file": "{tmp}/in.jsonl"}
-    flags, flag_files = draw(request_flags(level, ("--unordered", "--raw", "-v"), rare=()))
+    flags, flag_files = draw(request_flags(odd, ("--unordered", "--raw", "-v"), rare=()))
     resume = draw(st.booleans())
     flags += ["--resume"] if output and resume else []
-    jobs = ["-j", draw(pick(choice(["1", "2", "4"], ["0", "-1", "x", "300"]), level))]
-    rpm = ["--rpm", draw(pick(choice(["6000"], ["0", "-1", "nan", "inf", "x"]), level))]
+    jobs = ["-j", draw(pick(choice(["1", "2", "4"], ["0", "-1", "x", "300"]), "jobs" in odd))]
+    rpm = ["--rpm", draw(pick(choice(["6000"], ["0", "-1", "nan", "inf", "x"]), "jobs" in odd))]
     args = ["batch", *where.args, *flags, *jobs, *draw(st.sampled_from([[], rpm])), *output,
             *{"file": ["{tmp}/in.jsonl"], "dash": ["-"]}.get(source, [])]
     files = [FileSpec("in.jsonl", data), *files, *where.files, *flag_files]
     return Case(tuple(args), tuple(where.env), tuple(files), stdins.get(source),
                 draw(chat_script(draw(LEVELS), most=4, stream=False)), draw(INTERRUPTS),
-                draw(pick(LIMITS, level)))
+                draw(pick(LIMITS, "limits" in odd)))
 
 
 def input_kept(data: bytes) -> Oracle:
@@ -775,21 +791,21 @@ TOOL_NAMES = choice(["t"], ["u", "", "T"])
 
 
 @st.composite
-def tool_script(draw: st.DrawFn, level: int) -> bytes:
+def tool_script(draw: st.DrawFn, odd: Odd) -> bytes:
     """A shell tool that records its process ids: in `pids` those of its own process
     group (cohere-chat must end them), in `daemons` those that left it with setsid."""
     lines = ["#!/bin/sh", "echo $$ >> {tmp}/pids", draw(st.sampled_from(["cat >/dev/null", ""])),
-             draw(pick(choice(["", "sleep 0.2"], ["sleep 3"]), level)),
-             draw(pick(TOOL_DAEMON, level)), draw(pick(TOOL_OUTPUT, level)),
-             draw(pick(TOOL_END, level))]
+             draw(pick(choice(["", "sleep 0.2"], ["sleep 3"]), "tool" in odd)),
+             draw(pick(TOOL_DAEMON, "tool" in odd)), draw(pick(TOOL_OUTPUT, "tool" in odd)),
+             draw(pick(TOOL_END, "tool" in odd))]
     return "\n".join(lines).encode() + b"\n"
 
 
 @st.composite
-def tool_round(draw: st.DrawFn, level: int, stream: bool) -> Reply:
-    """A reply that calls tools (named `t` but at `level`), as JSON or a stream."""
-    response = draw(chat_response(pick(TOOL_NAMES, level), st.just("TOOL_CALL")))
-    chaos = draw(st.integers(0, 9)) < level
+def tool_round(draw: st.DrawFn, odd: Odd, stream: bool) -> Reply:
+    """A reply that calls tools (named `t` unless "calls" is odd), as JSON or a stream."""
+    response = draw(chat_response(pick(TOOL_NAMES, "calls" in odd), st.just("TOOL_CALL")))
+    chaos = "calls" in odd and draw(st.booleans())
     if chaos:
         return draw(draw(st.sampled_from([json_reply, sse_reply]))(response, chaos))
     return draw(sse_reply(response, chaos) if stream else json_reply(response, chaos))
@@ -798,21 +814,22 @@ def tool_round(draw: st.DrawFn, level: int, stream: bool) -> Reply:
 @st.composite
 def tool_case(draw: st.DrawFn) -> Case:
     """`send --tool-exec` against replies that call the tool 1-3 times, then answer."""
-    level = draw(LEVELS)
-    where = draw(setup(level))
-    chat, chat_files = draw(conversation(level))
+    odd = draw(oddness(*SETUP_DIMENSIONS, "conversation", "tool", "calls", "tool-flags"))
+    where = draw(setup(odd))
+    chat, chat_files = draw(conversation(odd))
+    bad = "tool-flags" in odd
     args = [*where.args, "--tools", "{tmp}/tools.json",
-            "--tool-exec", draw(pick(TOOL_EXEC, level)),
+            "--tool-exec", draw(pick(TOOL_EXEC, bad)),
             "--tool-timeout", draw(pick(choice(["0.5", "1", "2"], [
-                "0", "-1", "nan", "inf", "1e300", "x"]), level)),
-            "--max-tool-rounds", draw(pick(choice(["1", "2", "3"], ["0", "101", "x"]), level)),
+                "0", "-1", "nan", "inf", "1e300", "x"]), bad)),
+            "--max-tool-rounds", draw(pick(choice(["1", "2", "3"], ["0", "101", "x"]), bad)),
             *draw(st.sampled_from([[], ["--stream"], ["--no-stream"], ["-F", "message"],
                                    ["--json"], ["-F", "events"]])), *chat, "--", "weather?"]
     stream = streams(args)
-    rounds = [draw(tool_round(level, stream)) for _ in range(draw(st.integers(1, 3)))]
-    final = draw(chat_reply(chaos=draw(st.integers(0, 9)) < level, stream=stream))
-    tools_text = draw(pick(choice([TOOLS_FILE.decode()], ["[", "[]"]), level)).encode()
-    files = (FileSpec("tool.sh", draw(tool_script(level)), 0o755),
+    rounds = [draw(tool_round(odd, stream)) for _ in range(draw(st.integers(1, 3)))]
+    final = draw(chat_reply(chaos="calls" in odd and draw(st.booleans()), stream=stream))
+    tools_text = draw(pick(choice([TOOLS_FILE.decode()], ["[", "[]"]), bad)).encode()
+    files = (FileSpec("tool.sh", draw(tool_script(odd)), 0o755),
              FileSpec("tools.json", tools_text), *where.files, *chat_files)
     interrupt = draw(st.sampled_from([None, None, None, 0.3, 0.8, 1.5]))
     return Case(tuple(args), tuple(where.env), files, None, (*rounds, final), interrupt)
@@ -859,11 +876,11 @@ class StubCase:
 
 @st.composite
 def stub_case(draw: st.DrawFn) -> StubCase:
-    level = draw(LEVELS)
-    lines = draw(st.lists(pick(STUB_REPLY, level), min_size=1, max_size=4))
+    odd = draw(oddness("stub-replies", "stub-flags"))
+    lines = draw(st.lists(pick(STUB_REPLY, "stub-replies" in odd), min_size=1, max_size=4))
     args = ["stub", *draw(st.sampled_from([[], ["--replies", "{tmp}/replies.jsonl"]]))]
     for flag in draw(st.lists(st.sampled_from(sorted(STUB_FLAGS)), max_size=3)):
-        args += [flag, draw(pick(STUB_FLAGS[flag], level))]
+        args += [flag, draw(pick(STUB_FLAGS[flag], "stub-flags" in odd))]
     idle = tuple(draw(st.lists(IDLE_CLIENT, max_size=draw(st.sampled_from([0, 5, 40])))))
     command = draw(st.sampled_from([["--", "hi"], ["--stream", "--", "hi"], ["--json", "hi"],
                                     ["batch", "-j", "3"], ["models"]]))
@@ -982,15 +999,15 @@ def test_the_stub_keeps_the_guarantee(case: StubCase) -> None:
 
 @st.composite
 def listing_case(draw: st.DrawFn) -> Case:
-    level = draw(LEVELS)
+    odd = draw(oddness(*SETUP_DIMENSIONS, "flags"))
     command = draw(st.sampled_from([["config"], ["models"], ["models", "--json"]]))
-    where = draw(setup(level, connection=command != ["config"]))
+    where = draw(setup(odd, connection=command != ["config"]))
     if command == ["config"]:
         for flag, values in (("--timeout", TIMEOUT), ("--retries", RETRY),
                              ("--client-name", choice(NAMES, ARG_TEXT)),
                              ("-m", choice(WORDS, ARG_TEXT))):
             if draw(st.booleans()):
-                where.args += [flag, draw(pick(values, level))]
+                where.args += [flag, draw(pick(values, "flags" in odd))]
     pages = draw(st.integers(1, 3))
     replies = tuple(draw(models_reply(last=number == pages)) for number in range(1, pages + 1))
     return Case((*command, *where.args), tuple(where.env), tuple(where.files), None, replies)
