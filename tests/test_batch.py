@@ -160,7 +160,9 @@ def test_rpm_spaces_the_starts(make_stub: Any) -> None:
     assert time.monotonic() - started >= 0.5
     times = sorted(r.received for r in server.requests)
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.09, gaps
+    # starts are 0.1 s apart at the client; arrivals at the stub carry the scheduling
+    # jitter of a busy machine, so: the six spread over 0.5 s, and no two close together
+    assert times[-1] - times[0] >= 0.45 and min(gaps) >= 0.06, gaps
 
 
 def test_a_429_slows_the_whole_batch(make_stub: Any) -> None:
