@@ -90,6 +90,7 @@ class Settings:
             base_url=self.base_url, key=self.api_key or _NoKey(), timeout=self.timeout,
             retries=self.retries, client_name=self.client_name, max_wait=max_wait,
             ca_bundle=ca_bundle, pool_size=pool_size,
+            base_url_source=self.sources.get("base_url", "built-in default"),
         )
 
 

@@ -23,6 +23,7 @@ from cohere_cli.cli.options import (
     request_options,
     run_options,
 )
+from cohere_cli.cli.remote_commands import remote_options, run_remote
 from cohere_cli.errors import AuthError, ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 @request_options
 @run_options
 @connection_options
+@remote_options
 def batch(input_path: str, **kw: Any) -> int:
     """Send many requests from JSONL; write one result line per input line."""
     from cohere_cli.cli.render import Console
@@ -60,13 +62,15 @@ def batch(input_path: str, **kw: Any) -> int:
 
 def _batch(input_path: str, kw: dict[str, Any], console: Console, runlog: RunLog) -> int:
     from cohere_cli.batch import BatchJob, run_batch_job
-    from cohere_cli.cli.render import number_text
-    from cohere_cli.response import with_cost
+    from cohere_cli.cli.batch_report import progress_reporter, report_summary
 
     if kw["resume"] and not kw["output"]:
         raise UsageError("--resume needs -o/--output FILE")
     if input_path == "-" and (sys.stdin is None or sys.stdin.isatty()):
         raise UsageError("no input", hint="give INPUT, or pipe JSONL on stdin")
+    remote = run_remote(input_path, kw, console, runlog)
+    if remote is not None:
+        return remote
     settings = settings_of(kw, console)
     runlog.use(settings)
     job = BatchJob(
@@ -79,13 +83,9 @@ def _batch(input_path: str, kw: dict[str, Any], console: Console, runlog: RunLog
     )
     runlog.record.model = job.options.model or settings.model
     summary = run_batch_job(job, sys.stdin.buffer if input_path == "-" else None,
-                            console.stdout, _progress(console), logger(console, kw["verbose"]),
-                            console.note)
-    console.clear_progress()
-    cost = with_cost(summary.usage, settings.prices).get("cost_usd")
-    console.note(f"batch: ok={summary.ok} failed={summary.failed} skipped={summary.skipped} "
-                 f"tokens={summary.tokens} seconds={summary.seconds:.1f}"
-                 + (f" cost_usd={number_text(cost)}" if cost is not None else ""))
+                            console.stdout, progress_reporter(console),
+                            logger(console, kw["verbose"]), console.note)
+    report_summary(console, summary, settings.prices)
     runlog.record.usage = summary.usage
     runlog.record.totals = {"input": input_path, "output": kw["output"], "ok": summary.ok,
                             "failed": summary.failed, "skipped": summary.skipped}
@@ -100,23 +100,3 @@ def _batch(input_path: str, kw: dict[str, Any], console: Console, runlog: RunLog
         raise AuthError(error["status"], error["message"], hint="the batch stopped, as every "
                         "line would be refused; check the API key (CO_API_KEY or --api-key-file)")
     return ExitCode.BATCH_FAILED if summary.failed else ExitCode.OK
-
-
-def _progress(console: Any) -> Any:
-    """A progress line on stderr, only while stderr is a terminal (at most 5 a second)."""
-    if not console.stderr_is_terminal():
-        return lambda _summary: None
-    shown = [0.0]
-
-    def show(summary: Any) -> None:
-        now = summary.seconds
-        if now - shown[0] >= 0.2:
-            shown[0] = now
-            done = summary.ok + summary.failed
-            try:
-                console.progress(
-                    f"{done} done, {summary.failed} failed, {done / max(now, 1e-9):.1f}/s")
-            except (OSError, ValueError):  # a terminal gone (hang-up): no more progress
-                shown[0] = float("inf")
-
-    return show

@@ -11,8 +11,11 @@ import click
 
 from cohere_cli import PROGRAM, __version__
 from cohere_cli.cli.batch_command import batch
+from cohere_cli.cli.completion_command import completion
 from cohere_cli.cli.group import DefaultGroup
 from cohere_cli.cli.info_commands import config_command, help_command, models
+from cohere_cli.cli.preset_command import presets
+from cohere_cli.cli.remote_commands import batches
 from cohere_cli.cli.send_command import send
 from cohere_cli.cli.stub_command import stub
 
@@ -29,5 +32,6 @@ def cli() -> None:
     """
 
 
-for _command in (send, batch, models, config_command, help_command, stub):
+for _command in (send, batch, batches, models, presets, config_command, help_command, completion,
+                 stub):
     cli.add_command(_command)

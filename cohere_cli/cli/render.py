@@ -37,6 +37,8 @@ class OutputOptions:
     usage: bool = False
     tool_lines: bool = True  # print tool calls (not when --tool-exec runs them)
     prices: Prices | None = None  # price_input, price_output: cost_usd on the usage line
+    extract: str | None = None  # -x/--extract: "first", --extract-last: "last" fenced block
+    show_plan: bool = False  # --show-plan: the tool plan on stderr
 
 
 # C0 controls, DEL, C1 controls and the Unicode line and paragraph separators.

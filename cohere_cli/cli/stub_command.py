@@ -8,6 +8,7 @@ import click
 
 from cohere_cli.cli.group import CheckedCommand
 from cohere_cli.cli.options import HISTORY_TOKENS, MILLISECOND_RANGE, MILLISECONDS, SECONDS
+from cohere_cli.cli.stub_batch_options import batch_stub_options, batch_stub_settings
 from cohere_cli.errors import InputError, UsageError
 
 
@@ -30,6 +31,7 @@ from cohere_cli.errors import InputError, UsageError
 @click.option("--context-limit", type=HISTORY_TOKENS, metavar="TOKENS",
               help="Answer Cohere's 400 'too many tokens' to a chat request whose messages "
               "are estimated over TOKENS (as --history-tokens estimates).")
+@batch_stub_options
 def stub(**kw: Any) -> int:
     """Serve the v2 chat wire format locally, for offline tests."""
     from cohere_cli.stub.replies import load_replies
@@ -49,6 +51,6 @@ def stub(**kw: Any) -> int:
         host=kw["host"], port=kw["port"], replies=replies, latency_ms=latency[0],
         latency_max_ms=latency[1],
         token_delay_ms=kw["token_delay"], fail_rules=rules, retry_after=kw["retry_after"],
-        context_limit=kw["context_limit"],
+        context_limit=kw["context_limit"], batch=batch_stub_settings(kw),
     ))
     return 0

@@ -59,9 +59,10 @@ class RecordedRequest:
 @dataclass
 class _Answer:
     status: int
-    body: bytes = b""  # a JSON body
+    body: bytes = b""  # a JSON body (or of `content_type`)
     frames: list[Frame] | None = None  # or an event stream
     headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "application/json"
 
 
 def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> _Answer:
@@ -184,6 +185,9 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _route(self, request: RecordedRequest, advance: bool = True) -> _Answer:
         url = urlsplit(request.path)
+        batch = self.state.batches.answer(request)
+        if batch is not None:
+            return _Answer(batch.status, batch.body, content_type=batch.content_type)
         if (request.method, url.path) not in (("POST", "/v2/chat"), ("GET", "/v1/models")):
             return _json(404, {"message": f"stub: no route for {request.method} {url.path}"})
         if not _has_bearer(request.headers.get("Authorization")):
@@ -233,7 +237,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send_events(answer.frames, cut)
             return
         data = answer.body
-        self._head(answer.status, "application/json", ("Content-Length", str(len(data))),
+        self._head(answer.status, answer.content_type, ("Content-Length", str(len(data))),
                    *answer.headers)
         if cut is None:
             self.wfile.write(data)

@@ -25,6 +25,7 @@ from typing import Any
 
 from cohere_cli.errors import UsageError
 from cohere_cli.stub.answers import ReplyBook
+from cohere_cli.stub.batch_routes import BatchService
 from cohere_cli.stub.handler import RecordedRequest, RequestHandler
 from cohere_cli.stub.settings import MAX_CONNECTIONS, FailRule, StubSettings
 
@@ -93,6 +94,7 @@ class SharedState:
     def __init__(self, settings: StubSettings, record: bool) -> None:
         self.settings, self.record = settings, record
         self.book = ReplyBook(settings.replies)
+        self.batches = BatchService(settings.batch)
         self.lock = threading.Lock()
         self.log: list[RecordedRequest] = []
         # each rule with the uses it has left: a count, not one copy per use

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cohere_cli.errors import UsageError
+from cohere_cli.stub.batch_settings import BatchStubSettings
 from cohere_cli.values import MAX_DELAY_MS, MAX_PORT, MAX_SECONDS
 
 READ_TIMEOUT = 5.0  # seconds a connection may keep the stub waiting for (part of) a request
@@ -61,6 +62,7 @@ class StubSettings:
     read_timeout: float = READ_TIMEOUT
     max_connections: int = MAX_CONNECTIONS
     context_limit: int | None = None  # estimated tokens (history.py) a chat request may hold
+    batch: BatchStubSettings = field(default_factory=BatchStubSettings)  # the Batch API
 
     def __post_init__(self) -> None:
         if not (isinstance(self.port, int) and 0 <= self.port <= MAX_PORT):

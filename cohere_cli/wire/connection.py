@@ -37,6 +37,7 @@ class Connection:
     max_wait: float = DEFAULT_MAX_WAIT  # the longest single wait between attempts
     ca_bundle: str | None = None  # None: requests' default ($REQUESTS_CA_BUNDLE, certifi)
     pool_size: int = DEFAULT_POOL_SIZE  # connections kept open: at least the concurrency
+    base_url_source: str = "built-in default"  # where base_url came from, for error hints
 
 
 def check_base_url(url: str) -> None:
