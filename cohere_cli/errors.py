@@ -91,7 +91,7 @@ class RateLimitError(APIError):
 
 
 class ServiceError(APIError):
-    """5xx, 408 or 409 once the retries are spent."""
+    """5xx, 408 or 409 once the retries are spent (501 and 505 at once: not retried)."""
 
     exit_code = ExitCode.UNAVAILABLE
 
@@ -157,23 +157,49 @@ class OutputClosedError(CohereChatError):
 
 
 RETRIED_STATUSES = frozenset({408, 409, 429})
+NOT_TRANSIENT = frozenset({501, 505})  # Not Implemented, HTTP Version Not Supported
 AUTH_STATUSES = frozenset({401, 403, 498})
+AUTH_HINT = "check the API key (CO_API_KEY or --api-key-file)"
 
 
 def is_retried_status(status: int) -> bool:
-    """Whether an HTTP status is worth another attempt (man RETRIES)."""
-    return status in RETRIED_STATUSES or status >= 500
+    """Whether an HTTP status is worth another attempt (man RETRIES): 408, 409, 429 and
+    5xx, but not 501 or 505, which say the server will never do this request."""
+    return status in RETRIED_STATUSES or (status >= 500 and status not in NOT_TRANSIENT)
 
 
-def error_for_status(status: int, message: str, error_id: str | None = None) -> APIError:
-    """The typed error for a final (not retried, or retries spent) HTTP status."""
+def status_hint(status: int, where: str = "the base URL") -> str:
+    """The next step for a final HTTP status, in one line. `where` names the base URL
+    and where it came from ("http://... (from flag --base-url)"); never the key."""
+    if status in (401, 498):
+        return AUTH_HINT
+    if status == 403:
+        return ("the key is valid but may not do this: check its plan and permissions, "
+                "and the model (cohere-chat models)")
+    if status == 404:
+        return (f"check the model name (cohere-chat models) and {where}, "
+                "which must not end in /v2")
+    if status == 429:
+        return "rate limited: slow down, or raise --retries/--max-wait"
+    if status == 413:
+        return "the request is too large: send fewer or smaller documents, images or turns"
+    if status in NOT_TRANSIENT:
+        return f"the server does not support this request (not retried): check {where}"
+    if status in RETRIED_STATUSES or status >= 500:
+        return "the service failed or was busy: try again later, or raise --retries/--max-wait"
+    return "the API refused the request as sent: --dry-run prints the body"
+
+
+def error_for_status(
+    status: int, message: str, error_id: str | None = None, where: str = "the base URL"
+) -> APIError:
+    """The typed error for a final (not retried, or retries spent) HTTP status, with its
+    hint (`status_hint`)."""
+    hint = status_hint(status, where)
     if status in AUTH_STATUSES:
-        hint = "check the API key (CO_API_KEY or --api-key-file)" if status != 403 else None
         return AuthError(status, message, error_id, hint)
     if status == 429:
-        return RateLimitError(
-            status, message, error_id, "rate limited: slow down, or raise --retries/--max-wait"
-        )
-    if is_retried_status(status):
-        return ServiceError(status, message, error_id)
-    return RejectedError(status, message, error_id)
+        return RateLimitError(status, message, error_id, hint)
+    if status in RETRIED_STATUSES or status >= 500:
+        return ServiceError(status, message, error_id, hint)
+    return RejectedError(status, message, error_id, hint)

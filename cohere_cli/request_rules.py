@@ -2,8 +2,53 @@
 
 Both sides use these rules: the client checks a body before it sends anything (exit 2
 or 3 locally instead of a 400 later), and the `stub` answers 400 with the same words,
-as the real service would.
+as the real service would. The client checks a body with `body_problem` (request.py
+`build_request`, batch_lines.py), each message of its input with `message_problem`
+(messages.py); the stub's handler answers 400 with `body_problem`'s words.
 """
+# Every rule sentence ("cannot", "must", "only", "not supported", "required", "up to",
+# "min/max value") of the POST /v2/chat request in the official OpenAPI, and where it is
+# enforced. Refused rules: exit 2 before sending (exit 3 for a message read from input;
+# a failed line in a batch); the stub answers 400.
+#
+# | rule (field: what the OpenAPI says)                    | enforced by                    |
+# |--------------------------------------------------------|--------------------------------|
+# | model, messages: required                              | body_problem                   |
+# | messages: role user/assistant/system/tool; user and    | message_problem                |
+# |   system need content, tool needs tool_call_id and     |                                |
+# |   content (schema "required")                          |                                |
+# | content blocks: which types each role may use, and     | not checked: the API answers   |
+# |   each block's required fields (schema only)           |   400/422, which names it      |
+# | tools: items {type, function: {name, parameters}}      | _list_problem                  |
+# |   (ToolV2Function "required")                          |                                |
+# | documents: string or Document ("data" required)        | _list_problem                  |
+# | documents: "should be under 300 words"                 | not checked: advice            |
+# | stop_sequences: "a list of up to 5 strings"            | _option_problem                |
+# | temperature 0-1, seed 0-2**64-1, k 0-500, p 0.01-0.99, | _range_problem (RANGES)        |
+# |   frequency/presence_penalty "min 0.0, max 1.0",       |                                |
+# |   priority 0-999                                       |                                |
+# | max_tokens: capped at the model's limit by the API     | _range_problem: at least 1     |
+# | safety_mode, tool_choice, citation_options.mode: enums | _option_problem, _structure_.. |
+# | thinking.type enabled/disabled; token_budget "must be  | _structure_problem             |
+# |   set to a positive integer"                           |                                |
+# | response_format.type text/json_object (required)       | _structure_problem             |
+# | json_schema "must not be specified when the type is    | _structure_problem             |
+# |   set to text"                                         |                                |
+# | response_format "not supported ... with documents or   | combination_problem (refused)  |
+# |   tools" (json_schema with them: its own message)      |                                |
+# | safety_mode "not yet configurable in combination with  | combination_problem (refused)  |
+# |   tools and documents"                                 |                                |
+# | tool_choice: "the tools parameter must be passed"      | combination_problem (refused,  |
+# |   (REQUIRED; NONE names "the specified tools" too)     |   whatever its value)          |
+# | frequency_penalty with presence_penalty "not supported | _option_problem (from the v1   |
+# |   on newer models" (v1 /chat description)              |   chat; every v2 model is new) |
+# | safety_mode "only compatible newer models"; OFF not on | not checked: depends on the    |
+# |   command-r7b-12-2024 and newer; tool_choice "only     |   model, which only the API    |
+# |   compatible with Command-r7b and newer";              |   knows (400 from the API)     |
+# |   response_format "supported on Command R ... newer"   |                                |
+# | json_object: the message "should" ask for JSON         | not checked: advice            |
+# | tool message content "should" be a JSON object string | not checked: advice            |
+# | seed: "determinism cannot be totally guaranteed"       | not a rule of the request      |
 from __future__ import annotations
 
 from typing import Any
@@ -133,15 +178,41 @@ def _structure_problem(body: dict[str, Any]) -> str | None:
             return 'response_format type must be "text" or "json_object"'
         if "json_schema" in fmt and not isinstance(fmt["json_schema"], dict):
             return "response_format json_schema must be an object"
-        if "json_schema" in fmt and (body.get("tools") or body.get("documents")):
-            return "a JSON schema (--json-schema) cannot go with tools or documents"
+        if "json_schema" in fmt and fmt["type"] == "text":
+            return 'response_format json_schema must not be given with type "text"'
+    return _list_problem(body) or combination_problem(body)
+
+
+def _list_problem(body: dict[str, Any]) -> str | None:
     for field in ("tools", "documents"):
         if field in body and not isinstance(body[field], list):
             return f"{field} must be a list"
     for tool in body.get("tools") or ():
         function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            return 'each tool must be {"type": "function", "function": {"name": ..., ...}}'
+        if (not isinstance(function, dict) or not isinstance(function.get("name"), str)
+                or not isinstance(function.get("parameters"), dict)):
+            return ('each tool must be {"type": "function", "function": {"name": ..., '
+                    '"parameters": {...}}}')
+    for document in body.get("documents") or ():
+        if not isinstance(document, str) and not (
+                isinstance(document, dict) and isinstance(document.get("data"), dict)):
+            return 'each document must be a string or {"data": {...}}'
+    return None
+
+
+def combination_problem(body: dict[str, Any]) -> str | None:
+    """Fields the API documents as not going together (a body whose fields each passed)."""
+    if "tool_choice" in body and not body.get("tools"):
+        return "tool_choice (--tool-choice) needs tools (--tools FILE)"
+    if not (body.get("tools") or body.get("documents")):
+        return None
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and "json_schema" in fmt:
+        return "a JSON schema (--json-schema) cannot go with tools or documents"
+    if fmt is not None:
+        return "response_format (--response-format) cannot go with tools or documents"
+    if "safety_mode" in body:
+        return "safety_mode (--safety-mode) cannot go with tools or documents"
     return None
 
 

@@ -135,6 +135,13 @@ def request_message(response: dict[str, Any]) -> dict[str, Any]:
     return {key: shaped[key] for key in MESSAGE_KEYS if key in shaped}
 
 
+def logprobs(response: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The response's `logprobs` (one `LogprobItem` per piece of text), None when it has
+    none: the API sends them only when the request asked (`--logprobs`)."""
+    found = response.get("logprobs")
+    return found if isinstance(found, list) else None
+
+
 def citations(response: dict[str, Any]) -> list[dict[str, Any]]:
     found = _message(response).get("citations")
     return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
@@ -208,6 +215,9 @@ def response_problem(response: Any) -> str | None:
     for key in ("id", "finish_reason"):
         if not _typed(response.get(key), str):
             return f"{key} is not a string"
+    items = response.get("logprobs")
+    if not _typed(items, list) or not all(isinstance(item, dict) for item in items or ()):
+        return "logprobs is not a list of objects"
     meta = response.get("meta")
     if not _typed(meta, dict) or not _typed((meta or {}).get("warnings"), list):
         return "meta is not an object with a warnings list"

@@ -79,7 +79,8 @@ def test_retries_spent_give_the_right_exit(make_stub: Any, rule: str, code: int,
     assert result.exit_code == code
     assert message in result.stderr
     if rule.startswith("drop"):
-        assert result.stderr.endswith(" the connection without answering\n")  # closed or reset
+        assert result.stderr.endswith(  # closed or reset
+            " the connection without answering; try again later, or raise --retries\n")
     assert len(server.requests) == 3  # one try and two retries
 
 

@@ -36,7 +36,9 @@ def build(**kw: Any) -> dict[str, Any]:
     ({"thinking_budget": 500}, {"thinking": {"type": "enabled", "token_budget": 500}}),
     ({"response_format": "json"}, {"response_format": {"type": "json_object"}}),
     ({"response_format": "text"}, {"response_format": {"type": "text"}}),
-    ({"tool_choice": "none"}, {"tool_choice": "NONE"}),
+    ({"tool_choice": "none", "params": (
+        'tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]',)},
+     {"tool_choice": "NONE"}),
     ({"strict_tools": True}, {"strict_tools": True}),
     ({"citations": "fast"}, {"citation_options": {"mode": "FAST"}}),
     ({"logprobs": True}, {"logprobs": True}),

@@ -395,23 +395,27 @@ def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(GOOD_REPLY, st.data(), st.sampled_from([None, 1]))
+@given(GOOD_REPLY, st.data(), st.sampled_from([None, 1]), st.booleans())
 def test_whatever_passes_the_checks_is_served_in_the_official_shape(
-    good: dict[str, Any], data: st.DataObject, max_tokens: int | None
+    good: dict[str, Any], data: st.DataObject, max_tokens: int | None, logprobs: bool
 ) -> None:
     """Good replies pass; with one value anywhere in one replaced by any JSON (or its key
     gone), either the start-up check fails or the stub still makes a response and
-    events of the official shape."""
+    events of the official shape, whose logprobs, joined, are the response's."""
     assert stubreply.reply_problem(good) is None
     path = data.draw(st.sampled_from(list(places(good))), label="path")
     reply = replaced(good, path, data.draw(st.just(GONE) | JSON, label="new value"))
     if stubreply.reply_problem(reply) is not None:
         return
-    body = {**BODY, **({"max_tokens": max_tokens} if max_tokens else {})}
+    body = {**BODY, **({"max_tokens": max_tokens} if max_tokens else {}),
+            **({"logprobs": True} if logprobs else {})}
     response = answers.build_reply(body, reply, answers.reply_id(1))
     official.validate_response(response)
-    for _, event in events.stream_events(response):
+    streamed = events.stream_events(response)
+    for _, event in streamed:
         official.validate_event(event)
+    carried = [event["logprobs"] for _, event in streamed if "logprobs" in event]
+    assert carried == response.get("logprobs", [])
 
 
 # --- item 16: settings that cannot be served -----------------------------------------------

@@ -364,7 +364,8 @@ def test_a_silent_server_was_reached_and_says_so(socket_server: Any) -> None:
     assert result.exit_code == 7
     said = (f"the server at 127.0.0.1:{server.port} accepted the connection but sent "
             "nothing for 0.5s (--timeout)")
-    assert result.stderr.endswith(f"cohere-chat: error: {said}\n")
+    assert result.stderr.endswith(f"cohere-chat: error: {said}; a slow model or a long "
+                                  "prompt may need a larger --timeout\n")
     assert f"retry 1/1 in 0.00s after {said}\n" in result.stderr
     assert "cannot reach" not in result.stderr
     assert server.accepted == 2
@@ -465,7 +466,9 @@ def test_a_refused_connection_is_retried_then_exits_7(monkeypatch: pytest.Monkey
     assert [line for line in lines if " retry " in line] == [
         f"cohere-chat: retry {n}/2 in 0.00s after cannot reach 127.0.0.1:{port}: "
         "Connection refused" for n in (1, 2)]
-    assert lines[-1] == f"cohere-chat: error: cannot reach 127.0.0.1:{port}: Connection refused"
+    assert lines[-1] == (
+        f"cohere-chat: error: cannot reach 127.0.0.1:{port}: Connection refused; is a server "
+        f"listening there? check the base URL http://127.0.0.1:{port} (from flag --base-url)")
 
 
 def reset_after_request(server: SocketServer, connection: socket.socket) -> None:
@@ -483,7 +486,8 @@ def test_a_reset_connection_is_retried_then_exits_7(socket_server: Any, stream: 
     result = invoke([stream, "--retries", "2", "--max-wait", "0", "hi"])
     assert result.exit_code == 7
     assert one_line_error(result.stderr) == (
-        f"the server at 127.0.0.1:{server.port} reset the connection without answering")
+        f"the server at 127.0.0.1:{server.port} reset the connection without answering; "
+        "try again later, or raise --retries")
     assert server.accepted == len(server.requests) == 3
 
 

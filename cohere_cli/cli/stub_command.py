@@ -13,7 +13,9 @@ from cohere_cli.errors import InputError, UsageError
 
 
 @click.command(cls=CheckedCommand)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 or ::: every one; the URL printed is then "
+              "on loopback).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port (0: any free port).")
 @click.option("--replies", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
@@ -31,9 +33,15 @@ from cohere_cli.errors import InputError, UsageError
 @click.option("--context-limit", type=HISTORY_TOKENS, metavar="TOKENS",
               help="Answer Cohere's 400 'too many tokens' to a chat request whose messages "
               "are estimated over TOKENS (as --history-tokens estimates).")
+@click.option("--models", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="The models GET /v1/models lists, and the only ones a chat request may "
+              "name (else a 404): a JSON array or JSONL of names or model objects.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="One line a request on stderr: method, path, status, model, tokens.")
 @batch_stub_options
 def stub(**kw: Any) -> int:
     """Serve the v2 chat wire format locally, for offline tests."""
+    from cohere_cli.stub.models import load_models
     from cohere_cli.stub.replies import load_replies
     from cohere_cli.stub.server import run_stub
     from cohere_cli.stub.settings import StubSettings, parse_fail_rule
@@ -52,5 +60,6 @@ def stub(**kw: Any) -> int:
         latency_max_ms=latency[1],
         token_delay_ms=kw["token_delay"], fail_rules=rules, retry_after=kw["retry_after"],
         context_limit=kw["context_limit"], batch=batch_stub_settings(kw),
+        models=load_models(kw["models"]) if kw["models"] else None, verbose=kw["verbose"],
     ))
     return 0

@@ -1,6 +1,7 @@
 """What the stub answers a valid chat request: the echo of the last user message, or the
-next `--replies` reply (`ReplyBook`), as a ChatResponseV2 body, cut to `max_tokens` words.
-No I/O: handler.py does the HTTP, events.py streams a response.
+next `--replies` reply (`ReplyBook`), as a ChatResponseV2 body, cut to `max_tokens` words,
+with made-up `logprobs` when asked for and the reply has none. No I/O: handler.py does
+the HTTP, events.py streams a response.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 
 from cohere_cli.history import estimate_tokens
+from cohere_cli.stub.events import make_logprobs
 from cohere_cli.stub.replies import reply_problem
 
 _WORD = re.compile(r"\S+")
@@ -104,7 +106,8 @@ def _usage(body: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
 def build_reply(body: dict[str, Any], spec: object, response_id: str) -> dict[str, Any]:
     """The ChatResponseV2 body for a valid request: `spec` is a reply text, a response
     object (used as is, but for an id and defaults for required fields), or None for the
-    echo. `max_tokens` cuts the text to that many words."""
+    echo. `max_tokens` cuts the text to that many words; `"logprobs": true` adds an item
+    for each token of the text, unless the reply object has its own `logprobs`."""
     if isinstance(spec, dict):
         response = _from_object(spec, response_id)
     else:
@@ -119,6 +122,8 @@ def build_reply(body: dict[str, Any], spec: object, response_id: str) -> dict[st
         response["finish_reason"] = "MAX_TOKENS"
     if not isinstance(spec, dict):
         response["usage"] = _usage(body, response["message"])
+    if body.get("logprobs") is True and "logprobs" not in response:
+        response["logprobs"] = make_logprobs(response["message"])
     return response
 
 

@@ -1,14 +1,18 @@
 """A chat response as the stream of events that carries it, as in the official examples of
-StreamedChatResponseV2, and those events as SSE frames on the wire."""
+StreamedChatResponseV2, and those events as SSE frames on the wire. A response's
+`logprobs` ride on the `content-delta` events of its text, one item each, in order, so
+that the items of a stream, joined, are the non-streamed list."""
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Any
 
 import orjson
 
 Event = tuple[str, dict[str, Any]]  # (type, data)
 Frame = tuple[bool, bytes]  # (is a delta: the token delay comes before it, the bytes)
+Piece = tuple[str, dict[str, Any] | None]  # a delta's text, and the logprobs item it carries
 
 # A token is a word or one other sign, with the spaces before it: joined, they give
 # back the exact text ("LLMs stand," -> "LLMs", " stand", ",").
@@ -19,12 +23,68 @@ def split_tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-def _event(kind: str, index: int | None = None, delta: Any = None) -> Event:
+def _logprob(token: str) -> dict[str, Any]:
+    """A made-up LogprobItem for one token: its id and log probability depend on its text only."""
+    number = zlib.crc32(token.encode())
+    return {"text": token, "token_ids": [number % 100_000], "logprobs": [-(number % 1000) / 100]}
+
+
+def _block_text(block: dict[str, Any]) -> str:
+    return str(block.get("thinking" if block.get("type") == "thinking" else "text", ""))
+
+
+def make_logprobs(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The logprobs of a message's text blocks (thinking has none), one item a token."""
+    return [_logprob(token) for block in message.get("content") or []
+            if block.get("type") != "thinking" for token in split_tokens(_block_text(block))]
+
+
+def _tiled(texts: dict[int, str], items: list[Any]) -> dict[int, list[Piece]] | None:
+    """Each text block's deltas as the items' own texts, when those texts, in order, make up
+    the text blocks exactly (as `make_logprobs` items do); None otherwise."""
+    pieces: dict[int, list[Piece]] = {}
+    taken = 0
+    for index, text in texts.items():
+        pieces[index], done = [], 0
+        while done < len(text):
+            item = items[taken] if taken < len(items) else None
+            piece = item.get("text") if isinstance(item, dict) else None
+            if not isinstance(piece, str) or not piece or not text.startswith(piece, done):
+                return None
+            pieces[index].append((piece, item))
+            done, taken = done + len(piece), taken + 1
+    return pieces if taken == len(items) else None
+
+
+def delta_pieces(content: list[dict[str, Any]], items: list[Any]) -> list[list[Piece]]:
+    """The deltas of each content block, each with the logprobs item it carries: the items'
+    texts when they make up the text blocks; otherwise each block's tokens, with the items
+    in order on those of the text blocks and the ones left over on empty deltas that end
+    the last text block (or the last block: replies.py refuses logprobs without one)."""
+    texts = {i: _block_text(b) for i, b in enumerate(content) if b.get("type") != "thinking"}
+    tiled = _tiled(texts, items)
+    left = iter(items if tiled is None else ())
+    pieces: list[list[Piece]] = []
+    for index, block in enumerate(content):
+        if tiled is not None and index in tiled:
+            pieces.append(tiled[index])
+        else:
+            pieces.append([(token, next(left, None) if index in texts else None)
+                           for token in split_tokens(_block_text(block))])
+    if rest := list(left):
+        pieces[max(texts, default=len(content) - 1)] += [("", item) for item in rest]
+    return pieces
+
+
+def _event(kind: str, index: int | None = None, delta: Any = None,
+           logprobs: dict[str, Any] | None = None) -> Event:
     data: dict[str, Any] = {"type": kind}
     if index is not None:
         data["index"] = index
     if delta is not None:
         data["delta"] = delta
+    if logprobs is not None:  # beside the delta, as in ChatContentDeltaEvent
+        data["logprobs"] = logprobs
     return kind, data
 
 
@@ -34,15 +94,18 @@ def _citation_events(number: int, citation: dict[str, Any]) -> list[Event]:
 
 
 def _content_events(
-    index: int, block: dict[str, Any], cited: list[tuple[int, dict[str, Any]]]
+    index: int, block: dict[str, Any], pieces: list[Piece],
+    cited: list[tuple[int, dict[str, Any]]],
 ) -> list[Event]:
-    """content-start, deltas (with citations once their text is out), content-end."""
+    """content-start, the deltas (`pieces`, with citations once their text is out),
+    content-end."""
     kind = "thinking" if block.get("type") == "thinking" else "text"
     events = [_event("content-start", index, {"message": {"content": {"type": kind, kind: ""}}})]
     waiting = sorted(cited, key=lambda item: item[1].get("end") or 0)
     done = 0
-    for piece in split_tokens(str(block.get(kind, ""))):
-        events.append(_event("content-delta", index, {"message": {"content": {kind: piece}}}))
+    for piece, logprobs in pieces:
+        delta = {"message": {"content": {kind: piece}}}
+        events.append(_event("content-delta", index, delta, logprobs))
         done += len(piece)
         while waiting and (waiting[0][1].get("end") or 0) <= done:
             events += _citation_events(*waiting.pop(0))
@@ -81,8 +144,9 @@ def stream_events(response: dict[str, Any]) -> list[Event]:
     homes: dict[int, list[tuple[int, dict[str, Any]]]] = {}
     for number, citation in enumerate(message.get("citations") or []):
         homes.setdefault(citation.get("content_index", first_text), []).append((number, citation))
+    pieces = delta_pieces(content, response.get("logprobs") or [])
     for index, block in enumerate(content):
-        events += _content_events(index, block, homes.pop(index, []))
+        events += _content_events(index, block, pieces[index], homes.pop(index, []))
     for item in sorted(item for items in homes.values() for item in items):
         events += _citation_events(*item)
     for index, call in enumerate(message.get("tool_calls") or []):

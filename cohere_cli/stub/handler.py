@@ -1,7 +1,8 @@
 """The stub's request handler: one thread a connection, reading each request within the
 read timeout, recording it, then answering it after the latency: the route's answer (JSON,
 or SSE with `"stream": true`), or the next injected fault. It never shows the
-Authorization header, and logs nothing but one stderr line for a reply it cannot make.
+Authorization header, and logs nothing but one stderr line for a reply it cannot make and,
+with `-v`, one line a request (request_log.py).
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from cohere_cli import PROGRAM
 from cohere_cli import request_rules as rules
 from cohere_cli.stub import answers
 from cohere_cli.stub.events import Frame, sse_frames, stream_events
-from cohere_cli.stub.models import models_page
+from cohere_cli.stub.models import models_page, unknown_model
+from cohere_cli.stub.request_log import log_request
 from cohere_cli.stub.settings import FailRule, StubSettings
 
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ class _Answer:
     frames: list[Frame] | None = None  # or an event stream
     headers: tuple[tuple[str, str], ...] = ()
     content_type: str = "application/json"
+    response: dict[str, Any] | None = None  # the chat response it carries (its usage: -v)
 
 
 def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> _Answer:
@@ -161,9 +164,23 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if fault is None:
-            self._send(self._route(request))
+            answer = self._route(request)
+            self._log(request, answer.status, answer.response)
+            self._send(answer)
         else:
             self._inject(fault, request)
+
+    def _log(self, request: RecordedRequest, status: int | None,
+             response: dict[str, Any] | None = None, fault: FailRule | None = None) -> None:
+        """With `-v`, the request's line on stderr."""
+        if not self.state.settings.verbose:
+            return
+        injected = None
+        if fault is not None:
+            injected = {"status": str(fault.status), "cut": f"cut={fault.events}"}.get(
+                fault.kind, fault.kind)
+        log_request(request.method, request.path, request.json,
+                    request.headers.get("Authorization"), status, response, injected)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
@@ -192,18 +209,22 @@ class RequestHandler(BaseHTTPRequestHandler):
             return _json(404, {"message": f"stub: no route for {request.method} {url.path}"})
         if not _has_bearer(request.headers.get("Authorization")):
             return _json(401, {"message": "invalid api token"})
+        settings = self.state.settings
         if url.path == "/v1/models":
-            return _json(*models_page(parse_qs(url.query)))
-        problem = rules.body_problem(request.json) or answers.context_problem(
-            request.json, self.state.settings.context_limit)
-        if problem:
+            return _json(*models_page(parse_qs(url.query), settings.models))
+        if problem := rules.body_problem(request.json):
+            return _json(400, {"message": problem})
+        if missing := unknown_model(request.json, settings.models):
+            return _json(404, {"message": missing})
+        if problem := answers.context_problem(request.json, settings.context_limit):
             return _json(400, {"message": problem})
         number, position, spec = self.state.book.take(advance)
         try:
             response = answers.build_reply(request.json, spec, answers.reply_id(number))
             if request.json.get("stream"):
-                return _Answer(200, frames=sse_frames(stream_events(response)))
-            return _Answer(200, orjson.dumps(response))
+                return _Answer(200, frames=sse_frames(stream_events(response)),
+                               response=response)
+            return _Answer(200, orjson.dumps(response), response=response)
         except Exception as error:  # answered and logged, never dropped
             return _cannot_serve(position, error)
 
@@ -213,13 +234,18 @@ class RequestHandler(BaseHTTPRequestHandler):
             headers: tuple[tuple[str, str], ...] = ()
             if status in (429, 503):
                 headers = (("Retry-After", _seconds(self.state.settings.retry_after)),)
+            self._log(request, status, fault=rule)
             self._send(_json(status, {"message": f"stub: injected {status}"}, headers))
         elif rule.kind == "garbage":
+            self._log(request, 200, fault=rule)
             self._head(200, "application/json", ("Content-Length", str(len(GARBAGE))))
             self.wfile.write(GARBAGE)
         elif rule.kind == "cut":
-            self._send(self._route(request, advance=False), cut=rule.events or 0)
+            answer = self._route(request, advance=False)
+            self._log(request, answer.status, answer.response, rule)
+            self._send(answer, cut=rule.events or 0)
         else:  # drop, or hang until the server stops: then close, without a reply
+            self._log(request, None, fault=rule)
             if rule.kind == "hang":
                 self.state.stopping.wait()
             self.close_connection = True

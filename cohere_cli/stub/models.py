@@ -1,9 +1,17 @@
-"""What the stub answers `GET /v1/models`: a fixed list of models, filtered by endpoint,
-in pages with the official `page_size` and `page_token` rules."""
+"""What the stub answers `GET /v1/models`: a fixed list of models, or those of
+`--models FILE`, filtered by endpoint, in pages with the official `page_size` and
+`page_token` rules; with `--models`, a chat request for a model not in the list gets
+Cohere's 404."""
 from __future__ import annotations
 
 import base64
+import os
 from typing import Any
+
+import orjson
+
+from cohere_cli.errors import UsageError
+from cohere_cli.files import MAX_INPUT_BYTES, decode_utf8, read_file_bytes, split_lines
 
 ENDPOINTS = ("chat", "embed", "classify", "summarize", "rerank", "rate", "generate")
 DEFAULT_PAGE_SIZE = 2
@@ -30,6 +38,57 @@ MODELS = (
 )
 
 
+def unknown_model(body: dict[str, Any], models: tuple[dict[str, Any], ...] | None) -> str | None:
+    """Cohere's 404 message for a chat request whose model is not in `models`; None when
+    it is, or when there is no list (`--models` not given: any model will do)."""
+    name = body["model"]
+    if models is None or any(model["name"] == name for model in models):
+        return None
+    return (f"model '{name}' not found, make sure the correct model ID was used and that "
+            "you have access to the model.")
+
+
+class ModelsError(UsageError):
+    """A `--models` file the stub cannot serve: names the file (and line) (exit 2)."""
+
+    def __init__(self, source: str, line: int | None, problem: str) -> None:
+        super().__init__(f"--models: {source}{'' if line is None else f':{line}'}: {problem}")
+
+
+def _listed(value: Any, source: str, line: int | None) -> dict[str, Any]:
+    """One `--models` entry as a model object: a name gets the fields of a chat model; an
+    object needs a "name", and gets the fields it lacks."""
+    if isinstance(value, str) and value:
+        value = {"name": value}
+    if not (isinstance(value, dict) and isinstance(value.get("name"), str) and value["name"]):
+        raise ModelsError(source, line, 'each model must be a name or an object with a "name"')
+    for key in ("endpoints", "default_endpoints"):
+        known = value.get(key, [])
+        if not (isinstance(known, list) and all(isinstance(e, str) for e in known)):
+            raise ModelsError(source, line, f'"{key}" must be a list of endpoint names')
+    return {**_model(value["name"], ("chat",), 128000, False), **value}
+
+
+def _parsed(text: str, source: str, line: int | None) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise ModelsError(source, line, f"invalid JSON ({error})") from None
+
+
+def load_models(path: str | os.PathLike[str]) -> tuple[dict[str, Any], ...]:
+    """The models of `--models FILE`: a JSON array, or JSONL (as `models --json` prints),
+    of model names or model objects. A bad entry is a ModelsError naming the file and the
+    line (of JSONL)."""
+    source = os.fspath(path)
+    text = decode_utf8(read_file_bytes(
+        source, too_big=f"more than {MAX_INPUT_BYTES >> 20} MiB: too big for --models"), source)
+    if text.lstrip().startswith("["):
+        return tuple(_listed(value, source, None) for value in _parsed(text, source, None))
+    return tuple(_listed(_parsed(line, source, number), source, number)
+                 for number, line in enumerate(split_lines(text), 1) if line.strip())
+
+
 def _page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"stub:{offset}".encode()).decode().rstrip("=")
 
@@ -47,8 +106,10 @@ def _page_start(token: str) -> int:
     return int(offset)
 
 
-def models_page(query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
-    """(status, body) for `GET /v1/models` with these query parameters."""
+def models_page(query: dict[str, list[str]],
+                models: tuple[dict[str, Any], ...] | None = None) -> tuple[int, dict[str, Any]]:
+    """(status, body) for `GET /v1/models` with these query parameters: of `models`, or
+    of the built-in list."""
     endpoint = query.get("endpoint", [None])[-1]
     if endpoint is not None and endpoint not in ENDPOINTS:
         return 400, {"message": f"endpoint must be one of {', '.join(ENDPOINTS)}"}
@@ -62,11 +123,12 @@ def models_page(query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         size = 0.5
     if not (size.is_integer() and 1 <= size <= 1000):
         return 400, {"message": "page_size must be an integer between 1 and 1000"}
-    models = [m for m in MODELS if endpoint is None or endpoint in m["endpoints"]]
+    listed = MODELS if models is None else models
+    shown = [m for m in listed if endpoint is None or endpoint in m["endpoints"]]
     if endpoint is not None and query.get("default_only", [""])[-1].lower() == "true":
-        models = [m for m in models if endpoint in m["default_endpoints"]]
+        shown = [m for m in shown if endpoint in m["default_endpoints"]]
     end = start + int(size)
-    page: dict[str, Any] = {"models": models[start:end]}
-    if end < len(models):
+    page: dict[str, Any] = {"models": shown[start:end]}
+    if end < len(shown):
         page["next_page_token"] = _page_token(end)
     return 200, page

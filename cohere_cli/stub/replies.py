@@ -130,7 +130,11 @@ def reply_problem(value: Any) -> str | None:
         return "a reply must be a JSON string (the text) or a response object"
     if not isinstance(value.get("message"), dict):
         return 'a reply object needs a "message" object'
-    return _fields(value, _REPLY, "")
+    problem = _fields(value, _REPLY, "")
+    content = value["message"].get("content")
+    if problem is None and value.get("logprobs") and content in (None, []):
+        return '"logprobs" need a "message.content": its content-delta events carry them'
+    return problem
 
 
 class RepliesError(UsageError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import resource
 import selectors
 import signal
@@ -37,6 +38,18 @@ def _fd_room() -> int:
     connections hold their descriptor a moment longer, and the program needs some)."""
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else max(1, (soft - 32) // 2)
+
+
+def reachable(address: str) -> str:
+    """The host part of a URL that reaches a server bound to `address` from this machine:
+    loopback for an address that means "all of them" (0.0.0.0, ::), IPv6 in brackets."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return f"[{address}]" if ":" in address else address
+    if ip.is_unspecified:
+        ip = ipaddress.ip_address("::1" if ip.version == 6 else "127.0.0.1")
+    return f"[{ip}]" if ip.version == 6 else str(ip)
 
 
 def _shut(connection: socket.socket) -> None:
@@ -203,7 +216,8 @@ class StubServer:
             return list(self._state.log)
 
     def start(self) -> str:
-        """Listen, serve in a daemon thread, and return the base URL."""
+        """Listen, serve in a daemon thread, and return the base URL (on loopback when
+        listening on every address)."""
         host, port = self.settings.host, self.settings.port
         try:
             self._httpd = StubHTTPServer((host, port), self._state, self._tls)
@@ -213,8 +227,7 @@ class StubServer:
         self._thread = threading.Thread(target=self._httpd.serve, name="cohere-chat-stub",
                                         daemon=True)
         self._thread.start()
-        bound = self._httpd.server_name  # the address, as server_bind put it
-        shown = f"[{bound}]" if ":" in bound else bound
+        shown = reachable(self._httpd.server_name)  # the address, as server_bind put it
         scheme = "https" if self._tls is not None else "http"
         self.url = f"{scheme}://{shown}:{self._httpd.server_port}"
         return self.url

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from cohere_cli.errors import UsageError
 from cohere_cli.stub.batch_settings import BatchStubSettings
@@ -62,6 +63,9 @@ class StubSettings:
     read_timeout: float = READ_TIMEOUT
     max_connections: int = MAX_CONNECTIONS
     context_limit: int | None = None  # estimated tokens (history.py) a chat request may hold
+    models: tuple[dict[str, Any], ...] | None = None  # from models.load_models; None: built in,
+    # and a chat request may name any model
+    verbose: bool = False  # a line on stderr for each request
     batch: BatchStubSettings = field(default_factory=BatchStubSettings)  # the Batch API
 
     def __post_init__(self) -> None:

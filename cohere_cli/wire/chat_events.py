@@ -7,7 +7,9 @@ takes them in order, says what to show as each arrives, and rebuilds the
 Shapes follow the `StreamedChatResponseV2` events of the official OpenAPI document. A
 missing `index` means 0 (the official image example has none). A field of the wrong
 type is a body that is not the API's: `NetworkError`. Unknown event types, `debug`
-events, and events after `message-end` are ignored.
+events, and events after `message-end` are ignored. With `logprobs` asked for, each
+`content-delta` event carries one `LogprobItem` beside its `delta`; they are kept in
+the order they came, as the non-streamed response's `logprobs` list.
 """
 from __future__ import annotations
 
@@ -111,6 +113,7 @@ class ReplyAssembler:
         self._tool_plan: list[str] = []
         self._tool_calls: dict[int, _ToolCall] = {}
         self._citations: list[dict[str, Any]] = []
+        self._logprobs: list[dict[str, Any]] = []
         self._finish_reason: str | None = None
         self._usage: dict[str, Any] | None = None
         self._error: str | None = None
@@ -160,6 +163,9 @@ class ReplyAssembler:
 
     def _content_delta(self, event: dict[str, Any]) -> Delta | None:
         content = _get(event, CONTENT, dict) or {}
+        logprobs = _get(event, ("logprobs",), dict)
+        if logprobs is not None:
+            self._logprobs.append(logprobs)
         index = _index(event)
         block = self._blocks.get(index)
         if block is None:  # no content-start: guess the kind from the delta
@@ -256,6 +262,8 @@ class ReplyAssembler:
         }
         if self._usage is not None:
             body["usage"] = self._usage
+        if self._logprobs:
+            body["logprobs"] = list(self._logprobs)
         return body
 
 

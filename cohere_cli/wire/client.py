@@ -134,7 +134,7 @@ class ChatClient:
                 raise deadline.error(f"after {outcome.reason}" if response is not None
                                      else f"no answer yet from {self._host()}")
             if attempt == retries:
-                raise NetworkError(outcome.reason)
+                raise NetworkError(outcome.reason, outcome.hint)
             headers = response.headers if response is not None else {}
             wait = retry_wait(headers, attempt, self._connection.max_wait)
             attempt += 1
@@ -169,9 +169,11 @@ class ChatClient:
                 timeout=timeout, stream=True, verify=self._verify, proxies=self._proxies,
             )
         except requests.exceptions.SSLError as exc:
-            raise NetworkError(f"TLS error talking to {self._host()}: {_short(exc)}") from None
+            raise NetworkError(f"TLS error talking to {self._host()}: {_short(exc)}",
+                               "for a private CA, give --ca-bundle FILE") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            return _Outcome(None, self._failure(exc))
+            reason, hint = self._failure(exc)
+            return _Outcome(None, reason, hint=hint)
         elapsed = time.monotonic() - started
         self._log(f"HTTP {response.status_code} in {elapsed:.3f}s")
         outcome = _Outcome(response, f"HTTP {response.status_code}")
@@ -182,30 +184,42 @@ class ChatClient:
                 response.close()
         return outcome
 
-    def _failure(self, exc: Exception) -> str:
-        """What went wrong before any answer, in words (the final error's text if the
-        retries run out)."""
+    def _failure(self, exc: Exception) -> tuple[str, str]:
+        """What went wrong before any answer, in words, and the next step (the final
+        error's text and hint if the retries run out)."""
         import requests
 
         host = self._host()
+        unreached = f"is a server listening there? check {self._base_url_origin()}"
         if isinstance(exc, requests.ConnectTimeout):
-            return f"cannot reach {host}: no connection within {CONNECT_TIMEOUT:g}s"
+            return f"cannot reach {host}: no connection within {CONNECT_TIMEOUT:g}s", unreached
         if isinstance(exc, requests.Timeout):
             return (f"the server at {host} accepted the connection but sent nothing for "
-                    f"{self._connection.timeout:g}s (--timeout)")
+                    f"{self._connection.timeout:g}s (--timeout)", "a slow model or a long "
+                    "prompt may need a larger --timeout")
+        dropped = "try again later, or raise --retries"
         causes = _causes(exc)
         if any(isinstance(cause, ConnectionResetError) for cause in causes):
-            return f"the server at {host} reset the connection without answering"
+            return f"the server at {host} reset the connection without answering", dropped
         if any(isinstance(cause, http.client.RemoteDisconnected) for cause in causes):
-            return f"the server at {host} closed the connection without answering"
-        return f"cannot reach {host}: {_short(exc)}"
+            return f"the server at {host} closed the connection without answering", dropped
+        return f"cannot reach {host}: {_short(exc)}", unreached
 
     def _host(self) -> str:
         return urlsplit(self._connection.base_url).netloc
 
+    def _base_url_origin(self) -> str:
+        """The base URL and the setting it came from, for a hint (never the key)."""
+        source = self._connection.base_url_source
+        source = "the built-in default" if source == "built-in default" else source
+        parts = urlsplit(self._connection.base_url)
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # no user:pass
+        return f"the base URL {shown} (from {source})"
+
     def _error(self, response: requests.Response, body: bytes) -> APIError:
         message, error_id = parse_error_body(body, response.reason or "")
-        return error_for_status(response.status_code, message, error_id)
+        return error_for_status(response.status_code, message, error_id,
+                                self._base_url_origin())
 
     def _read_body(self, response: requests.Response, deadline: Deadline = NO_DEADLINE) -> bytes:
         """A whole 200 body; a transport fault while reading it is a NetworkError, in words."""
@@ -307,6 +321,7 @@ class _Outcome:
     response: requests.Response | None
     reason: str  # "HTTP 503", or the failure in words
     error_body: bytes = b""  # a 4xx/5xx answer's body, read before the connection goes back
+    hint: str | None = None  # the next step, when the retries run out on this failure
 
 
 def _socket_of(response: requests.Response) -> socket.socket | None:
