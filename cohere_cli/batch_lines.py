@@ -17,6 +17,7 @@ from cohere_cli.fitting import HistoryFit, HistoryLimits
 from cohere_cli.history import new_input_count
 from cohere_cli.media import DocumentError, as_document, attach_images
 from cohere_cli.messages import with_system
+from cohere_cli.presets import with_preset
 from cohere_cli.request_rules import REQUEST_FIELDS, body_problem, message_problem
 from cohere_cli.response import Prices, reply_text, request_message, usage_counts
 from cohere_cli.send import check_finish, send_chat
@@ -37,6 +38,7 @@ class Job:
     body: dict[str, Any] | None = None
     error: str | None = None
     new_count: int = 0  # the last new_count messages of the body are the line's new input
+    fixed: int = 0  # the first `fixed` messages (a preset's) always go: never windowed
 
 
 class LineError(ValueError):
@@ -100,11 +102,14 @@ class IdSet:
 
 
 class JobMaker:
-    """Turns one input line into a request body: flags are defaults, fields override."""
+    """Turns one input line into a request body: flags (over a preset's fields) are
+    defaults, the line's fields override. The template is a body built for one
+    placeholder message: the messages before it (a preset's) open every line."""
 
     def __init__(self, template: dict[str, Any], system: str | None,
                  images: list[dict[str, Any]] | None = None) -> None:
         self.template = {k: v for k, v in template.items() if k != "messages"}
+        self.prefix: list[dict[str, Any]] = list(template.get("messages", [])[:-1])
         self.system = system
         self.images = images or []
         self.seen = IdSet()  # explicit ids
@@ -150,12 +155,14 @@ class JobMaker:
         if not self._claim(job_id, number, explicit="id" in value):
             return Job(seq, number, job_id, error="the same id is on an earlier line")
         try:
-            body = self._body(fields)
+            body, fixed = self._body(fields)
         except LineError as exc:
             return Job(seq, number, job_id, error=str(exc))
-        return Job(seq, number, job_id, body=body, new_count=new_input_count(body["messages"]))
+        return Job(seq, number, job_id, body=body, new_count=new_input_count(body["messages"]),
+                   fixed=fixed)
 
-    def _body(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def _body(self, fields: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """The line's body, and how many messages at its start are the preset's."""
         _check_fields(fields)
         prompt, messages = fields.pop("prompt", None), fields.pop("messages", None)
         if (prompt is None) == (messages is None):
@@ -171,7 +178,11 @@ class JobMaker:
             if problem:
                 raise LineError(f"messages[{index}]: {problem}")
         fields.pop("stream", None)
-        messages = with_system(messages, self.system)
+        own = with_system(messages, self.system)
+        messages = with_preset(self.prefix, own)
+        fixed = len(messages) - len(own)
+        if self.prefix and own[0].get("role") == "system":
+            fixed += 1  # the line's system message stays first, before the preset's
         try:
             attach_images(messages, self.images)
         except UsageError as exc:
@@ -180,7 +191,7 @@ class JobMaker:
         problem = body_problem(body)
         if problem:
             raise LineError(problem)
-        return body
+        return body, fixed
 
 
 def _check_fields(fields: dict[str, Any]) -> None:
@@ -208,6 +219,8 @@ def _success(
         "usage": usage_counts(response, prices),
         "message": request_message(response),
     }
+    if "logprobs" in response:  # asked for with --logprobs (or a line's own field)
+        record["logprobs"] = response["logprobs"]
     if raw:
         record["response"] = response
     return record
@@ -220,9 +233,9 @@ def failure(job: Job, status: int | None, message: str) -> dict[str, Any]:
 
 def _send_messages(
     client: ChatClient, body: dict[str, Any], deadline: Deadline,
-    messages: list[dict[str, Any]],
+    head: list[dict[str, Any]], messages: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], bytes]:
-    return send_chat(client, {**body, "messages": messages}, deadline)
+    return send_chat(client, {**body, "messages": [*head, *messages]}, deadline)
 
 
 def run_job(client: ChatClient, job: Job, raw: bool, fit: HistoryFit | None = None, *,
@@ -239,8 +252,10 @@ def run_job(client: ChatClient, job: Job, raw: bool, fit: HistoryFit | None = No
     fit = fit or HistoryFit(HistoryLimits())
     deadline = Deadline(max_time)
     try:
-        response, _ = fit.send(job.body["messages"], job.new_count,
-                               partial(_send_messages, client, job.body, deadline))
+        every = job.body["messages"]
+        response, _ = fit.send(every[job.fixed:], job.new_count,
+                               partial(_send_messages, client, job.body, deadline,
+                                       every[:job.fixed]))
         check_finish(response)
     except APIError as exc:
         return failure(job, exc.status, exc.api_message)

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from cohere_cli import values
+from cohere_cli.config_check import error_line, error_text, unknown_names
 from cohere_cli.errors import InputError, UsageError
 from cohere_cli.files import read_stream
+from cohere_cli.presets import Preset, load_preset
 from cohere_cli.response import Prices
 from cohere_cli.secret import MAX_KEY_FILE_BYTES, Secret
 from cohere_cli.wire.connection import DEFAULT_MAX_WAIT, DEFAULT_POOL_SIZE, Connection
@@ -48,6 +50,7 @@ class ConfigFlags:
     fit: bool | None = None
     max_time: float | None = None
     log: str | None = None
+    preset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class Settings:
     log: Path | None = None  # the run log; None: none
     price_input: float | None = None  # USD per million billed tokens
     price_output: float | None = None
+    preset: Preset | None = None  # --preset, CO_PRESET or the config's `preset`
 
     @property
     def prices(self) -> Prices | None:
@@ -100,7 +104,8 @@ class _NoKey:
     def reveal(self) -> str:
         raise UsageError(
             "no API key",
-            hint="set CO_API_KEY, or use --api-key-file FILE, or api_key_file in the config",
+            hint="set CO_API_KEY, or use --api-key-file FILE, or api_key_file in the config; "
+                 "to try it offline: cohere-chat stub",
         )
 
 
@@ -142,7 +147,9 @@ def _read_config(
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"cannot read config: {_reason(exc)}") from None
     except configparser.Error as exc:
-        raise InputError(str(path), f"bad config: {exc.message.splitlines()[0]}") from None
+        raise InputError(str(path), f"bad config: {error_text(exc)}",
+                         error_line(exc)) from None
+    warnings.extend(unknown_names(data.decode("utf-8-sig"), str(path)))
     return parser, "exists"
 
 
@@ -167,7 +174,10 @@ class _Layers:
         if profile:
             name = f"profile {profile}"
             if not parser.has_section(name):
-                raise UsageError(f'no profile "{profile}" in {path or "the config file"}')
+                names = [s[8:] for s in parser.sections() if s.startswith("profile ")]
+                raise UsageError(f'no profile "{profile}" in {path or "the config file"}',
+                                 hint=f"the profiles: {', '.join(names)}" if names
+                                 else "there are no [profile NAME] sections")
             self.sections.append((f"{path} [{name}]", parser[name]))
         if parser.has_section("default"):
             self.sections.append((f"{path} [default]", parser["default"]))
@@ -188,11 +198,15 @@ def _environment(name: str, environ: Mapping[str, str]) -> str:
 
 
 def _pick(
-    key: str, flag: object, env: tuple[str, Mapping[str, str]] | None, layers: _Layers
+    key: str, flag: object, env: tuple[str, Mapping[str, str]] | None, layers: _Layers,
+    preset: tuple[Mapping[str, object], str] | None = None,
 ) -> tuple[object, str]:
-    """The value (typed when a flag gave it, text otherwise) and where it came from."""
+    """The value (typed when a flag or a preset gave it, text otherwise) and where it
+    came from. A preset ranks below the flags and above the environment and config."""
     if flag is not None:
         return flag, f"flag --{key.replace('_', '-')}"
+    if preset and key in preset[0]:
+        return preset[0][key], preset[1]
     if env is not None:
         name, environ = env
         if environ.get(name):
@@ -266,8 +280,21 @@ def _profile(flags: ConfigFlags, environ: Mapping[str, str]) -> tuple[str | None
     return None, "none"
 
 
-def load_settings(flags: ConfigFlags, environ: Mapping[str, str]) -> Settings:
-    """Resolve every setting by precedence: flag, environment, profile, default, built-in."""
+def _preset(
+    flags: ConfigFlags, environ: Mapping[str, str], layers: _Layers, load: bool
+) -> tuple[Preset | None, str]:
+    """The preset (--preset, CO_PRESET, the config's `preset`), loaded when `load`."""
+    name, source = _pick("preset", flags.preset, ("CO_PRESET", environ), layers)
+    if not isinstance(name, str) or not name.strip():
+        return None, "none"
+    return (load_preset(name.strip(), environ) if load else None), source
+
+
+def load_settings(
+    flags: ConfigFlags, environ: Mapping[str, str], with_preset: bool = True
+) -> Settings:
+    """Resolve every setting by precedence: flag, preset, environment, profile, default,
+    built-in. `with_preset`: load the preset (commands that send; not `models`)."""
     path = config_path(environ)
     warnings: list[str] = []
     parser, state = _read_config(path, bool(environ.get("COHERE_CHAT_CONFIG")), warnings)
@@ -278,22 +305,25 @@ def load_settings(flags: ConfigFlags, environ: Mapping[str, str]) -> Settings:
         warnings.append(f"{path} holds an API key and is readable by other users; chmod 600 it")
     config_dir = path.parent if path is not None else None
     key, key_source = _load_key(flags, environ, layers, config_dir, warnings)
+    preset, preset_source = _preset(flags, environ, layers, with_preset)
+    in_preset = (preset.settings, f"preset {preset.name}") if preset else None
     picks = {
         "base_url": _pick("base_url", flags.base_url, ("CO_API_URL", environ), layers),
-        "model": _pick("model", flags.model, ("CO_MODEL", environ), layers),
+        "model": _pick("model", flags.model, ("CO_MODEL", environ), layers,
+                       (preset.fields, f"preset {preset.name}") if preset else None),
         "timeout": _pick("timeout", flags.timeout, None, layers),
         "retries": _pick("retries", flags.retries, None, layers),
         "client_name": _pick("client_name", flags.client_name, None, layers),
-        "history_turns": _pick("history_turns", flags.history_turns, None, layers),
-        "history_tokens": _pick("history_tokens", flags.history_tokens, None, layers),
-        "fit": _pick("fit", flags.fit, None, layers),
-        "max_time": _pick("max_time", flags.max_time, None, layers),
+        "history_turns": _pick("history_turns", flags.history_turns, None, layers, in_preset),
+        "history_tokens": _pick("history_tokens", flags.history_tokens, None, layers, in_preset),
+        "fit": _pick("fit", flags.fit, None, layers, in_preset),
+        "max_time": _pick("max_time", flags.max_time, None, layers, in_preset),
         "log": _pick("log", flags.log, ("COHERE_CHAT_LOG", environ), layers),
         "price_input": _pick("price_input", None, None, layers),
         "price_output": _pick("price_output", None, None, layers),
     }
     sources = {name: source for name, (_, source) in picks.items()}
-    sources.update(api_key=key_source, profile=profile_source)
+    sources.update(api_key=key_source, profile=profile_source, preset=preset_source)
     return Settings(
         base_url=_checked("base_url", picks["base_url"], values.base_url, DEFAULT_BASE_URL,
                           "bad base URL {value!r} from {source}: it {problem}"),
@@ -316,6 +346,7 @@ def load_settings(flags: ConfigFlags, environ: Mapping[str, str]) -> Settings:
         max_time=_checked("max_time", picks["max_time"], values.positive_seconds, None),
         log=_log_path(picks["log"], config_dir),
         **_prices(picks["price_input"], picks["price_output"]),
+        preset=preset,
     )
 
 

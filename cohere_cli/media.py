@@ -34,8 +34,11 @@ def image_type(data: bytes) -> str | None:
     return None
 
 
-def image_blocks(refs: tuple[str, ...], detail: str | None = None) -> list[dict[str, Any]]:
-    """An `image_url` content block for each path or URL, checked against the limits."""
+def image_blocks(
+    refs: tuple[str, ...], detail: str | None = None, stdin: bytes | None = None
+) -> list[dict[str, Any]]:
+    """An `image_url` content block for each path or URL, checked against the limits;
+    `-` is stdin's bytes (`stdin`)."""
     if len(refs) > MAX_IMAGES:
         raise UsageError(f"at most {MAX_IMAGES} images in a request (got {len(refs)})")
     if detail is not None and detail not in DETAILS:
@@ -45,11 +48,11 @@ def image_blocks(refs: tuple[str, ...], detail: str | None = None) -> list[dict[
         if ref.startswith(URL_PREFIXES):
             url = ref
         else:
-            # counted while read: a pipe or a device is held to the limit as a file is
-            data = read_file_bytes(ref, MAX_IMAGE_BYTES - total, TOO_BIG)
+            data = _image_bytes(ref, MAX_IMAGE_BYTES - total, stdin)
             mime = image_type(data)
             if mime is None:
-                raise InputError(ref, "not a PNG, JPEG, WEBP or GIF image")
+                raise InputError("stdin" if ref == "-" else ref,
+                                 "not a PNG, JPEG, WEBP or GIF image")
             total += len(data)
             url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
         image: dict[str, Any] = {"url": url}
@@ -57,6 +60,16 @@ def image_blocks(refs: tuple[str, ...], detail: str | None = None) -> list[dict[
             image["detail"] = detail
         blocks.append({"type": "image_url", "image_url": image})
     return blocks
+
+
+def _image_bytes(ref: str, limit: int, stdin: bytes | None) -> bytes:
+    """An image file's bytes, or stdin's for `-`; at most `limit` of them."""
+    if ref == "-":
+        if len(stdin or b"") > limit:
+            raise InputError("stdin", TOO_BIG)
+        return stdin or b""
+    # counted while read: a pipe or a device is held to the limit as a file is
+    return read_file_bytes(ref, limit, TOO_BIG)
 
 
 def attach_images(messages: list[dict[str, Any]], blocks: list[dict[str, Any]]) -> None:
@@ -73,8 +86,12 @@ def attach_images(messages: list[dict[str, Any]], blocks: list[dict[str, Any]]) 
     raise UsageError("--image needs a user message to attach the images to")
 
 
-def document_from_file(path: str) -> dict[str, Any]:
-    """A text file as a document: its path is the id, its name the title."""
+def document_from_file(path: str, stdin: bytes | None = None) -> dict[str, Any]:
+    """A text file as a document: its path is the id, its name the title. `-` is
+    stdin's bytes (`stdin`), with the id and title "stdin"."""
+    if path == "-":
+        return {"id": "stdin", "data": {"title": "stdin",
+                                        "snippet": decode_utf8(stdin or b"", "stdin")}}
     text = decode_utf8(read_file_bytes(path), path)
     return {"id": path, "data": {"title": Path(path).name, "snippet": text}}
 

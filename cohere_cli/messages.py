@@ -43,6 +43,43 @@ class Assembled:
     messages: list[dict[str, Any]]
     defaults: dict[str, Any] = field(default_factory=dict)
     new_count: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NewInput:
+    """What stdin and the prompt bring: messages, a JSON document's fields, warnings."""
+
+    messages: list[dict[str, Any]]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """Nothing but system messages (or nothing at all) is nothing to send."""
+        if not any(m.get("role") != "system" for m in self.messages):
+            raise _nothing_to_send()
+
+
+def _nothing_to_send() -> UsageError:
+    return UsageError("nothing to send",
+                      hint='give a prompt (cohere-chat "hello"), or pipe text on stdin')
+
+
+JSONL_HINT = ("stdin looks like JSONL messages but is sent as text; "
+              "use --jsonl to send them as messages")
+
+
+def looks_like_jsonl(text: str) -> bool:
+    """Every non-blank line a JSON object with a "role"."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    for line in lines:
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(value, dict) or "role" not in value:
+            return False
+    return bool(lines)
 
 
 def _json_error(exc: orjson.JSONDecodeError) -> str:
@@ -87,7 +124,10 @@ def _prompt_text(words: tuple[str, ...]) -> str:
     return " ".join(words)
 
 
-def _from_stdin(inputs: MessageInputs) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def read_input(inputs: MessageInputs) -> NewInput:
+    """The new input of a request: stdin (as its format says) and the prompt."""
+    if inputs.input_format not in INPUT_FORMATS:
+        raise UsageError(f"unknown input format {inputs.input_format!r}")
     prompt = _prompt_text(inputs.prompt)
     data = inputs.stdin
     if inputs.input_format == "text":
@@ -95,7 +135,8 @@ def _from_stdin(inputs: MessageInputs) -> tuple[list[dict[str, Any]], dict[str, 
         if not text.strip():
             text = ""
         joined = f"{text}\n\n{prompt}" if text and prompt else text or prompt
-        return ([{"role": "user", "content": joined}] if joined else []), {}
+        warnings = [JSONL_HINT] if text and looks_like_jsonl(text) else []
+        return NewInput([{"role": "user", "content": joined}] if joined else [], {}, warnings)
     text = decode_utf8(data, "stdin") if data else ""
     defaults: dict[str, Any]
     if inputs.input_format == "jsonl":
@@ -106,7 +147,7 @@ def _from_stdin(inputs: MessageInputs) -> tuple[list[dict[str, Any]], dict[str, 
         messages, defaults = [], {}
     if prompt:
         messages.append({"role": "user", "content": prompt})
-    return messages, defaults
+    return NewInput(messages, defaults)
 
 
 def read_system(inputs: MessageInputs) -> str | None:
@@ -127,19 +168,14 @@ def with_system(messages: list[dict[str, Any]], system: str | None) -> list[dict
     return [{"role": "system", "content": system}, *rest]
 
 
-def assemble_messages(inputs: MessageInputs) -> Assembled:
-    """All messages of one request, in order: history, stdin, prompt; system first."""
-    if inputs.input_format not in INPUT_FORMATS:
-        raise UsageError(f"unknown input format {inputs.input_format!r}")
+def assemble_messages(inputs: MessageInputs, given: NewInput | None = None) -> Assembled:
+    """All messages of one request, in order: history, stdin, prompt; system first.
+    `given`: the new input read already (read_input)."""
     system = read_system(inputs)
-    new, defaults = _from_stdin(inputs)
+    new = given or read_input(inputs)
+    new.check()
     history = list(inputs.history)
-    if not any(m.get("role") != "system" for m in new) or not any(
-        m.get("role") in ("user", "tool") for m in history + new
-    ):
-        raise UsageError(
-            "nothing to send",
-            hint='give a prompt (cohere-chat "hello"), or pipe text on stdin',
-        )
-    messages = with_system(history + new, system)
-    return Assembled(messages, defaults, new_input_count(new))
+    if not any(m.get("role") in ("user", "tool") for m in history + new.messages):
+        raise _nothing_to_send()
+    messages = with_system(history + new.messages, system)
+    return Assembled(messages, new.defaults, new_input_count(new.messages), new.warnings)

@@ -2,6 +2,7 @@
 "Request options")."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,8 @@ import orjson
 from cohere_cli.errors import InputError, UsageError
 from cohere_cli.files import decode_utf8, iter_jsonl, read_file_bytes
 from cohere_cli.media import document_from_file, documents_from_jsonl
-from cohere_cli.request_rules import body_problem
+from cohere_cli.presets import Preset, with_preset
+from cohere_cli.request_rules import REQUEST_FIELDS, body_problem
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,33 @@ class RequestOptions:
     params: tuple[str, ...] = ()
     documents: tuple[str, ...] = ()
     documents_file: str | None = None
+    # not flags: the preset's fields and messages, and stdin's bytes for `--image -` or
+    # `--document -` (then stdin is not a message)
+    preset: Preset | None = None
+    stdin_media: bytes | None = None
+
+
+NOT_FLAGS = ("preset", "stdin_media")
+
+
+def param_warnings(params: tuple[str, ...]) -> list[str]:
+    """A warning for each --param KEY the API's request does not know (it is still
+    sent, so that new API fields work), with a close known name if there is one."""
+    warnings = []
+    for key in dict.fromkeys(key for key, _ in map(parse_param, params)):
+        if key not in REQUEST_FIELDS:
+            close = difflib.get_close_matches(key, REQUEST_FIELDS, 1)
+            meant = f' (did you mean "{close[0]}"?)' if close else ""
+            warnings.append(f'--param {key}: not a request field the API documents{meant}; '
+                            "sent all the same")
+    return warnings
+
+
+def with_preset_messages(
+    options: RequestOptions, messages: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The preset's messages (if any) first, then `messages` (presets.with_preset)."""
+    return with_preset(list(options.preset.messages), messages) if options.preset else messages
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -109,7 +138,7 @@ def _response_format(options: RequestOptions) -> dict[str, Any] | None:
 
 
 def _documents(options: RequestOptions) -> list[Any] | None:
-    documents = [document_from_file(path) for path in options.documents]
+    documents = [document_from_file(path, options.stdin_media) for path in options.documents]
     if options.documents_file:
         documents += documents_from_jsonl(options.documents_file)
     return documents or None
@@ -139,6 +168,23 @@ def _flag_fields(options: RequestOptions) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
+def preset_document(
+    options: RequestOptions, system: str | None, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """--save-preset: the request flags given (and --param), --system as its message,
+    and the settings flags given (presets.PRESET_SETTINGS)."""
+    document: dict[str, Any] = {"model": options.model} if options.model else {}
+    document.update(_flag_fields(options))
+    for key, value in map(parse_param, options.params):
+        if key in ("stream", "messages"):
+            raise UsageError(f"--param {key} is not allowed; the command line decides {key}")
+        document[key] = value
+    document.update(settings)
+    if system is not None:
+        document["messages"] = [{"role": "system", "content": system}]
+    return document
+
+
 def build_request(
     messages: list[dict[str, Any]],
     options: RequestOptions,
@@ -146,15 +192,17 @@ def build_request(
     fallback_model: str = "",
     stream: bool = False,
 ) -> dict[str, Any]:
-    """The request body: document defaults, then flags, then --param; checked locally.
+    """The request body: the preset's fields, document defaults, then flags, then
+    --param; checked locally. The preset's messages go first.
 
-    `defaults` are a JSON request document's own fields (they rank below flags);
+    `defaults` are a JSON request document's own fields (above a preset, below flags);
     `fallback_model` is the model from the environment, config or built-in default.
     """
-    body: dict[str, Any] = dict(defaults or {})
+    body: dict[str, Any] = dict(options.preset.fields) if options.preset else {}
+    body.update(defaults or {})
     body.update(_flag_fields(options))
     body["model"] = options.model or body.get("model") or fallback_model
-    body["messages"] = messages
+    body["messages"] = with_preset_messages(options, messages)
     for key, value in map(parse_param, options.params):
         if key in ("stream", "messages"):
             raise UsageError(f"--param {key} is not allowed; the command line decides {key}")

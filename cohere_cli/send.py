@@ -19,8 +19,8 @@ from cohere_cli.errors import (
 )
 from cohere_cli.fitting import HistoryFit, HistoryLimits
 from cohere_cli.media import attach_images, image_blocks
-from cohere_cli.messages import MessageInputs, assemble_messages
-from cohere_cli.request import RequestOptions, build_request
+from cohere_cli.messages import MessageInputs, NewInput, assemble_messages, read_input
+from cohere_cli.request import RequestOptions, build_request, with_preset_messages
 from cohere_cli.response import STREAMED_REPLY, check_response, request_message, tool_calls
 from cohere_cli.run_log import RunRecord
 from cohere_cli.tools import ToolSettings, run_tool_calls
@@ -148,7 +148,7 @@ def _exchange(
         if plan.stream:
             try:
                 response, error_text, raw = stream_chat(client, body, sink, live.deadline)
-            except (IncompleteReplyError, NetworkError, TimeLimitError):
+            except (IncompleteReplyError, NetworkError, TimeLimitError, KeyboardInterrupt):
                 sink.interrupted_line()
                 raise
         else:
@@ -164,14 +164,17 @@ class _Turn:
     """All the messages of a turn (the last `new_count` are its new input), and the body
     of its first request, which holds the window of them."""
 
-    messages: list[dict[str, Any]]
+    messages: list[dict[str, Any]]  # without the preset's (they are not saved)
     new_count: int
     body: dict[str, Any]
 
 
-def _build(plan: SendPlan, history: list[dict[str, Any]], fit: HistoryFit) -> _Turn:
-    assembled = assemble_messages(replace(plan.inputs, history=tuple(history)))
-    attach_images(assembled.messages, image_blocks(plan.inputs.images, plan.inputs.image_detail))
+def _build(
+    plan: SendPlan, history: list[dict[str, Any]], fit: HistoryFit, new: NewInput
+) -> _Turn:
+    assembled = assemble_messages(replace(plan.inputs, history=tuple(history)), new)
+    attach_images(assembled.messages, image_blocks(plan.inputs.images, plan.inputs.image_detail,
+                                                   plan.options.stdin_media))
     sent = fit.window(assembled.messages, assembled.new_count).messages
     body = build_request(sent, plan.options, assembled.defaults, plan.fallback_model,
                          plan.stream)
@@ -182,7 +185,8 @@ def _exchange_messages(
     plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None],
     live: _Live, messages: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    return _exchange(plan, {**body, "messages": messages}, sink, log, live)
+    return _exchange(plan, {**body, "messages": with_preset_messages(plan.options, messages)},
+                     sink, log, live)
 
 
 def _converse(
@@ -236,17 +240,22 @@ def run_send(
 ) -> int:
     """Assemble, check, send and show one reply; the exit status, or a typed error.
 
-    With a conversation FILE, the whole turn runs under its lock, and FILE gains the new
-    messages and every reply (and tool result) only when the whole turn succeeded.
+    With a conversation FILE, the whole turn runs under its lock (taken only when there
+    is something to send, and not for --dry-run), and FILE gains the new messages and
+    every reply (and tool result) only when the whole turn succeeded.
     --max-time counts from here. `record` (the run log's) learns what was sent and
     what came back.
     """
     live = _Live(Deadline(plan.max_time).start(), record or RunRecord("send"))
     path = plan.conversation
     fit = HistoryFit(plan.history, log, sink.warning)
-    with _locked(path, plan.lock_timeout, live.deadline):
+    new = read_input(plan.inputs)
+    new.check()
+    for warning in new.warnings:
+        sink.warning(warning)
+    with _locked(None if dry_run else path, plan.lock_timeout, live.deadline):
         history = read_history(path) if path else []
-        turn = _build(plan, history, fit)
+        turn = _build(plan, history, fit, new)
         if dry_run:
             live.record.sent(turn.body)
             sink.body(turn.body)

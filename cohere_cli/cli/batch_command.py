@@ -10,6 +10,7 @@ from cohere_cli.cli.from_flags import (
     connection_of,
     history_limits,
     logger,
+    param_warnings,
     request_options_of,
     settings_of,
 )
@@ -20,6 +21,7 @@ from cohere_cli.cli.options import (
     connection_options,
     history_options,
     message_options,
+    preset_option,
     request_options,
     run_options,
 )
@@ -39,12 +41,13 @@ if TYPE_CHECKING:
 @click.option("--rpm", type=PER_MINUTE, metavar="N",
               help="Start requests at least 60/N seconds apart (no bursts).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the results to FILE (default: stdout).")
+              help="Write the results to FILE.  [default: stdout]")
 @click.option("--unordered", is_flag=True, help="Write results as they finish.")
 @click.option("--raw", is_flag=True, help="Add the whole response to each result.")
 @click.option("--resume", is_flag=True,
               help="Skip ids that already succeeded in --output FILE; retry the rest.")
 @message_options
+@preset_option
 @history_options
 @request_options
 @run_options
@@ -66,18 +69,21 @@ def _batch(input_path: str, kw: dict[str, Any], console: Console, runlog: RunLog
 
     if kw["resume"] and not kw["output"]:
         raise UsageError("--resume needs -o/--output FILE")
-    if input_path == "-" and (sys.stdin is None or sys.stdin.isatty()):
-        raise UsageError("no input", hint="give INPUT, or pipe JSONL on stdin")
     remote = run_remote(input_path, kw, console, runlog)
     if remote is not None:
         return remote
-    settings = settings_of(kw, console)
+    if input_path == "-" and (sys.stdin is None or sys.stdin.isatty()):
+        raise UsageError("no input", hint="give INPUT, or pipe JSONL on stdin")
+    if "-" in (*kw["images"], *kw["documents"]):
+        raise UsageError("batch takes no --image - or --document - (stdin is not for them)")
+    settings = settings_of(kw, console, with_preset=True)
     runlog.use(settings)
+    param_warnings(kw, console)
     job = BatchJob(
         input_path=input_path, output=kw["output"], resume=kw["resume"], jobs=kw["jobs"],
         rpm=kw["rpm"], ordered=not kw["unordered"], raw=kw["raw"], system=kw["system"],
         system_file=kw["system_file"], images=kw["images"], image_detail=kw["image_detail"],
-        options=request_options_of(kw),
+        options=request_options_of(kw, settings),
         connection=connection_of(settings, kw), fallback_model=settings.model,
         history=history_limits(settings), max_time=settings.max_time, prices=settings.prices,
     )

@@ -38,7 +38,7 @@ def config_flags(kw: dict[str, Any]) -> Any:
         profile=kw.get("profile"), timeout=kw.get("timeout"), retries=kw.get("retries"),
         client_name=kw.get("client_name"), history_turns=kw.get("history_turns"),
         history_tokens=kw.get("history_tokens"), fit=kw.get("fit"),
-        max_time=kw.get("max_time"), log=kw.get("log"),
+        max_time=kw.get("max_time"), log=kw.get("log"), preset=kw.get("preset"),
     )
 
 
@@ -49,20 +49,34 @@ def history_limits(settings: Settings) -> Any:
     return HistoryLimits(settings.history_turns, settings.history_tokens, settings.fit)
 
 
-def request_options_of(kw: dict[str, Any]) -> RequestOptions:
-    """The request flags: each option's destination is its RequestOptions field."""
+def request_options_of(kw: dict[str, Any], settings: Settings | None = None) -> RequestOptions:
+    """The request flags: each option's destination is its RequestOptions field; the
+    preset's fields and messages from the settings."""
     from dataclasses import fields
 
-    from cohere_cli.request import RequestOptions
+    from cohere_cli.request import NOT_FLAGS, RequestOptions
 
-    return RequestOptions(**{field.name: kw[field.name] for field in fields(RequestOptions)})
+    return RequestOptions(
+        **{field.name: kw[field.name] for field in fields(RequestOptions)
+           if field.name not in NOT_FLAGS},
+        preset=settings.preset if settings else None,
+    )
 
 
-def settings_of(kw: dict[str, Any], console: Any) -> Settings:
-    """The settings from the flags, environment and config; config warnings shown."""
+def param_warnings(kw: dict[str, Any], console: Any) -> None:
+    """Warn once for each --param KEY the API does not document."""
+    from cohere_cli.request import param_warnings as warnings
+
+    for warning in warnings(kw["params"]):
+        console.warning(warning)
+
+
+def settings_of(kw: dict[str, Any], console: Any, with_preset: bool = False) -> Settings:
+    """The settings from the flags, environment and config (and the preset, when
+    `with_preset`); config warnings shown."""
     from cohere_cli.config import load_settings
 
-    settings = load_settings(config_flags(kw), os.environ)
+    settings = load_settings(config_flags(kw), os.environ, with_preset)
     for warning in settings.warnings:
         console.warning(warning)
     return settings

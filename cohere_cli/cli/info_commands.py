@@ -35,13 +35,21 @@ def models(as_json: bool, **kw: Any) -> int:
 
 
 @click.command("config", cls=CheckedCommand)
+@click.option("--path", "path_only", is_flag=True, help="Print the config file's path only.")
 @settings_options
-def config_command(**kw: Any) -> int:
+def config_command(path_only: bool, **kw: Any) -> int:
     """Show the effective settings and where each came from (the key is never shown)."""
     from cohere_cli.cli.render import Console
-    from cohere_cli.config import ConfigFlags, load_settings
+    from cohere_cli.config import ConfigFlags, config_path, load_settings
 
     console = Console(*_streams())
+    if path_only:
+        found = config_path(os.environ)
+        if found is None:
+            raise UsageError("no config file path (no HOME, XDG_CONFIG_HOME or "
+                             "COHERE_CHAT_CONFIG)")
+        console.out(f"{found}\n".encode("utf-8", "surrogateescape"))
+        return console.written()
     settings = load_settings(ConfigFlags(**kw), os.environ)
     for warning in settings.warnings:
         console.warning(warning)
@@ -55,6 +63,7 @@ def config_command(**kw: Any) -> int:
         "api_key": f"({key_problem})" if key_problem
         else "(set, hidden)" if settings.api_key else "(not set)",
         "profile": settings.profile or "(none)",
+        "preset": settings.preset.name if settings.preset else "(none)",
         "base_url": settings.base_url,
         "model": settings.model,
         "timeout": f"{settings.timeout:g}",
@@ -72,7 +81,8 @@ def config_command(**kw: Any) -> int:
         else f"{settings.price_output:g}",
     }
     for name, value in shown.items():
-        lines.append(f"{name} = {value}  # {settings.sources.get(name, 'built-in default')}")
+        source = settings.sources.get(name, "built-in default")
+        lines.append(f"{name} = {value}" if source == "none" else f"{name} = {value}  # {source}")
     console.out("\n".join(lines).encode("utf-8") + b"\n")
     return console.written()
 

@@ -97,8 +97,14 @@ MESSAGE_OPTIONS = [
                  help="Documents from JSONL: a string or an object a line."),
 ]
 
+PRESET_OPTION = click.option(
+    "--preset", type=LocalText(), metavar="NAME|PATH",
+    help="Start from a preset: a JSON request document (request fields, messages, "
+    "history_turns, history_tokens, fit, max_time); NAME is in the presets folder "
+    "($CO_PRESET, config `preset`).")
+
 MODEL_OPTION = click.option("-m", "--model", metavar="NAME",
-                            help="Model (default: $CO_MODEL, config, command-a-plus-05-2026).")
+                            help="Model ($CO_MODEL, config).  [default: command-a-plus-05-2026]")
 
 REQUEST_OPTIONS = [
     MODEL_OPTION,
@@ -136,12 +142,12 @@ REQUEST_OPTIONS = [
 SETTINGS_OPTIONS = [
     click.option("--api-key-file", type=FILE, metavar="PATH", help="Read the API key from PATH."),
     click.option("--base-url", type=BASE_URL, metavar="URL",
-                 help="API base URL (default: https://api.cohere.com)."),
+                 help="API base URL ($CO_API_URL, config).  [default: https://api.cohere.com]"),
     click.option("--profile", metavar="NAME", help="Config profile ($CO_PROFILE)."),
     click.option("--timeout", type=POSITIVE_SECONDS, metavar="SECONDS",
-                 help="Read timeout, also between stream bytes (default 300, at most 86400)."),
+                 help="Read timeout, also between stream bytes (at most 86400).  [default: 300]"),
     click.option("--retries", type=RETRIES, metavar="N",
-                 help="Retries after 429/5xx/network errors (default 2, at most 100)."),
+                 help="Retries after 429/5xx/network errors (at most 100).  [default: 2]"),
     click.option("--client-name", type=HEADER_TEXT, metavar="NAME",
                  help="X-Client-Name header (cohere-chat)."),
 ]
@@ -203,4 +209,9 @@ def run_options(func: F) -> F:
 
 def settings_options(func: F) -> F:
     """For `config`: every flag a setting comes from (config.ConfigFlags)."""
-    return _apply([MODEL_OPTION, *SETTINGS_OPTIONS, *HISTORY_OPTIONS, *RUN_OPTIONS], func)
+    return _apply([MODEL_OPTION, *SETTINGS_OPTIONS, *HISTORY_OPTIONS, *RUN_OPTIONS,
+                   PRESET_OPTION], func)
+
+
+def preset_option(func: F) -> F:
+    return PRESET_OPTION(func)
