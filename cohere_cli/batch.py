@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 import orjson
 
@@ -33,6 +34,7 @@ from cohere_cli.errors import (
     OutputClosedError,
 )
 from cohere_cli.fitting import HistoryFit, HistoryLimits
+from cohere_cli.line_count import count_aside
 from cohere_cli.media import image_blocks
 from cohere_cli.messages import MessageInputs, read_system
 from cohere_cli.request import RequestOptions, build_request
@@ -55,12 +57,25 @@ class Summary:
     usage: dict[str, Any] = field(default_factory=dict)  # the succeeded lines' flat counts
     started: float = field(default_factory=time.monotonic)
     interrupted: bool = False
+    total: int | None = None  # the input's lines, once counted (a regular file only)
+    to_file: bool = False  # the results go to -o FILE, so --resume can continue the batch
+    from_stdin: bool = False  # the lines come from stdin (to continue, give them again)
     stopped_by: dict[str, Any] | None = None  # a refused key's error: every line would get it
     error: BaseException | None = None  # anything else that ended the batch, raised after it
 
     @property
     def seconds(self) -> float:
         return time.monotonic() - self.started
+
+
+@runtime_checkable
+class Progress(Protocol):
+    """A progress display that result lines written to stdout may collide with."""
+
+    def __call__(self, summary: Summary) -> None: ...
+
+    def hide(self) -> None:
+        """Before a result line goes to stdout: clear the display if it is there too."""
 
 
 def _tokens(usage: dict[str, Any]) -> int:
@@ -106,6 +121,7 @@ class BatchRun:
         self.summary = Summary()
         self.workers: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._hide: Callable[[], None] = lambda: None
 
     def _fail(self, error: BaseException, stop: bool = True) -> None:
         """The batch ends with ERROR (the first one wins); STOP: take no more lines."""
@@ -167,6 +183,8 @@ class BatchRun:
             record = {"id": record["id"], "line": record["line"], "error": {
                 "status": None, "message": f"the reply cannot be written as JSON ({exc})"}}
             line = orjson.dumps(record) + b"\n"
+        if not out.owned:  # stdout: a progress line on the same terminal steps aside
+            self._hide()
         try:
             out.write(line)
         except (LocalWriteError, OutputClosedError) as exc:
@@ -194,8 +212,12 @@ class BatchRun:
             return None
 
     def run(self, lines: Iterable[tuple[int, bytes]], out: Sink | BinaryIO,
-            progress: Callable[[Summary], None]) -> Summary:
+            progress: Callable[[Summary], None] | Progress) -> Summary:
+        """Run the batch to its end, a stop or Ctrl-C. `progress` is called after each
+        result and in quiet moments; a `Progress` also hides before each line to stdout."""
         out = out if isinstance(out, Sink) else Sink(out, "stdout")
+        if isinstance(progress, Progress):
+            self._hide = progress.hide
         threading.Thread(target=self._read, args=(lines,), daemon=True).start()
         self.workers = [threading.Thread(target=self._work, daemon=True)
                         for _ in range(self.concurrency)]
@@ -215,11 +237,13 @@ class BatchRun:
         return self.summary
 
     def _write_all(self, out: Sink, waiting: dict[int, dict[str, Any]],
-                   progress: Callable[[Summary], None]) -> None:
+                   progress: Callable[[Summary], None] | Progress) -> None:
         written, total = 0, None
+        progress(self.summary)
         while (total is None or written < total) and not self.stop.is_set():
             item = self._next()
             if item is None:
+                progress(self.summary)  # a quiet moment: the rate and ETA still move
                 continue
             if isinstance(item, int):
                 total = item
@@ -283,7 +307,7 @@ def _maker(job: BatchJob) -> JobMaker:
 
 def run_batch_job(
     job: BatchJob, stdin: BinaryIO | None, stdout: BinaryIO,
-    progress: Callable[[Summary], None], log: Callable[[str], None],
+    progress: Callable[[Summary], None] | Progress, log: Callable[[str], None],
     note: Callable[[str], None] = lambda _: None,
 ) -> Summary:
     """Open the input and output, resume if asked, and run the batch to its end."""
@@ -298,6 +322,9 @@ def run_batch_job(
             run = BatchRun(client, maker, finished, jobs=job.jobs, ordered=job.ordered,
                            raw=job.raw, history=job.history, log=log, note=note,
                            max_time=job.max_time, prices=job.prices)
+            run.summary.to_file, run.summary.from_stdin = output is not None, stdin is not None
+            if stdin is None:  # a file: its lines are counted aside, for the progress
+                count_aside(lines, partial(setattr, run.summary, "total"))
             try:
                 summary = run.run(iter_lines(lines, source), out, progress)
             finally:

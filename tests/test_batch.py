@@ -15,6 +15,8 @@ from typing import Any
 import official
 import orjson
 from conftest import ROOT, assert_no_key, chat_bodies, invoke, wait_for
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cohere_cli.batch import BatchJob, run_batch_job
 from cohere_cli.config import ConfigFlags, load_settings
@@ -216,7 +218,7 @@ def test_progress_only_on_a_terminal(make_stub: Any) -> None:
             break
         shown += chunk
     os.close(leader)
-    assert b"done, 0 failed" in shown and b"\r" in shown
+    assert b"/? ok=" in shown and b"\r" in shown  # stdin: the total is not known
     assert b"cohere-chat: batch: ok=8" in shown
 
 
@@ -309,3 +311,35 @@ def test_a_line_with_tools_cannot_take_the_json_schema(stub: Any, tmp_path: Path
     assert "text" in out[0]
     assert out[1]["error"]["message"] == (
         "a JSON schema (--json-schema) cannot go with tools or documents")
+
+
+# --- issue 18: the total of the progress line ----------------------------------------------
+
+@given(st.text(alphabet="a \t\r\n", max_size=60), st.integers(1, 7))
+def test_the_count_is_the_lines_a_batch_sends(text: str, size: int) -> None:
+    import io
+
+    from cohere_cli.batch_lines import iter_lines
+    from cohere_cli.line_count import count_in
+
+    data = text.encode()
+    sent = sum(1 for _ in iter_lines(io.BytesIO(data)))
+    assert count_in(data[i:i + size] for i in range(0, len(data), size)) == sent
+
+
+def test_only_a_regular_file_up_to_1_gib_is_counted(tmp_path: Path) -> None:
+    from cohere_cli.line_count import MAX_COUNTED, count_lines
+
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'"a"\n\n"b"\n"c"')
+    with path.open("rb") as handle:
+        handle.read(5)
+        assert count_lines(handle) == 3
+        assert handle.tell() == 5, "counting does not move the batch's reading"
+    with path.open("r+b") as handle:
+        handle.truncate(MAX_COUNTED + 1)  # sparse: no gigabyte written
+        assert count_lines(handle) is None
+    reader, writer = os.pipe()
+    with os.fdopen(reader, "rb") as pipe:
+        os.close(writer)
+        assert count_lines(pipe) is None

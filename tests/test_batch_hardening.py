@@ -273,7 +273,9 @@ def test_dev_full_exits_10_naming_what_could_not_be_written(stub: Any, target: s
     clean_end(done)
     assert done.returncode == ExitCode.NOT_SAVED
     assert name + b": cannot write: No space left on device" in done.stderr
-    assert done.stderr.startswith(SUMMARY) and len(stub.requests) <= 2
+    # it stops at once, not after all 30 lines: on a loaded machine the one worker may run
+    # a few lines ahead of the writer that finds the disk full
+    assert done.stderr.startswith(SUMMARY) and len(stub.requests) <= 6
 
 
 # --- issue 12 item 10, issue 20 item 5: the output is never the input -------------------

@@ -106,8 +106,8 @@ def test_api_error_message_is_one_line_without_escape_codes(raw_server: Any) -> 
     assert result.exit_code == 5 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n")
     assert "\x1b" not in result.stderr and "\r" not in result.stderr
-    assert result.stderr == (
-        "cohere-chat: error: HTTP 400: bad\\nsecond line\\x1b[2J\\r\\u2028\\x85\\x7f\\tend\n")
+    assert result.stderr.startswith(  # then "; " and the hint for a 400
+        "cohere-chat: error: HTTP 400: bad\\nsecond line\\x1b[2J\\r\\u2028\\x85\\x7f\\tend")
 
 
 def test_api_warning_with_escape_codes_is_one_line(raw_server: Any) -> None:
@@ -217,3 +217,43 @@ def test_stdout_and_stderr_both_full(stub: Any) -> None:
     with open("/dev/full", "wb") as full:
         done = _run(["--usage", "hi"], stdout=full, stderr=full)
     assert done.returncode == 10
+
+
+# --- issue 17 item 6: citations in the thinking and the plan are not in the reply ----------
+
+PLACED = {"id": "r1", "finish_reason": "COMPLETE", "message": {
+    "role": "assistant", "tool_plan": "I look it up",
+    "content": [{"type": "thinking", "thinking": "Think about the sky."},
+                {"type": "text", "text": "Part one. "}, {"type": "text", "text": "Part two."}],
+    "citations": [
+        {"start": 5, "end": 8, "text": "two", "content_index": 2, "type": "TEXT_CONTENT",
+         "sources": [{"type": "document", "id": "d1", "document": {"title": "T"}}]},
+        {"start": 0, "end": 5, "text": "Think", "content_index": 0, "type": "THINKING_CONTENT"},
+        {"start": 2, "end": 6, "text": "look", "type": "PLAN"},
+        {"start": 10, "end": 13, "text": "sky", "content_index": 0},
+    ]}}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_citations_say_where_they_point(make_stub: Any, stream: bool) -> None:
+    make_stub(replies=(PLACED,))
+    flag = "--stream" if stream else "--no-stream"
+    result = invoke([flag, "--show-citations", "q"])
+    assert (result.exit_code, result.stdout) == (0, "Part one. Part two.\n")
+    assert result.stdout[15:18] == "two"  # the span as it falls in the printed reply
+    lines = result.stderr.splitlines()
+    assert lines[-2:] == ["sources:", "  d1  T"]
+    numbered = sorted(line.split(" ", 1) for line in lines[:-2])  # a stream may reorder
+    assert [number for number, _ in numbered] == ["[1]", "[2]", "[3]", "[4]"]
+    assert sorted(shown for _, shown in numbered) == [
+        '"Think" (in the thinking, 0-5): ?',
+        '"look" (in the tool plan, 2-6): ?',
+        '"sky" (in the thinking, 10-13): ?',
+        '"two" (15-18): d1']
+
+
+def test_a_citation_of_an_unknown_type_is_named(raw_server: Any) -> None:
+    cited = {"start": 0, "end": 4, "text": "Part", "type": "FUTURE_KIND", "content_index": 0}
+    raw_server(200, "application/json", orjson.dumps(_response("Part", citations=[cited])))
+    result = invoke(["--no-stream", "--show-citations", "q"])
+    assert result.stderr == '[1] "Part" (in FUTURE_KIND, 0-4): ?\n'

@@ -278,3 +278,22 @@ def test_each_round_starts_with_nothing_shown() -> None:
     assert renderer.started
     renderer.begin()
     assert not renderer.started
+
+
+# --- issue 17 item 6: the tool plan on stderr ----------------------------------------------
+
+@pytest.mark.parametrize("stream", ["--stream", "--no-stream"])
+def test_show_plan_prints_the_tool_plan_on_stderr(make_stub: Any, tmp_path: Path,
+                                                  stream: str) -> None:
+    reply = tool_reply("get_weather", {"city": "Paris"})
+    reply["message"]["content"] = [{"type": "thinking", "thinking": "The user wants weather."}]
+    make_stub(replies=(reply,))
+    tools = tmp_path / "tools.json"
+    tools.write_text('[{"type":"function","function":{"name":"get_weather","parameters":{}}}]')
+    plain = invoke(["--tools", str(tools), stream, "q"])
+    assert plain.stderr == "" and orjson.loads(plain.stdout)["name"] == "get_weather"
+    shown = invoke(["--tools", str(tools), stream, "--show-plan", "q"])
+    assert (shown.stdout, shown.stderr) == (plain.stdout, "I will use get_weather\n")
+    both = invoke(["--tools", str(tools), stream, "--show-plan", "--show-thinking", "q"])
+    assert sorted(both.stderr.splitlines(keepends=True)) == [
+        "I will use get_weather\n", "The user wants weather.\n"]  # each on a line of its own

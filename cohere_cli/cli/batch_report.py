@@ -1,9 +1,14 @@
 """What `batch` shows on stderr: the progress line while stderr is a terminal, and the
-summary line at the end."""
+summary line at the end (after Ctrl-C, with how to continue)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import os
+import shlex
+import sys
+import time
+from typing import TYPE_CHECKING, BinaryIO
 
+from cohere_cli import PROGRAM
 from cohere_cli.cli.render import number_text
 from cohere_cli.response import with_cost
 
@@ -12,31 +17,96 @@ if TYPE_CHECKING:
     from cohere_cli.cli.render import Console
     from cohere_cli.response import Prices
 
+REDRAW = 0.2  # seconds: the line is redrawn at most 5 times a second (and after a result)
+
 
 def report_summary(console: Console, summary: Summary, prices: Prices | None) -> None:
-    """The progress line cleared, then the summary line."""
+    """The progress line cleared, then the summary line; after Ctrl-C, what is left and
+    the command that continues the batch."""
     console.clear_progress()
     cost = with_cost(summary.usage, prices).get("cost_usd")
     console.note(f"batch: ok={summary.ok} failed={summary.failed} skipped={summary.skipped} "
                  f"tokens={summary.tokens} seconds={summary.seconds:.1f}"
                  + (f" cost_usd={number_text(cost)}" if cost is not None else ""))
+    if summary.interrupted:
+        console.note(interrupted_text(summary, sys.argv[1:]))
 
 
-def progress_reporter(console: Any) -> Any:
-    """A progress line on stderr, only while stderr is a terminal (at most 5 a second)."""
-    if not console.stderr_is_terminal():
-        return lambda _summary: None
-    shown = [0.0]
+def interrupted_text(summary: Summary, args: list[str]) -> str:
+    """`interrupted: 37 of 100 lines not done; to continue: ...`: the same command line
+    with --resume (which sends every line without a success in -o FILE: the failed ones
+    too); without -o FILE, the results went to stdout, and their file must be named."""
+    done = summary.ok + summary.failed + summary.skipped
+    if summary.total is not None:
+        left = f"{max(summary.total - done, 0)} of {summary.total} lines not done"
+    else:
+        left = f"{done} lines done, the rest not"
+    added = [] if "--resume" in args else ["--resume"]
+    if not summary.to_file:
+        added += ["-o", "FILE"]
+    cut = args.index("--") if "--" in args else len(args)
+    command = " ".join([PROGRAM, *map(shlex.quote, [*args[:cut], *added, *args[cut:]])])
+    stdin = " (with the same input on stdin)" if summary.from_stdin else ""
+    if summary.to_file:
+        return f"interrupted: {left}; to continue: {command}{stdin}"
+    return (f"interrupted: {left}; --resume needs the results in a file: if stdout went "
+            f"to FILE, continue with: {command}{stdin}")
 
-    def show(summary: Any) -> None:
-        now = summary.seconds
-        if now - shown[0] >= 0.2:
-            shown[0] = now
-            done = summary.ok + summary.failed
-            try:
-                console.progress(
-                    f"{done} done, {summary.failed} failed, {done / max(now, 1e-9):.1f}/s")
-            except (OSError, ValueError):  # a terminal gone (hang-up): no more progress
-                shown[0] = float("inf")
 
-    return show
+def progress_text(summary: Summary) -> str:
+    """`37/100 (37%) ok=35 failed=2 12.3/s ETA 0:05`; the total `?` while it is not known
+    (stdin, a pipe, a file over 1 GiB, or still being counted)."""
+    done = summary.ok + summary.failed + summary.skipped
+    seconds = max(summary.seconds, 1e-9)
+    rate = (summary.ok + summary.failed) / seconds
+    skipped = f" skipped={summary.skipped}" if summary.skipped else ""
+    counts = f"ok={summary.ok} failed={summary.failed}{skipped} {rate:.1f}/s"
+    total = summary.total
+    if total is None:
+        return f"{done}/? {counts}"
+    percent = min(100 * done // max(total, 1), 100)
+    eta = _duration(max(total - done, 0) / rate) if rate > 0 else "?"
+    return f"{done}/{total} ({percent}%) {counts} ETA {eta}"
+
+
+def _duration(seconds: float) -> str:
+    """0:05, 12:34, 1:02:03."""
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+class ProgressLine:
+    """The progress line, only while stderr is a terminal: redrawn at most every REDRAW
+    seconds; when stdout is the same terminal, cleared before each result line goes
+    there (`hide`, batch.Progress) and drawn again after it."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.active = console.stderr_is_terminal()
+        self.shared = self.active and _same_terminal(console.stdout, console.stderr)
+        self._drawn = -REDRAW  # when it was last drawn (time.monotonic)
+
+    def __call__(self, summary: Summary) -> None:
+        now = time.monotonic()
+        if not self.active or (self.console.progress_shown and now - self._drawn < REDRAW):
+            return
+        self._drawn = now
+        self.console.progress(progress_text(summary))
+
+    def hide(self) -> None:
+        if self.shared:
+            self.console.clear_progress()
+
+
+def progress_reporter(console: Console) -> ProgressLine:
+    """What `batch` hands the run as its progress."""
+    return ProgressLine(console)
+
+
+def _same_terminal(first: BinaryIO, second: BinaryIO) -> bool:
+    try:
+        one, two = os.fstat(first.fileno()), os.fstat(second.fileno())
+        return first.isatty() and (one.st_dev, one.st_ino) == (two.st_dev, two.st_ino)
+    except (OSError, ValueError, AttributeError):
+        return False

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import orjson
 
 from cohere_cli import PROGRAM
+from cohere_cli.cli.citations import citation_lines
 from cohere_cli.errors import LocalWriteError
+from cohere_cli.extract import FenceExtractor
 from cohere_cli.response import (
     Prices,
     api_warnings,
-    citations,
     reply_text,
     request_message,
     thinking_text,
@@ -45,6 +47,7 @@ class OutputOptions:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # keeps \t \n
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_CLEAR_LINE = b"\r\x1b[K"  # back to the line's start, and erase it
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -87,8 +90,9 @@ class Console:
         self.stdout = stdout
         self.stderr = stderr
         self.at_line_start = True  # whether stdout last ended a line (or wrote nothing)
-        self._progress_shown = False
+        self.progress_shown = False  # a progress line is on stderr (a terminal), unended
         self._stderr_ok = True
+        self._stderr_lock = threading.Lock()  # a batch's workers write notes too
         self.lost: LocalWriteError | None = None  # why stdout could not be written
 
     def out(self, data: bytes) -> None:
@@ -115,15 +119,21 @@ class Console:
     def out_json(self, value: Any) -> None:
         self.out(orjson.dumps(value) + b"\n")
 
-    def _write_err(self, data: bytes) -> None:
-        if not self._stderr_ok:
-            return
-        try:
-            self.stderr.write(data)
-            self.stderr.flush()
-        except (OSError, ValueError):
-            self._stderr_ok = False
-            _silence(self.stderr)
+    def _write_err(self, data: bytes, progress: bool = False) -> None:
+        """Write to stderr; a progress line there is cleared first (PROGRESS: `data` is
+        the new progress line, which starts by clearing it)."""
+        with self._stderr_lock:
+            if not self._stderr_ok:
+                return
+            if self.progress_shown and not progress:
+                data = _CLEAR_LINE + data
+            self.progress_shown = progress
+            try:
+                self.stderr.write(data)
+                self.stderr.flush()
+            except (OSError, ValueError):
+                self._stderr_ok = False
+                _silence(self.stderr)
 
     def err(self, text: str) -> None:
         """One line on stderr; control characters in `text` are escaped."""
@@ -144,29 +154,35 @@ class Console:
         self.err(f"{PROGRAM}: {message}")
 
     def stderr_is_terminal(self) -> bool:
-        try:
-            return self.stderr.isatty()
-        except (AttributeError, ValueError):
-            return False
+        return _terminal(self.stderr)
 
     def progress(self, text: str) -> None:
-        """Overwrite the progress line on a terminal's stderr."""
-        self._write_err(f"\r\x1b[K{escape_line(text)}".encode())
-        self._progress_shown = True
+        """Overwrite the progress line on a terminal's stderr (left without a line end;
+        the next write to stderr clears it first)."""
+        self._write_err(_CLEAR_LINE + escape_line(text).encode("utf-8", "replace"), True)
 
     def clear_progress(self) -> None:
-        if self._progress_shown:
-            self._write_err(b"\r\x1b[K")
+        if self.progress_shown:
+            self._write_err(b"")
 
 
 class Renderer:
-    """Writes one reply in the chosen format; also the sink of a streamed reply."""
+    """Writes one reply in the chosen format; also the sink of a streamed reply.
+
+    Model text that is not the reply (thinking with --show-thinking, the tool plan with
+    --show-plan) goes to stderr as it comes, its lines kept. With -x/--extract (text
+    format), only a fenced code block of the reply reaches stdout (extract.py)."""
 
     def __init__(self, console: Console, options: OutputOptions) -> None:
         self.console = console
         self.options = options
         self.started = False  # something of the reply has reached stdout
-        self._thinking_open = False
+        self._aside_open: str | None = None  # the kind of model text whose stderr line is open
+        self._extractor = self._new_extractor()
+
+    def _new_extractor(self) -> FenceExtractor | None:
+        extract = self.options.extract
+        return FenceExtractor(extract) if extract and self.options.format == "text" else None
 
     def event(self, event: dict[str, Any]) -> None:
         if self.options.format == "events":
@@ -176,7 +192,8 @@ class Renderer:
     def begin(self) -> None:
         """A new exchange (a tool loop has several): nothing of it is shown yet."""
         self.started = False
-        self._thinking_open = False
+        self._aside_open = None
+        self._extractor = self._new_extractor()
 
     def tool_results(self, messages: list[dict[str, Any]]) -> None:
         """With --format message, the tool results too, so the lines make a history."""
@@ -192,26 +209,36 @@ class Renderer:
         if not delta.text:
             return
         if delta.kind == "text" and self.options.format == "text":
-            self.started = True
-            self.console.out(delta.text.encode("utf-8"))
-        elif delta.kind == "thinking" and self.options.show_thinking:
+            self._reply(delta.text)
+        elif self._aside(delta.kind):
+            if self._aside_open not in (None, delta.kind):
+                self.console.err("")  # thinking, then the plan: each starts a line
             self.console.thinking(delta.text)
-            self._thinking_open = True
+            self._aside_open = delta.kind
+
+    def _aside(self, kind: str) -> bool:
+        """Whether model text of this kind is shown on stderr."""
+        return ((kind == "thinking" and self.options.show_thinking)
+                or (kind == "tool_plan" and self.options.show_plan))
+
+    def _reply(self, text: str) -> None:
+        shown = text if self._extractor is None else self._extractor.feed(text)
+        if shown:
+            self.started = True
+            self.console.out(shown.encode("utf-8"))
 
     def finish(self, response: dict[str, Any], raw: bytes | None, streamed: bool) -> None:
         """Everything that follows the reply: the rest of stdout, then the diagnostics."""
-        if self._thinking_open:
+        if self._aside_open is not None:
             self.console.err("")
-        elif self.options.show_thinking and not streamed and thinking_text(response):
-            self.console.thinking(thinking_text(response) + "\n")
+        elif not streamed:
+            for kind, text in (("thinking", thinking_text(response)),
+                               ("tool_plan", tool_plan(response))):
+                if text and self._aside(kind):
+                    self.console.thinking(text + "\n")
         fmt = self.options.format
         if fmt == "text":
-            text = "" if streamed else reply_text(response)
-            self.console.out(text.encode("utf-8"))
-            if (streamed and self.started) or text:
-                self.console.out(b"\n")
-            for call in tool_calls(response) if self.options.tool_lines else ():
-                self.console.out_json(call)
+            self._text(response, streamed)
         elif fmt == "json":
             if raw is not None:
                 self.console.out(raw if raw.endswith(b"\n") else raw + b"\n")
@@ -223,35 +250,45 @@ class Renderer:
             self.console.out_json(response)
         self.diagnostics(response)
 
+    def _text(self, response: dict[str, Any], streamed: bool) -> None:
+        """The rest of the reply (all of it when it was not streamed), then tool calls."""
+        text = "" if streamed else reply_text(response)
+        if self._extractor is not None:
+            self._extracted(self._extractor, response, text)
+        else:
+            self.console.out(text.encode("utf-8"))
+            if (streamed and self.started) or text:
+                self.console.out(b"\n")
+        for call in tool_calls(response) if self.options.tool_lines else ():
+            self.console.out_json(call)
+
+    def _extracted(self, extractor: FenceExtractor, response: dict[str, Any],
+                   text: str) -> None:
+        """The rest of the fenced block and its one newline; with no block, the whole
+        reply (ending with one newline) and a warning (not for a round of tool calls)."""
+        shown = extractor.feed(text)
+        rest = extractor.end()
+        if rest is not None:
+            self.console.out((shown + rest).encode("utf-8"))
+            return
+        whole = reply_text(response).rstrip("\n")
+        if whole:
+            self.console.out(whole.encode("utf-8") + b"\n")
+        if whole or not tool_calls(response):
+            self.console.warning("the reply has no fenced code block: printed it whole")
+
     def diagnostics(self, response: dict[str, Any]) -> None:
         for warning in api_warnings(response):
             self.console.warning(warning)
         if response.get("finish_reason") == "MAX_TOKENS":
             self.console.warning("the reply was cut short at max_tokens (finish_reason MAX_TOKENS)")
         if self.options.show_citations:
-            self._citations(response)
+            for line in citation_lines(response):
+                self.console.err(line)
         if self.options.usage:
             counts = usage_counts(response, self.options.prices)
             fields = " ".join(f"{k}={number_text(v)}" for k, v in counts.items())
             self.console.err(f"usage: {fields or 'none reported'}")
-
-    def _citations(self, response: dict[str, Any]) -> None:
-        """Each cited span with its number and sources, then the sources once each.
-        Whatever shape the server gives a citation's fields, they are shown, never fatal."""
-        sources: dict[str, str] = {}
-        for number, citation in enumerate(citations(response), 1):
-            names = []
-            for source in _listed(citation.get("sources")):
-                name, title = _source_name(source)
-                sources.setdefault(name, title)
-                names.append(name)
-            span = f"{_shown(citation.get('start'), '?')}-{_shown(citation.get('end'), '?')}"
-            quoted = _shown(citation.get("text"), "")
-            self.console.err(f"[{number}] \"{quoted}\" ({span}): {', '.join(names) or '?'}")
-        if sources:
-            self.console.err("sources:")
-            for name, title in sources.items():
-                self.console.err(f"  {name}  {title}".rstrip())
 
     def note(self, text: str) -> None:
         self.console.note(text)
@@ -260,9 +297,28 @@ class Renderer:
         self.console.warning(text)
 
     def interrupted_line(self) -> None:
-        """After a cut, keep the error off the partial text's line on a shared terminal."""
-        if self.started and not self.console.at_line_start and self.console.stdout.isatty():
+        """After a cut (a broken stream, --max-time, Ctrl-C), end the partial text's line
+        on a terminal, so that what follows (an error, the shell's prompt) starts its own:
+        the reply's line on stdout, the thinking's or plan's on stderr."""
+        if self.started and not self.console.at_line_start and _terminal(self.console.stdout):
+            self.console.out(b"\n")
+        if self._aside_open is not None and _terminal(self.console.stderr):
             self.console.err("")
+            self._aside_open = None
+
+
+def _terminal(stream: BinaryIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def tool_plan(response: dict[str, Any]) -> str:
+    """The message's tool plan (the model's plan before its tool calls), or ""."""
+    message = response.get("message")
+    plan = message.get("tool_plan") if isinstance(message, dict) else None
+    return plan if isinstance(plan, str) else ""
 
 
 def number_text(value: Any) -> str:
@@ -270,39 +326,3 @@ def number_text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
     return str(value)
-
-
-def _listed(value: Any) -> list[Any]:
-    """A list's items; a single other value as one item; nothing for null or absent."""
-    if value is None:
-        return []
-    return [item for item in value if item is not None] if isinstance(value, list) else [value]
-
-
-def _shown(value: Any, absent: str) -> str:
-    """A value as text: a string as it is, null as `absent`, anything else as JSON."""
-    if value is None:
-        return absent
-    if isinstance(value, str):
-        return value
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return str(value)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:100]
-
-
-def _source_name(source: Any) -> tuple[str, str]:
-    """A source's id and a one-line title (a document's title, or a tool's output).
-    A source that is not an object (a string, a list) is shown as its id."""
-    if not isinstance(source, dict):
-        return _one_line(_shown(source, "?")) or "?", ""
-    inner = source.get("document") or source.get("tool_output") or {}
-    if not isinstance(inner, dict):  # a document given as its text
-        inner = {"text": inner}
-    name = _shown(source.get("id") or inner.get("id"), "?")
-    title = inner.get("title") or inner.get("snippet") or inner.get("text")
-    return name, _one_line(_shown(title, ""))
