@@ -1,17 +1,30 @@
 # cohere-chat: build, test, lint, benchmark.  `make test` needs nothing but python3.
+#
+# make owns the virtualenvs it makes, and no other: `.venv-dev` (the package, editable, with
+# its test tools), `.venv-demo` (the package alone, as a user installs it) and `.venv-bench`.
+# It never installs into, nor removes, a virtualenv you made (`.venv` or any other):
+# `make clean` removes only what make made.
 PYTHON ?= python3
-VENV ?= .venv
 PREFIX ?= /usr/local
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+DEV := .venv-dev
+DEMO := .venv-demo
+BENCH_VENV := .venv-bench
+SOURCES := setup.cfg setup.py man/cohere-chat.1 $(shell find cohere_cli -name '*.py')
 
-.PHONY: install test fuzz lint bench demo clean
+.PHONY: install test fuzz lint bench demo first-contact clean
 
-$(STAMP): setup.cfg setup.py
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+$(DEV)/.installed: setup.cfg setup.py
+	test -x $(DEV)/bin/python || $(PYTHON) -m venv $(DEV)
+	$(DEV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# The package as a user installs it (`pip install .`, no test tools, the man page with it);
+# reinstalled only when the package changed, without its dependencies again.
+$(DEMO)/.installed: $(SOURCES)
+	test -x $(DEMO)/bin/python || $(PYTHON) -m venv $(DEMO)
+	$(DEMO)/bin/python -m pip install --quiet $(if $(wildcard $@),--no-deps --force-reinstall) .
+	touch $@
 
 # Install the program (and its man page) under PREFIX.
 install:
@@ -22,32 +35,37 @@ install:
 # The whole test suite in its own virtualenv; pytest's exit 5 (no tests ran) fails too.
 # Three workers on two cores: the tests wait (sockets, subprocesses, timeouts) about as
 # much as they compute. Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set.
-test: $(STAMP)
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n 3 tests
+test: $(DEV)/.installed
+	PYTHONDONTWRITEBYTECODE= $(DEV)/bin/python -m pytest -q -n 3 tests
 
 # The property test of the hardening issues, long: many random cases, each failure shrunk to
 # a minimal one (minutes; `make test` runs a few fixed cases of it).
-fuzz: $(STAMP)
-	COHERE_CHAT_FUZZ=long $(BIN)/python -m pytest -q tests/test_property.py
+fuzz: $(DEV)/.installed
+	COHERE_CHAT_FUZZ=long $(DEV)/bin/python -m pytest -q tests/test_property.py
 
 # Whole-process benchmarks against the stub, beside the official SDK (docs/performance.md).
-BENCH_VENV := .venv-bench
 bench:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install --quiet . cohere
 	cd benchmarks && ../$(BENCH_VENV)/bin/python bench.py $(BENCH_ARGS)
 
-# The main job, offline: a stub on a free port and a few real pipelines against it.
-demo: $(STAMP)
-	bash scripts/demo.sh $(BIN)
+# The main job, offline: a stub on a free port and a few real pipelines against it, run by
+# the package alone in .venv-demo; it ends with what to type next.
+demo: $(DEMO)/.installed
+	bash scripts/demo.sh $(DEMO)/bin
+
+# The README's quick start, command by command, in a fresh clone (slow: two installs).
+first-contact:
+	bash scripts/first-contact.sh
 
 # ruff everywhere; mypy strict on the package, and the tests checked too.
-lint: $(STAMP)
-	$(BIN)/ruff check cohere_cli tests benchmarks
-	$(BIN)/mypy --strict cohere_cli
-	$(BIN)/mypy tests
+lint: $(DEV)/.installed
+	$(DEV)/bin/ruff check cohere_cli tests benchmarks
+	$(DEV)/bin/mypy --strict cohere_cli
+	$(DEV)/bin/mypy tests
 
+# Only what make made: its virtualenvs, build output and caches.
 clean:
-	rm -rf $(VENV) .venv-bench build dist *.egg-info .pytest_cache .hypothesis .ruff_cache
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -rf $(DEV) $(DEMO) $(BENCH_VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache
+	find . -path './.venv*' -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

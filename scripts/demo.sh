@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: the main job, offline. Starts `cohere-chat stub` on a free loopback port,
-# runs a few real pipelines against it, says what each did, and stops the stub.
+# runs a few real pipelines against it, says what each did, stops the stub, and ends with
+# the three lines to type next. Argument: the bin folder of the virtualenv to use
+# (`make demo` gives .venv-demo/bin: the package alone, as `pip install .` installs it).
 set -euo pipefail
-bin=${1:-.venv/bin}
+bin=${1:-.venv-demo/bin}
 PATH="$(cd "$bin" && pwd):$PATH"
 work=$(mktemp -d)
 stub_pid=""
@@ -47,4 +49,9 @@ run 'env -u CO_API_KEY cohere-chat --dry-run -t 0.2 "hi"'
 echo; echo "6. Bad input is named with its line and a meaningful exit status (3):"
 run "printf '{\"role\": \"user\", \"content\": \"hi\"}\n{\"role\": \"usr\"}\n' | cohere-chat --jsonl"
 
-echo; echo "Done; the stub is stopped. With a real key: unset CO_API_URL and set CO_API_KEY."
+echo; echo "Done; the stub is stopped. Next, in your shell:"
+cat <<NEXT
+  . $bin/activate           # cohere-chat on PATH, and man cohere-chat
+  cohere-chat stub --port 8399 & export CO_API_URL=http://127.0.0.1:8399 CO_API_KEY=any
+  export CO_API_KEY=...     # or your key, for the real API (and unset CO_API_URL)
+NEXT

@@ -1,4 +1,4 @@
-"""`make demo` runs the main job offline from start to end."""
+"""`make demo` runs the main job offline from start to end, and ends with what to type next."""
 from __future__ import annotations
 
 import os
@@ -9,17 +9,34 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, assert_no_key
 
+BIN = Path(sys.executable).parent
 
-def test_the_demo_script_runs_every_step() -> None:
-    bin_dir = Path(sys.executable).parent
-    if not (bin_dir / "cohere-chat").exists():
+
+@pytest.fixture(scope="module")
+def demo() -> subprocess.CompletedProcess[bytes]:
+    if not (BIN / "cohere-chat").exists():
         pytest.skip(f"cohere-chat is not installed beside {sys.executable} (make test has it)")
-    done = subprocess.run(["bash", "scripts/demo.sh", str(bin_dir)], cwd=ROOT,
+    return subprocess.run(["bash", "scripts/demo.sh", str(BIN)], cwd=ROOT,
                           env=dict(os.environ), capture_output=True, timeout=120, check=False)
-    assert_no_key(done.stdout, done.stderr)
-    assert done.returncode == 0, done.stderr
-    out = done.stdout.decode()
+
+
+def test_the_demo_script_runs_every_step(demo: subprocess.CompletedProcess[bytes]) -> None:
+    assert_no_key(demo.stdout, demo.stderr)
+    assert demo.returncode == 0, demo.stderr
+    out = demo.stdout.decode()
     for expected in ("echo: ERROR disk /var is full", '{"role":"system","content":"Be terse"}',
                      '"id":"t-2"', "echo: hello", '"temperature":0.2',
                      'stdin:2: unknown role "usr"', "(exit status 3)", "the stub is stopped"):
-        assert expected in out + done.stderr.decode()
+        assert expected in out + demo.stderr.decode()
+
+
+def test_the_demo_ends_with_the_three_lines_to_type_next(
+    demo: subprocess.CompletedProcess[bytes],
+) -> None:
+    activate, stub, key = [line.split("  #")[0].strip()
+                           for line in demo.stdout.decode().splitlines()[-3:]]
+    assert activate == f". {BIN}/activate"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    offline = readme.split("<!-- first-contact -->", 1)[1].split("```sh\n", 1)[1]
+    assert stub == offline.splitlines()[1].strip()  # the README's own line
+    assert key.startswith("export CO_API_KEY=")

@@ -2,13 +2,17 @@
 "Performance")."""
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, invoke, run_process
 
 from cohere_cli import __version__
+from cohere_cli.errors import ExitCode
 
 PROBE = """
 import sys
@@ -48,3 +52,21 @@ def test_python_dash_m_runs_the_same_program() -> None:
     done = run_process(["--version"])
     assert done.returncode == 0
     assert done.stdout == f"cohere-chat {__version__}\n".encode()
+
+
+def test_help_shows_send_as_the_default_in_its_usage_line() -> None:
+    lines = run_process(["--help"]).stdout.decode().splitlines()
+    assert lines[:2] == ["Usage: cohere-chat [send] [OPTIONS] [PROMPT]...",
+                         "       cohere-chat COMMAND [ARGS]..."]
+
+
+def test_help_ends_with_the_environment_the_config_file_and_the_exit_codes() -> None:
+    done = run_process(["--help"])
+    footer = done.stdout.decode().split("\nEnvironment:\n", 1)[1]
+    for name in ("CO_API_KEY", "CO_API_URL", "CO_MODEL", "CO_PROFILE", "CO_PRESET",
+                 "COHERE_CHAT_LOG", "COHERE_CHAT_DEBUG"):
+        assert re.search(rf"^  {name} ", footer, re.M), name
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "cohere-chat" / "config.ini"
+    assert f"Config file:\n  {config}\n" in footer
+    codes = footer.split("Exit codes:\n", 1)[1]
+    assert [int(line.split()[0]) for line in codes.splitlines()] == [int(c) for c in ExitCode]

@@ -11,7 +11,7 @@ import click
 
 from cohere_cli import PROGRAM, __version__
 from cohere_cli.cli.batch_command import batch
-from cohere_cli.cli.completion_command import completion
+from cohere_cli.cli.completion_command import complete_names, completion
 from cohere_cli.cli.group import DefaultGroup
 from cohere_cli.cli.info_commands import config_command, help_command, models
 from cohere_cli.cli.preset_command import presets
@@ -35,3 +35,4 @@ def cli() -> None:
 for _command in (send, batch, batches, models, presets, config_command, help_command, completion,
                  stub):
     cli.add_command(_command)
+complete_names(cli)

@@ -110,12 +110,60 @@ def close_command(word: str, names: list[str]) -> str | None:
     return min(close)[1] if close else None
 
 
+ENVIRONMENT = (
+    ("CO_API_KEY", "the API key (or --api-key-file FILE)"),
+    ("CO_API_URL", "the base URL (offline: the URL `cohere-chat stub` prints)"),
+    ("CO_MODEL", "the model"),
+    ("CO_PROFILE", "the config profile"),
+    ("CO_PRESET", "the preset (a name in the presets folder, or a path)"),
+    ("COHERE_CHAT_LOG", "the run log: one JSON line a run"),
+    ("COHERE_CHAT_DEBUG", "1: a traceback with an internal error"),
+)
+EXIT_CODES = {
+    ExitCode.OK: "success",
+    ExitCode.INTERNAL: "a bug in cohere-chat",
+    ExitCode.USAGE: "usage or configuration error (nothing was sent)",
+    ExitCode.INPUT: "bad input data or an unreadable file",
+    ExitCode.AUTH: "authentication or permission (401, 403, 498)",
+    ExitCode.REJECTED: "request rejected (400, 404, 413, 422, other 4xx)",
+    ExitCode.RATE_LIMITED: "rate limited after the retries (429)",
+    ExitCode.UNAVAILABLE: "service or network failure after the retries; --max-time passed",
+    ExitCode.INCOMPLETE: "the generation did not complete",
+    ExitCode.BATCH_FAILED: "batch: some lines failed",
+    ExitCode.NOT_SAVED: "a local write failed (stdout, the -c file, the batch -o file)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.BROKEN_PIPE: "stdout was closed by its reader",
+}
+
+
+def complete_var(prog_name: str) -> str:
+    """The environment variable under which click's completion script calls the program."""
+    return f"_{prog_name.replace('-', '_').replace('.', '_')}_COMPLETE".upper()
+
+
 class DefaultGroup(click.Group):
     """A group that runs `send` when the first argument is not a subcommand name (nor
-    close to one: see `close_command`)."""
+    close to one: see `close_command`). Its help shows `send` as the default in the
+    usage line and ends with the environment, the config file and the exit codes."""
 
     command_class = CheckedCommand
     default_command = "send"
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, f"[{self.default_command}] [OPTIONS] [PROMPT]...")
+        formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="       ")
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from cohere_cli.config import config_path
+
+        super().format_epilog(ctx, formatter)
+        with formatter.section("Environment"):
+            formatter.write_dl(ENVIRONMENT)
+        path = config_path(os.environ)
+        with formatter.section("Config file"):  # a path is never wrapped
+            formatter.write(f"{'':>{formatter.current_indent}}{path or '(none: no HOME)'}\n")
+        with formatter.section("Exit codes"):
+            formatter.write_dl([(str(int(code)), EXIT_CODES[code]) for code in ExitCode])
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         first = args[0] if args else None
@@ -170,12 +218,11 @@ def _report(message: str, hint: str | None = None) -> None:
 def _invoke(group: click.Group, args: Any, prog_name: str) -> Any:
     """What click's `main` does (shell completion, parsing, the command), with no error
     handling of its own: every exception reaches `run`."""
-    complete_var = f"_{prog_name.replace('-', '_').replace('.', '_')}_COMPLETE".upper()
-    instruction = os.environ.get(complete_var)
+    instruction = os.environ.get(complete_var(prog_name))
     if instruction:
         from click.shell_completion import shell_complete
 
-        return shell_complete(group, {}, prog_name, complete_var, instruction)
+        return shell_complete(group, {}, prog_name, complete_var(prog_name), instruction)
     with group.make_context(prog_name, list(sys.argv[1:] if args is None else args)) as ctx:
         return group.invoke(ctx)
 
