@@ -1,0 +1,205 @@
+"""HTTP to Cohere's Batch API (issue 19; docs/remote-batch.md): upload a dataset, read
+it, create, read, list and cancel batches, and download output parts.
+
+JSON calls go through `ChatClient` (its headers, key rules and retry loop). Two calls
+are different: the upload is multipart and streamed from a file, and the create is
+sent once, never retried (it is not idempotent: the caller looks for the batch by name
+before it sends another). Output parts come from signed URLs with a plain GET: no
+Authorization header, streamed to a file.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import IO, Any
+from urllib.parse import quote, urlsplit
+
+from cohere_cli.errors import (
+    LocalWriteError,
+    NetworkError,
+    UsageError,
+    error_for_status,
+    is_retried_status,
+)
+from cohere_cli.wire.client import (
+    CHUNK_SIZE,
+    CONNECT_TIMEOUT,
+    ChatClient,
+    parse_error_body,
+    parse_json_body,
+)
+from cohere_cli.wire.connection import Connection, is_loopback
+from cohere_cli.wire.retry import retry_wait
+
+INPUT_TYPE = "batch-chat-v2-input"
+Log = Callable[[str], None]
+
+
+class MultipartFile:
+    """A multipart/form-data body of one file field, read from disk as it is sent
+    (a length, so requests sends Content-Length rather than chunks)."""
+
+    def __init__(self, path: str, field: str, filename: str, content_type: str) -> None:
+        self.boundary = uuid.uuid4().hex
+        self._head = (f"--{self.boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
+                      f"filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n").encode()
+        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self._path = path
+        self.len = len(self._head) + os.path.getsize(path) + len(self._tail)
+        self._file: IO[bytes] | None = None
+        self._stage = 0
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def read(self, size: int = -1) -> bytes:
+        size = CHUNK_SIZE if size is None or size < 0 else size
+        if self._stage == 0:
+            self._stage = 1
+            self._file = open(self._path, "rb")  # noqa: SIM115 (closed at its end)
+            return self._head
+        if self._stage == 1 and self._file is not None:
+            data = self._file.read(size)
+            if data:
+                return data
+            self._file.close()
+            self._stage = 2
+            return self._tail
+        return b""
+
+
+class BatchAPI:
+    """The Batch API endpoints of one connection."""
+
+    def __init__(self, connection: Connection, log: Log) -> None:
+        self._connection, self._log = connection, log
+        self._client = ChatClient(connection, log)
+        self._once = ChatClient(replace(connection, retries=0), log)
+
+    def close(self) -> None:
+        self._client.close()
+        self._once.close()
+
+    def __enter__(self) -> BatchAPI:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def upload(self, path: str, name: str) -> str:
+        """POST /v1/datasets: the JSONL file at PATH as a batch input dataset; its id."""
+        import requests
+
+        url = f"{self._connection.base_url}/v1/datasets"
+        params = {"name": name, "type": INPUT_TYPE}
+        headers = {"Authorization": f"Bearer {self._connection.key.reveal()}",
+                   "Accept": "application/json"}
+        host = urlsplit(url).hostname or ""
+        proxies: Any = dict.fromkeys(("http", "https", "all")) if is_loopback(host) else None
+        for attempt in range(self._connection.retries + 1):
+            body = MultipartFile(path, "data", f"{name}.jsonl", "application/jsonl")
+            self._log(f"POST {url} ({body.len} bytes)")
+            try:
+                response = requests.post(
+                    url, params=params, data=body,
+                    headers={**headers, "Content-Type": body.content_type},
+                    timeout=(CONNECT_TIMEOUT, self._connection.timeout),
+                    verify=self._connection.ca_bundle or True, proxies=proxies)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt == self._connection.retries:
+                    raise NetworkError(f"the upload to {host} failed: {type(exc).__name__}",
+                                       "try again later, or raise --retries") from None
+                time.sleep(retry_wait({}, attempt, self._connection.max_wait))
+                continue
+            self._log(f"HTTP {response.status_code}")
+            if response.status_code < 400:
+                return _id_of(parse_json_body(response.content), "id", "the upload")
+            if attempt == self._connection.retries or not is_retried_status(
+                    response.status_code):
+                break
+            time.sleep(retry_wait(response.headers, attempt, self._connection.max_wait))
+        message, error_id = parse_error_body(response.content, response.reason or "")
+        raise error_for_status(response.status_code, message, error_id)
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        """GET /v1/datasets/{id}: the dataset."""
+        value = self._client.get_json(f"/v1/datasets/{quote(dataset_id, safe='')}", {})
+        return _object(value, "dataset")
+
+    def create(self, name: str, dataset_id: str, model: str) -> dict[str, Any]:
+        """POST /v2/batches, sent once (never retried): the batch."""
+        _, value = self._once.post_json(
+            "/v2/batches", {"name": name, "input_dataset_id": dataset_id, "model": model})
+        return _object(value, "batch")
+
+    def batch(self, batch_id: str) -> dict[str, Any]:
+        """GET /v2/batches/{id}: the batch."""
+        return _object(self._client.get_json(f"/v2/batches/{quote(batch_id, safe='')}", {}),
+                       "batch")
+
+    def batches(self) -> list[dict[str, Any]]:
+        """GET /v2/batches, every page: the account's batches."""
+        found: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            value = self._client.get_json("/v2/batches", {"page_token": token} if token else {})
+            if not isinstance(value, dict):
+                raise NetworkError("the batch list is not a JSON object")
+            found += [b for b in value.get("batches") or [] if isinstance(b, dict)]
+            token = value.get("next_page_token") or ""
+            if not isinstance(token, str) or not token:
+                return found
+
+    def cancel(self, batch_id: str) -> None:
+        """POST /v2/batches/{id}:cancel."""
+        self._client.post_json(f"/v2/batches/{quote(batch_id, safe='')}:cancel", {})
+
+    def download(self, url: str, path: str) -> int:
+        """A signed URL's body into the file PATH, streamed (no Authorization header);
+        its size."""
+        import requests
+
+        parts = urlsplit(url)
+        if parts.scheme != "https" and not (parts.scheme == "http"
+                                            and is_loopback(parts.hostname or "")):
+            raise UsageError(f"refusing to download an output part from {parts.scheme}://"
+                             f"{parts.hostname} (https only, or http to this machine)")
+        proxies: Any = dict.fromkeys(("http", "https", "all")) if is_loopback(
+            parts.hostname or "") else None
+        self._log(f"GET {parts.scheme}://{parts.netloc}{parts.path}")
+        try:
+            with requests.get(url, stream=True, proxies=proxies,
+                              timeout=(CONNECT_TIMEOUT, self._connection.timeout),
+                              verify=self._connection.ca_bundle or True) as response:
+                if response.status_code >= 400:
+                    raise NetworkError(f"an output part could not be downloaded: HTTP "
+                                       f"{response.status_code}", "run the command again")
+                size = 0
+                with open(path, "wb") as out:
+                    for chunk in response.iter_content(CHUNK_SIZE):
+                        out.write(chunk)
+                        size += len(chunk)
+                return size
+        except requests.RequestException as exc:
+            raise NetworkError(f"an output part could not be downloaded: "
+                               f"{type(exc).__name__}", "run the command again") from None
+        except OSError as exc:
+            raise LocalWriteError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _object(value: Any, key: str) -> dict[str, Any]:
+    inner = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(inner, dict):
+        raise NetworkError(f"the API's answer has no {key!r} object")
+    return inner
+
+
+def _id_of(value: Any, key: str, what: str) -> str:
+    found = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(found, str) or not found:
+        raise NetworkError(f"the answer to {what} has no {key!r}")
+    return found
