@@ -299,33 +299,6 @@ def test_batches_list_show_and_cancel(
         "BATCH_STATUS_CANCELING")
 
 
-def test_ten_thousand_lines_give_what_local_batch_gives(
-        tmp_path: Path, make_stub: Any, batch_api: Callable[..., BatchAPIServer]) -> None:
-    """The same lines through local `batch` (the stub's chat) and `batch --remote` (this
-    file's Batch API, answering as the stub's chat does): the same ids, order, texts and
-    failures, and the same exit status."""
-    lines = [orjson.dumps({"id": f"k{i}", "prompt": f"hello {i}"}) if i % 3 else
-             orjson.dumps(f"plain {i}") for i in range(10_000)]
-    lines[5000] = b'{"prompt": '  # a bad line fails in both, and both exit 9
-    lines[7000] = b'{"prompt": "x", "id": "k1"}'  # an id already taken
-    source = tmp_path / "in.jsonl"
-    source.write_bytes(b"\n".join(lines) + b"\n")
-    stub = make_stub()
-    env = {**os.environ, "CO_API_URL": stub.url, "CO_API_KEY": TEST_KEY}
-    local = run_process(["batch", "-j", "16", "-o", str(tmp_path / "local.jsonl"),
-                         str(source)], env=env, timeout=60)
-    server = batch_api()
-    result = invoke(["batch", "--remote", "-o", str(tmp_path / "remote.jsonl"), str(source)])
-    assert result.exit_code == local.returncode == 9, result.stderr
-    here, there = _lines(tmp_path / "local.jsonl"), _lines(tmp_path / "remote.jsonl")
-    assert len(there) == 10_000
-    assert [(r["id"], r["line"], r.get("text"), r.get("error", {}).get("message")) for r in
-            there] == [(r["id"], r["line"], r.get("text"), r.get("error", {}).get("message"))
-                       for r in here]
-    assert "batch: ok=9998 failed=2 skipped=0" in result.stderr
-    assert len(server.rows) == 9998
-
-
 def test_lines_from_stdin(tmp_path: Path, batch_api: Callable[..., BatchAPIServer]) -> None:
     batch_api()
     out = tmp_path / "out.jsonl"
