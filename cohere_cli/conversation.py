@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from cohere_cli.atomic_write import sync_directory
 from cohere_cli.errors import InputError, JSONLineError, LocalWriteError, LockTimeoutError
 from cohere_cli.messages import check_message
 
@@ -282,17 +283,5 @@ def save_conversation(path: Path, messages: list[dict[str, Any]]) -> None:
         if isinstance(error, OSError):
             raise _not_saved(str(path), error) from None
         raise
-    _sync_folder(target.parent)
+    sync_directory(target.parent)
 
-
-def _sync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a folder; the rename is done all the same
-    finally:
-        os.close(fd)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import orjson
 
 from cohere_cli import values
+from cohere_cli.atomic_write import replace_whole
 from cohere_cli.errors import InputError, LocalWriteError, UsageError
 from cohere_cli.files import decode_utf8, read_file_bytes
 from cohere_cli.request_rules import REQUEST_FIELDS, body_problem, message_problem
@@ -180,20 +180,11 @@ def save_preset(value: str, document: dict[str, Any], environ: Mapping[str, str]
     _checked(value, path, f"preset {value}", document)
     if path.exists() and not force:
         raise UsageError(f"preset {value} exists ({path})", hint="add --force to replace it")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     try:
         if not is_path(value):
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        replace_whole(path, data, 0o644)
     except OSError as exc:
-        with suppress(OSError):
-            temporary.unlink(missing_ok=True)
         raise LocalWriteError(f"cannot write preset {path}: {exc.strerror or exc}") from None
     return path

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import orjson
 
+from cohere_cli.atomic_write import sync_directory
 from cohere_cli.batch import Summary
 from cohere_cli.errors import (
     CohereChatError,
@@ -32,7 +33,7 @@ from cohere_cli.errors import (
 )
 from cohere_cli.remote_prepare import LineSource, input_digest, prepare
 from cohere_cli.remote_records import failure_line, result_line
-from cohere_cli.remote_state import RemoteState, StateFiles, new_name, sync_directory
+from cohere_cli.remote_state import RemoteState, StateFiles, new_name
 from cohere_cli.response import Prices, add_usage
 from cohere_cli.wire.batch_api import BatchAPI
 from cohere_cli.wire.connection import Connection

@@ -9,7 +9,6 @@ uploaded) and the downloaded output parts. All are removed once FILE is written.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from cohere_cli.atomic_write import replace_whole
 from cohere_cli.errors import InputError, LocalWriteError
 
 VERSION = 1
@@ -88,25 +88,7 @@ class StateFiles:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """PATH replaced by DATA whole, or left as it was (a crash leaves no half file)."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        sync_directory(path.parent)
+        replace_whole(path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
         raise LocalWriteError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-
-def sync_directory(folder: Path) -> None:
-    """A rename in FOLDER made durable."""
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
