@@ -220,7 +220,7 @@ def _download(api: BatchAPI, batch: dict[str, Any], files: StateFiles) -> dict[s
     output_id = batch.get("output_dataset_id")
     if not output_id:
         return found
-    parts = api.dataset(str(output_id)).get("dataset_parts") or []
+    parts = api.output_parts(str(output_id))
     for number, part in enumerate(parts):
         path = files.part(number)
         api.download(str(part.get("url", "")), str(path))

@@ -31,6 +31,7 @@ from conftest import (
     wait_for,
 )
 
+from cohere_cli.errors import ExitCode
 from cohere_cli.remote_schema import OUTPUT_SCHEMA
 from cohere_cli.stub.answers import echo_text
 
@@ -306,3 +307,42 @@ def test_lines_from_stdin(tmp_path: Path, batch_api: Callable[..., BatchAPIServe
     assert result.exit_code == 0, result.stderr
     assert [(line["line"], line["text"]) for line in _lines(out)] == [
         (1, "echo: a"), (3, "echo: b")]
+
+
+class FixedAnswer(BaseHTTPRequestHandler):
+    """Answers every request 200 with the server's `body` (valid JSON, maybe the wrong shape)."""
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.server.body  # type: ignore[attr-defined]  # FixedServer
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Say nothing."""
+
+
+class FixedServer(ThreadingHTTPServer):
+    def __init__(self, body: bytes) -> None:
+        super().__init__(("127.0.0.1", 0), FixedAnswer)
+        self.body = body
+
+
+@pytest.mark.parametrize("body", [b'{"batches": 7}', b'{"batches": "x"}'])
+def test_a_batch_list_of_the_wrong_shape_is_a_service_error_not_a_bug(body: bytes) -> None:
+    server = FixedServer(body)
+    serve_in_background(server)
+    try:
+        done = run_process(["batches", "list"], env={
+            **os.environ, "CO_API_KEY": TEST_KEY,
+            "CO_API_URL": f"http://127.0.0.1:{server.server_address[1]}"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == ExitCode.UNAVAILABLE, done.stderr
+    assert b"'batches' that is not a list" in done.stderr

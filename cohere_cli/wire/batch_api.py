@@ -130,6 +130,10 @@ class BatchAPI:
         value = self._client.get_json(f"/v1/datasets/{quote(dataset_id, safe='')}", {})
         return _object(value, "dataset")
 
+    def output_parts(self, dataset_id: str) -> list[dict[str, Any]]:
+        """The parts of the output dataset: each with its signed `url`."""
+        return _objects(self.dataset(dataset_id), "dataset_parts")
+
     def create(self, name: str, dataset_id: str, model: str) -> dict[str, Any]:
         """POST /v2/batches, sent once (never retried): the batch."""
         _, value = self._once.post_json(
@@ -149,7 +153,7 @@ class BatchAPI:
             value = self._client.get_json("/v2/batches", {"page_token": token} if token else {})
             if not isinstance(value, dict):
                 raise NetworkError("the batch list is not a JSON object")
-            found += [b for b in value.get("batches") or [] if isinstance(b, dict)]
+            found += _objects(value, "batches")
             token = value.get("next_page_token") or ""
             if not isinstance(token, str) or not token:
                 return found
@@ -196,6 +200,14 @@ def _object(value: Any, key: str) -> dict[str, Any]:
     if not isinstance(inner, dict):
         raise NetworkError(f"the API's answer has no {key!r} object")
     return inner
+
+
+def _objects(value: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The objects in the list `value[key]` (none when it is absent or null)."""
+    inner = value.get(key) or []
+    if not isinstance(inner, list):
+        raise NetworkError(f"the API's answer has a {key!r} that is not a list")
+    return [item for item in inner if isinstance(item, dict)]
 
 
 def _id_of(value: Any, key: str, what: str) -> str:
