@@ -37,6 +37,7 @@ from cohere_cli.remote_state import RemoteState, StateFiles, new_name
 from cohere_cli.response import Prices, add_usage
 from cohere_cli.wire.batch_api import BatchAPI
 from cohere_cli.wire.connection import Connection
+from cohere_cli.wire.deadline import Deadline
 from cohere_cli.wire.retry import retry_wait
 
 POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.2, 1.5, 30.0  # seconds between status reads
@@ -63,6 +64,7 @@ class RemoteJob:
     prices: Prices | None = None
     detach: bool = False  # submit, and leave the batch to run
     attach: str | None = None  # a batch submitted before: wait for it and collect
+    max_time: float | None = None  # --max-time: the longest wait; the batch goes on after
 
 
 @dataclass
@@ -129,12 +131,14 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
     summary = Summary(to_file=True, from_stdin=stdin is not None)
     state = _state(job, stdin, files, note)
     summary.total = state.records
+    deadline = Deadline(job.max_time).start()
     with BatchAPI(job.connection, log) as api:
         if state.records and state.batch_id is None:
-            state = _submit(api, files, state, job.connection.max_wait)
+            state = _submit(api, files, state, job.connection.max_wait, deadline)
         if job.detach:
             return Outcome(state.batch_id or "")
-        batch = _wait(api, state.batch_id, progress, summary) if state.records else {}
+        batch = (_wait(api, state.batch_id, progress, summary, deadline)
+                 if state.records else {})
         found = _download(api, batch, files)
     _write_results(job, files, found, _missing_text(batch), summary)
     files.remove()
@@ -142,10 +146,10 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
 
 
 def _submit(api: BatchAPI, files: StateFiles, state: RemoteState,
-            max_wait: float) -> RemoteState:
+            max_wait: float, deadline: Deadline) -> RemoteState:
     if state.dataset_id is None:
         state = files.write(state.but(dataset_id=api.upload(str(files.upload), state.name)))
-    _validated(api, files, state.dataset_id or "")
+    _validated(api, files, state.dataset_id or "", deadline)
     if state.creating and (found := _find(api, state.name)):
         return files.write(state.but(batch_id=found, creating=False))
     state = files.write(state.but(creating=True))
@@ -176,33 +180,42 @@ def _find(api: BatchAPI, name: str) -> str | None:
     return None
 
 
-def _validated(api: BatchAPI, files: StateFiles, dataset_id: str) -> None:
+def _poll(read: Callable[[], dict[str, Any]], ended: Callable[[dict[str, Any]], bool],
+          deadline: Deadline, what: str) -> dict[str, Any]:
+    """READ until ENDED says so, the waits growing; past the deadline, exit 7 with the
+    state file kept (the batch goes on at Cohere: the same command collects it later)."""
     delay = POLL_FIRST
     while True:
-        dataset = api.dataset(dataset_id)
-        status = dataset.get("validation_status")
-        if status == "validated":
-            return
-        if status in REFUSED:
-            files.remove()  # nothing to continue: a rerun uploads the corrected lines
-            reason = dataset.get("validation_error") or "no reason given"
-            raise DatasetRejected(f"the Batch API refused the lines (dataset {dataset_id} "
-                                  f"{status}): {reason}")
-        time.sleep(delay)
+        value = read()
+        if ended(value):
+            return value
+        deadline.check(f"waiting for {what}; it goes on at Cohere: run the same command "
+                       "again to collect it")
+        time.sleep(deadline.cap(delay))
         delay = min(delay * POLL_GROWTH, POLL_MAX)
+
+
+def _validated(api: BatchAPI, files: StateFiles, dataset_id: str, deadline: Deadline) -> None:
+    dataset = _poll(lambda: api.dataset(dataset_id),
+                    lambda d: d.get("validation_status") in ("validated", *REFUSED),
+                    deadline, f"the validation of dataset {dataset_id}")
+    status = dataset.get("validation_status")
+    if status in REFUSED:
+        files.remove()  # nothing to continue: a rerun uploads the corrected lines
+        reason = dataset.get("validation_error") or "no reason given"
+        raise DatasetRejected(f"the Batch API refused the lines (dataset {dataset_id} "
+                              f"{status}): {reason}")
 
 
 def _wait(api: BatchAPI, batch_id: str | None, progress: Progress,
-          summary: Summary) -> dict[str, Any]:
+          summary: Summary, deadline: Deadline) -> dict[str, Any]:
     """Poll the batch until it ends; its last state."""
-    delay = POLL_FIRST
-    while True:
+    def read() -> dict[str, Any]:
         batch = api.batch(batch_id or "")
         progress(batch, summary)
-        if batch.get("status") in DONE:
-            return batch
-        time.sleep(delay)
-        delay = min(delay * POLL_GROWTH, POLL_MAX)
+        return batch
+
+    return _poll(read, lambda b: b.get("status") in DONE, deadline, f"batch {batch_id}")
 
 
 def _missing_text(batch: dict[str, Any]) -> str:

@@ -346,3 +346,33 @@ def test_a_batch_list_of_the_wrong_shape_is_a_service_error_not_a_bug(body: byte
         server.server_close()
     assert done.returncode == ExitCode.UNAVAILABLE, done.stderr
     assert b"'batches' that is not a list" in done.stderr
+
+
+def test_max_time_bounds_the_wait_and_keeps_the_state(
+        tmp_path: Path, batch_api: Callable[..., BatchAPIServer]) -> None:
+    """A batch still running when --max-time passes: exit 7, the batch left to run and its
+    state kept, so that the same command collects it later."""
+    batch_api(polls=1000)
+    (tmp_path / "in.jsonl").write_bytes(b'"a"\n')
+    out = tmp_path / "out.jsonl"
+    done = run_process(["batch", "--remote", "--max-time", "1", "-o", str(out),
+                        str(tmp_path / "in.jsonl")], timeout=20)
+    assert done.returncode == ExitCode.UNAVAILABLE, done.stderr
+    assert b"stopped after --max-time 1s (waiting for batch b-1" in done.stderr
+    assert orjson.loads((tmp_path / "out.jsonl.remote.json").read_bytes())["batch_id"] == "b-1"
+
+
+def test_max_time_bounds_a_validation_that_never_ends(tmp_path: Path) -> None:
+    server = FixedServer(b'{"id": "d-1", "dataset": {"validation_status": "processing"}}')
+    serve_in_background(server)
+    (tmp_path / "in.jsonl").write_bytes(b'"a"\n')
+    try:
+        done = run_process(["batch", "--remote", "--max-time", "1", "-o",
+                            str(tmp_path / "out.jsonl"), str(tmp_path / "in.jsonl")], env={
+            **os.environ, "CO_API_KEY": TEST_KEY,
+            "CO_API_URL": f"http://127.0.0.1:{server.server_address[1]}"}, timeout=20)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == ExitCode.UNAVAILABLE, done.stderr
+    assert b"waiting for the validation of dataset d-1" in done.stderr

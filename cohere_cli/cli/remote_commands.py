@@ -85,7 +85,7 @@ def run_remote(input_path: str, kw: dict[str, Any], console: Console,
     lines = LineSource(input_path, request_options_of(kw, settings), settings.model,
                        kw["system"], kw["system_file"], kw["images"], kw["image_detail"])
     job = RemoteJob(lines, output, connection_of(settings, kw), kw["raw"], settings.prices,
-                    kw["detach"], kw["attach"])
+                    kw["detach"], kw["attach"], settings.max_time)
     runlog.record.model = job.lines.options.model or settings.model
     return _run(job, input_path, kw, console, runlog)
 
