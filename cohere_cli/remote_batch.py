@@ -10,6 +10,7 @@ order. Each id the service gives is saved in the state file the moment it exists
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -21,6 +22,7 @@ import orjson
 
 from cohere_cli.atomic_write import sync_directory
 from cohere_cli.batch import Summary
+from cohere_cli.batch_output import refuse_same_file
 from cohere_cli.errors import (
     CohereChatError,
     ExitCode,
@@ -115,6 +117,26 @@ def _state(job: RemoteJob, stdin: IO[bytes] | None, files: StateFiles,
                                    found.model, found.records))
 
 
+def _refuse_output(output: Path, input_path: str, stdin: IO[bytes] | None) -> None:
+    """-o FILE is replaced whole at the end: it may be a new or a regular file (not a
+    device such as /dev/full, not a folder), and never the input under another name."""
+    try:
+        written = output.stat()
+    except OSError:
+        return  # a new file (a folder that cannot be written is reported when written)
+    if not stat.S_ISREG(written.st_mode):
+        raise UsageError(f"{output} is not a regular file",
+                         hint="batch --remote replaces -o FILE whole: give a file's path")
+    if stdin is not None:
+        refuse_same_file(stdin, output, None)
+        return
+    try:
+        with open(input_path, "rb") as source:
+            refuse_same_file(source, output, None)
+    except OSError:
+        return  # an unreadable input is reported where the input is read
+
+
 def _input(path: str, stdin: IO[bytes] | None) -> AbstractContextManager[IO[bytes]]:
     if stdin is not None:
         return nullcontext(stdin)
@@ -127,6 +149,7 @@ def _input(path: str, stdin: IO[bytes] | None) -> AbstractContextManager[IO[byte
 def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
                    log: Callable[[str], None], note: Callable[[str], None]) -> Outcome:
     """Submit (or continue) the batch; unless detached, wait and write the results."""
+    _refuse_output(Path(job.output), job.lines.input_path, stdin)
     files = StateFiles(Path(job.output))
     summary = Summary(to_file=True, from_stdin=stdin is not None)
     state = _state(job, stdin, files, note)

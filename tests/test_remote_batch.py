@@ -12,9 +12,9 @@ from typing import Any
 import fastavro
 import orjson
 import pytest
-from conftest import invoke, run_process
+from conftest import TEST_KEY, invoke, run_process
 
-from cohere_cli.errors import InputError
+from cohere_cli.errors import ExitCode, InputError
 from cohere_cli.remote_prepare import LineSource, input_digest, prepare
 from cohere_cli.remote_records import Uncarried, custom_id, input_record, result_line
 from cohere_cli.remote_schema import INPUT_SCHEMA, OUTPUT_SCHEMA
@@ -225,3 +225,40 @@ def test_fastavro_is_not_loaded_by_batch_help() -> None:
             "CliRunner().invoke(cli, ['batch', '--help']); print('fastavro' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
     assert done.stdout.strip() == b"False", done.stderr
+
+
+def _env() -> dict[str, str]:
+    """A key, and a base URL where nothing listens (nothing may be sent)."""
+    return {**os.environ, "CO_API_KEY": TEST_KEY, "CO_API_URL": "http://127.0.0.1:9"}
+
+
+@pytest.mark.parametrize("how", ["same path", "symlink", "hard link", "stdin"])
+def test_the_output_is_never_the_input(tmp_path: Path, how: str) -> None:
+    """-o FILE is replaced whole at the end: the input under another name is refused
+    before anything is uploaded, and the input is kept."""
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'"a"\n"b"\n')
+    output = {"same path": source, "symlink": tmp_path / "link.jsonl",
+              "hard link": tmp_path / "hard.jsonl", "stdin": source}[how]
+    if how == "symlink":
+        output.symlink_to(source)
+    elif how == "hard link":
+        os.link(source, output)
+    args = ["batch", "--remote", "-o", str(output)]
+    if how == "stdin":  # `< in.jsonl`: the file itself on stdin
+        with open(source, "rb") as stdin:
+            done = subprocess.run([sys.executable, "-m", "cohere_cli", *args], stdin=stdin,
+                                  capture_output=True, env=_env(), timeout=30)
+    else:
+        done = run_process([*args, str(source)], env=_env())
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert b"the output file is the input file" in done.stderr
+    assert source.read_bytes() == b'"a"\n"b"\n'
+
+
+def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_bytes(b'"a"\n')
+    done = run_process(["batch", "--remote", "-o", "/dev/null", str(tmp_path / "in.jsonl")],
+                       env=_env())
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert b"/dev/null is not a regular file" in done.stderr
