@@ -178,6 +178,8 @@ def save_preset(value: str, document: dict[str, Any], environ: Mapping[str, str]
     An existing one is replaced only with `force`."""
     path = preset_path(value, environ)
     _checked(value, path, f"preset {value}", document)
+    if path.exists() and not path.is_file():
+        raise UsageError(f"preset {value}: {path} is not a regular file")
     if path.exists() and not force:
         raise UsageError(f"preset {value} exists ({path})", hint="add --force to replace it")
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)

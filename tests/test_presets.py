@@ -182,3 +182,13 @@ def test_batch_uses_the_preset_for_every_line(
     assert [(b["temperature"], b["seed"]) for b in bodies] == [(0.4, 9), (0.4, 1)]
     assert [b["messages"][:3] for b in bodies] == [few_shot, few_shot]  # never windowed
     assert TEST_KEY not in result.stderr
+
+
+def test_save_preset_never_replaces_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    folder = tmp_path / "folder.json"
+    folder.mkdir()
+    for target in ("/dev/null", str(folder)):
+        done = run_process(["--save-preset", target, "--force", "-s", "x"])
+        assert done.returncode == 2, done.stderr
+        assert b"is not a regular file" in done.stderr
+    assert folder.is_dir() and Path("/dev/null").is_char_device()
