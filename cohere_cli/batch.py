@@ -35,9 +35,7 @@ from cohere_cli.errors import (
 )
 from cohere_cli.fitting import HistoryFit, HistoryLimits
 from cohere_cli.line_count import count_aside
-from cohere_cli.media import image_blocks
-from cohere_cli.messages import MessageInputs, read_system
-from cohere_cli.request import RequestOptions, build_request
+from cohere_cli.request import RequestOptions
 from cohere_cli.response import Prices, add_usage
 from cohere_cli.wire.client import ChatClient
 from cohere_cli.wire.connection import Connection
@@ -294,15 +292,8 @@ class BatchJob:
 
 
 def _maker(job: BatchJob) -> JobMaker:
-    """Flags are checked and files read once, into a template every line starts from."""
-    system = read_system(MessageInputs(system=job.system, system_file=job.system_file))
-    template = build_request([{"role": "user", "content": "-"}], job.options, {},
-                             job.fallback_model)
-    try:  # what every line carries must be sendable, or no line is
-        orjson.dumps([template, system])
-    except orjson.JSONEncodeError:
-        raise InputError("the command line", "a value is not valid UTF-8") from None
-    return JobMaker(template, system, image_blocks(job.images, job.image_detail))
+    return JobMaker.from_flags(job.options, job.fallback_model, job.system, job.system_file,
+                               job.images, job.image_detail)
 
 
 def run_batch_job(

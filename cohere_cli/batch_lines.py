@@ -15,9 +15,10 @@ from cohere_cli.errors import APIError, CohereChatError, InputError, UsageError
 from cohere_cli.files import MAX_INPUT_BYTES
 from cohere_cli.fitting import HistoryFit, HistoryLimits
 from cohere_cli.history import new_input_count
-from cohere_cli.media import DocumentError, as_document, attach_images
-from cohere_cli.messages import with_system
+from cohere_cli.media import DocumentError, as_document, attach_images, image_blocks
+from cohere_cli.messages import MessageInputs, read_system, with_system
 from cohere_cli.presets import with_preset
+from cohere_cli.request import RequestOptions, build_request
 from cohere_cli.request_rules import REQUEST_FIELDS, body_problem, message_problem
 from cohere_cli.response import Prices, reply_text, request_message, usage_counts
 from cohere_cli.send import check_finish, send_chat
@@ -114,6 +115,20 @@ class JobMaker:
         self.images = images or []
         self.seen = IdSet()  # explicit ids
         self.numbered = bytearray()  # a bit for each line whose id is its line number
+
+    @classmethod
+    def from_flags(cls, options: RequestOptions, fallback_model: str, system: str | None,
+                   system_file: str | None, images: tuple[str, ...],
+                   image_detail: str | None) -> JobMaker:
+        """Flags are checked and files read once, into a template every line starts from."""
+        read = read_system(MessageInputs(system=system, system_file=system_file))
+        template = build_request([{"role": "user", "content": "-"}], options, {},
+                                 fallback_model)
+        try:  # what every line carries must be sendable, or no line is
+            orjson.dumps([template, read])
+        except orjson.JSONEncodeError:
+            raise InputError("the command line", "a value is not valid UTF-8") from None
+        return cls(template, read, image_blocks(images, image_detail))
 
     def _claim_line(self, number: int) -> bool:
         """Take line NUMBER's own id; False when an explicit id took it before."""

@@ -17,11 +17,9 @@ import orjson
 
 from cohere_cli.batch_lines import JobMaker, iter_lines
 from cohere_cli.errors import InputError
-from cohere_cli.media import image_blocks
-from cohere_cli.messages import MessageInputs, read_system
 from cohere_cli.remote_records import Uncarried, custom_id, input_record
 from cohere_cli.remote_state import StateFiles
-from cohere_cli.request import RequestOptions, build_request
+from cohere_cli.request import RequestOptions
 
 
 @dataclass(frozen=True)
@@ -62,15 +60,9 @@ def input_digest(stream: IO[bytes], source: str) -> str:
 
 
 def _maker(lines: LineSource) -> tuple[JobMaker, str]:
-    system = read_system(MessageInputs(system=lines.system, system_file=lines.system_file))
-    template = build_request([{"role": "user", "content": "-"}], lines.options, {},
-                             lines.fallback_model)
-    try:  # what every line carries must be sendable, or no line is
-        orjson.dumps([template, system])
-    except orjson.JSONEncodeError:
-        raise InputError("the command line", "a value is not valid UTF-8") from None
-    maker = JobMaker(template, system, image_blocks(lines.images, lines.image_detail))
-    return maker, template["model"]
+    maker = JobMaker.from_flags(lines.options, lines.fallback_model, lines.system,
+                                lines.system_file, lines.images, lines.image_detail)
+    return maker, str(maker.template["model"])
 
 
 def prepare(lines: LineSource, stream: IO[bytes], files: StateFiles,
