@@ -5,10 +5,14 @@ quietly (no traceback, however early it comes), and a standard stream the progra
 started without (`<&-`, `>&-`, `2>&-`) is held open on /dev/null, so that no file opened
 later takes its number (`sys.stdout` stays None: output is reported lost, exit 10).
 """
+import _signal  # type: ignore[import-not-found]  # C module: `signal` imports enum, slowly
 import os
-import signal
-import sys
-from types import FrameType
+
+_signal.signal(_signal.SIGINT, lambda _signum, _frame: os._exit(130))  # until main()
+
+import signal  # noqa: E402
+import sys  # noqa: E402
+from types import FrameType  # noqa: E402
 
 INTERRUPTED = 130  # errors.ExitCode.INTERRUPTED, not imported yet on purpose
 
