@@ -18,9 +18,9 @@ from conftest import ROOT, assert_no_key, chat_bodies, invoke, wait_for
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cohere_cli.batch import BatchJob, run_batch_job
-from cohere_cli.config import ConfigFlags, load_settings
-from cohere_cli.request import RequestOptions
+from cohere_cli.batch.run import BatchJob, run_batch_job
+from cohere_cli.chat.request import RequestOptions
+from cohere_cli.settings.config import ConfigFlags, load_settings
 
 
 def jsonl(*values: Any) -> bytes:
@@ -319,8 +319,8 @@ def test_a_line_with_tools_cannot_take_the_json_schema(stub: Any, tmp_path: Path
 def test_the_count_is_the_lines_a_batch_sends(text: str, size: int) -> None:
     import io
 
-    from cohere_cli.batch_lines import iter_lines
-    from cohere_cli.line_count import count_in
+    from cohere_cli.batch.line_count import count_in
+    from cohere_cli.batch.lines import iter_lines
 
     data = text.encode()
     sent = sum(1 for _ in iter_lines(io.BytesIO(data)))
@@ -328,7 +328,7 @@ def test_the_count_is_the_lines_a_batch_sends(text: str, size: int) -> None:
 
 
 def test_only_a_regular_file_up_to_1_gib_is_counted(tmp_path: Path) -> None:
-    from cohere_cli.line_count import MAX_COUNTED, count_lines
+    from cohere_cli.batch.line_count import MAX_COUNTED, count_lines
 
     path = tmp_path / "in.jsonl"
     path.write_bytes(b'"a"\n\n"b"\n"c"')

@@ -18,11 +18,11 @@ import orjson
 import pytest
 from conftest import ROOT, TEST_KEY, assert_no_key, chat_bodies, invoke, run_process
 
-from cohere_cli.batch import BatchRun
-from cohere_cli.batch_lines import JobMaker, iter_lines, read_finished
-from cohere_cli.config import ConfigFlags, load_settings
-from cohere_cli.errors import ExitCode
-from cohere_cli.wire.client import ChatClient
+from cohere_cli.base.errors import ExitCode
+from cohere_cli.batch.lines import JobMaker, iter_lines, read_finished
+from cohere_cli.batch.run import BatchRun
+from cohere_cli.settings.config import ConfigFlags, load_settings
+from cohere_cli.wire.api_client import ChatClient
 
 HANG = 30  # seconds: a batch still running after this is hung
 SUMMARY = b"cohere-chat: batch: ok="
@@ -373,7 +373,7 @@ def test_line_documents_are_wrapped_as_documents_flag_does(stub: Any) -> None:
 
 
 def test_the_request_fields_are_the_official_schemas() -> None:
-    from cohere_cli.request_rules import REQUEST_FIELDS
+    from cohere_cli.chat.rules import REQUEST_FIELDS
 
     schema = official.schema()["$defs"]["ChatRequest"]["properties"]
     assert sorted(REQUEST_FIELDS) == sorted(schema)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from conftest import TEST_KEY, invoke
 
-from cohere_cli.config import ConfigFlags, Settings, load_settings
-from cohere_cli.errors import InputError, UsageError
+from cohere_cli.base.errors import InputError, UsageError
+from cohere_cli.settings.config import ConfigFlags, Settings, load_settings
 from cohere_cli.wire.connection import check_base_url
 
 CONFIG = """\

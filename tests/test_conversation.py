@@ -14,7 +14,7 @@ import orjson
 import pytest
 from conftest import ROOT, assert_no_key, invoke, run_process, wait_for
 
-from cohere_cli.conversation import ConversationLock
+from cohere_cli.conversation.file import ConversationLock
 
 
 def lines(path: Path) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import orjson
 import pytest
 from conftest import ROOT, assert_no_key, invoke, run_process
 
-from cohere_cli.conversation import ConversationLock
+from cohere_cli.conversation.file import ConversationLock
 
 SEPARATORS = ["\u2028", "\u2029", "\u0085"]
 STALE = ".chat.jsonl.0123456789abcdef.tmp"  # the name a save makes, 16 hex digits

@@ -15,8 +15,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from cohere_cli.base.errors import ExitCode
 from cohere_cli.cli import cli
-from cohere_cli.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
 MAN_PAGE = ROOT / "man" / "cohere-chat.1"

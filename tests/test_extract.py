@@ -1,5 +1,5 @@
 """`-x/--extract` and `--extract-last` (issue 16): only a fenced code block of the reply,
-without its fences, found as the text streams (cohere_cli/extract.py), and end to end
+without its fences, found as the text streams (cohere_cli/chat/extract.py), and end to end
 against the stub."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from conftest import ROOT, assert_no_key, invoke
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cohere_cli.extract import FIRST, LAST, FenceExtractor
+from cohere_cli.chat.extract import FIRST, LAST, FenceExtractor
 
 ISSUE_REPLY = "Here:\n```sh\nls -la\n```\nDone."
 

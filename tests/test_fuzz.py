@@ -5,10 +5,10 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cohere_cli.errors import CohereChatError
-from cohere_cli.messages import MessageInputs, assemble_messages
-from cohere_cli.request import RequestOptions, build_request
-from cohere_cli.request_rules import body_problem
+from cohere_cli.base.errors import CohereChatError
+from cohere_cli.chat.messages import MessageInputs, assemble_messages
+from cohere_cli.chat.request import RequestOptions, build_request
+from cohere_cli.chat.rules import body_problem
 
 FORMATS = st.sampled_from(["text", "jsonl", "json"])
 VALID_LINES = [

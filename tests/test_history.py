@@ -1,6 +1,6 @@
 """History windows and the fit to the model's context (issue 14): the pure core.
 
-`cohere_cli.history` decides which messages of a long conversation are sent; these tests
+`cohere_cli.conversation.window` decides which messages of a long conversation are sent; these tests
 pin its turns, its budgets, its documented token estimate, its reading of Cohere's
 `too many tokens` 400 and the aim of `fit_next`, then check the guarantees on random
 conversations (hypothesis, derandomized).
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cohere_cli.history import (
+from cohere_cli.conversation.window import (
     IMAGE_TOKENS,
     TooManyTokens,
     estimate_tokens,

@@ -15,10 +15,10 @@ import pytest
 import requests
 from conftest import ROOT, TEST_KEY, assert_no_key, chat_bodies, invoke
 
-from cohere_cli.conversation import read_history
-from cohere_cli.errors import InputError
-from cohere_cli.fitting import FIT_TRIES
-from cohere_cli.history import estimate_tokens, new_input_count
+from cohere_cli.base.errors import InputError
+from cohere_cli.conversation.file import read_history
+from cohere_cli.conversation.fit import FIT_TRIES
+from cohere_cli.conversation.window import estimate_tokens, new_input_count
 
 FIT_LINE = re.compile(r"cohere-chat: left out (\d+) of (\d+) turns of the history to fit "
                       r"the model's context\n")

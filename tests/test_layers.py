@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cohere_cli"
-BASE = {"cohere_cli", "cohere_cli.errors", "cohere_cli.values", "cohere_cli.files",
-        "cohere_cli.secret"}
+BASE = {"cohere_cli", "cohere_cli.base.errors", "cohere_cli.base.values", "cohere_cli.base.files",
+        "cohere_cli.base.secret"}
 
 
 def modules() -> Iterator[tuple[str, Path]]:
@@ -80,7 +80,7 @@ def test_each_layer_imports_only_what_is_below_it(name: str, path: Path) -> None
 def test_the_stub_is_imported_only_by_the_command_that_starts_it() -> None:
     importers = {name for name, path in ALL if layer(name) != "stub"
                  and any(layer(m) == "stub" for m in known(imports(path)))}
-    assert importers == {"cohere_cli.cli.stub_command", "cohere_cli.cli.stub_batch_options"}
+    assert importers == {"cohere_cli.cli.commands.stub", "cohere_cli.cli.commands.stub_options"}
 
 
 def test_requests_is_imported_only_by_the_wire() -> None:

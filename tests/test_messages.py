@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from cohere_cli.errors import InputError, UsageError
-from cohere_cli.messages import MessageInputs, assemble_messages
+from cohere_cli.base.errors import InputError, UsageError
+from cohere_cli.chat.messages import MessageInputs, assemble_messages
 
 
 def assemble(**kw: Any) -> list[dict[str, Any]]:

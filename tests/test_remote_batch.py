@@ -14,12 +14,12 @@ import orjson
 import pytest
 from conftest import TEST_KEY, invoke, run_process
 
-from cohere_cli.errors import ExitCode, InputError
-from cohere_cli.remote_prepare import LineSource, input_digest, prepare
-from cohere_cli.remote_records import Uncarried, custom_id, input_record, result_line
-from cohere_cli.remote_schema import INPUT_SCHEMA, OUTPUT_SCHEMA
-from cohere_cli.remote_state import RemoteState, StateFiles
-from cohere_cli.request import RequestOptions
+from cohere_cli.base.errors import ExitCode, InputError
+from cohere_cli.batch.remote.prepare import LineSource, input_digest, prepare
+from cohere_cli.batch.remote.records import Uncarried, custom_id, input_record, result_line
+from cohere_cli.batch.remote.schema import INPUT_SCHEMA, OUTPUT_SCHEMA
+from cohere_cli.batch.remote.state import RemoteState, StateFiles
+from cohere_cli.chat.request import RequestOptions
 
 TOOL = {"type": "function", "function": {"name": "f", "description": "d",
                                           "parameters": {"type": "object"}}}

@@ -31,8 +31,8 @@ from conftest import (
     wait_for,
 )
 
-from cohere_cli.errors import ExitCode
-from cohere_cli.remote_schema import OUTPUT_SCHEMA
+from cohere_cli.base.errors import ExitCode
+from cohere_cli.batch.remote.schema import OUTPUT_SCHEMA
 from cohere_cli.stub.answers import echo_text
 
 

@@ -9,8 +9,8 @@ import official
 import orjson
 import pytest
 
-from cohere_cli.errors import InputError, UsageError
-from cohere_cli.request import RequestOptions, build_request, parse_param
+from cohere_cli.base.errors import InputError, UsageError
+from cohere_cli.chat.request import RequestOptions, build_request, parse_param
 
 USER = [{"role": "user", "content": "hi"}]
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, invoke, run_process
 
 from cohere_cli import __version__
-from cohere_cli.errors import ExitCode
+from cohere_cli.base.errors import ExitCode
 
 PROBE = """
 import sys
@@ -21,7 +21,7 @@ try:
     cli.main(args=sys.argv[1:], prog_name="cohere-chat")
 except SystemExit:
     pass
-heavy = sorted(m for m in ("requests", "urllib3", "cohere_cli.wire.client",
+heavy = sorted(m for m in ("requests", "urllib3", "cohere_cli.wire.api_client",
                            "cohere_cli.stub.server") if m in sys.modules)
 print("HEAVY:", ",".join(heavy), file=sys.stderr)
 """

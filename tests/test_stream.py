@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cohere_cli.errors import CohereChatError, ExitCode, IncompleteReplyError, NetworkError
-from cohere_cli.response import (
+from cohere_cli.base.errors import CohereChatError, ExitCode, IncompleteReplyError, NetworkError
+from cohere_cli.chat.response import (
     STREAMED_REPLY,
     api_warnings,
     check_response,

@@ -22,8 +22,8 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cohere_cli import request_rules as rules
-from cohere_cli.errors import UsageError
+from cohere_cli.base.errors import UsageError
+from cohere_cli.chat import rules as rules
 from cohere_cli.stub.events import split_tokens
 from cohere_cli.stub.replies import RepliesError, load_replies
 from cohere_cli.stub.server import StubServer, run_stub

@@ -14,9 +14,9 @@ import requests
 from click.testing import CliRunner
 from conftest import TEST_KEY, wait_for
 
-from cohere_cli.cli.commands import cli
-from cohere_cli.cli.stub_batch_options import batch_stub_settings
-from cohere_cli.remote_schema import OUTPUT_SCHEMA
+from cohere_cli.batch.remote.schema import OUTPUT_SCHEMA
+from cohere_cli.cli.app import cli
+from cohere_cli.cli.commands.stub_options import batch_stub_settings
 from cohere_cli.stub.answers import echo_text
 from cohere_cli.stub.batch_settings import BatchStubSettings
 from cohere_cli.stub.server import StubServer

@@ -18,7 +18,7 @@ import pytest
 import requests
 from conftest import ROOT, TEST_KEY, assert_no_key, invoke, wait_for
 
-from cohere_cli.errors import UsageError
+from cohere_cli.base.errors import UsageError
 from cohere_cli.stub.models import MODELS, load_models
 from cohere_cli.stub.replies import load_replies
 from cohere_cli.stub.server import StubServer

@@ -21,7 +21,7 @@ from conftest import ROOT, TEST_KEY, run_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cohere_cli.errors import UsageError
+from cohere_cli.base.errors import UsageError
 from cohere_cli.stub import answers, events
 from cohere_cli.stub import replies as stubreply
 from cohere_cli.stub.replies import load_replies

@@ -24,8 +24,8 @@ import orjson
 import pytest
 from conftest import ROOT, TEST_KEY, assert_no_key, chat_bodies, invoke, run_process
 
-from cohere_cli.errors import UsageError
-from cohere_cli.tools import MAX_RESULT_BYTES, ToolSettings, run_tool
+from cohere_cli.base.errors import UsageError
+from cohere_cli.chat.tools import MAX_RESULT_BYTES, ToolSettings, run_tool
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 

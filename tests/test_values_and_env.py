@@ -19,7 +19,7 @@ import orjson
 import pytest
 from conftest import ROOT, TEST_KEY, assert_no_key, invoke, run_process, serve_in_background
 
-from cohere_cli.config import ConfigFlags, load_settings
+from cohere_cli.settings.config import ConfigFlags, load_settings
 
 
 def write_config(home: Path, text: str | bytes) -> Path:

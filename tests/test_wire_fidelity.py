@@ -21,8 +21,8 @@ import requests
 from chaos import ChaosServer, Reply
 from conftest import TEST_KEY, invoke, serve_in_background
 
-from cohere_cli import request_rules
-from cohere_cli.errors import NetworkError
+from cohere_cli.base.errors import NetworkError
+from cohere_cli.chat import rules as request_rules
 from cohere_cli.stub.server import StubServer
 from cohere_cli.wire.chat_events import ReplyAssembler
 

@@ -9,13 +9,13 @@ import time
 from typing import TYPE_CHECKING, BinaryIO
 
 from cohere_cli import PROGRAM
+from cohere_cli.chat.response import with_cost
 from cohere_cli.cli.render import number_text
-from cohere_cli.response import with_cost
 
 if TYPE_CHECKING:
-    from cohere_cli.batch import Summary
+    from cohere_cli.batch.run import Summary
+    from cohere_cli.chat.response import Prices
     from cohere_cli.cli.render import Console
-    from cohere_cli.response import Prices
 
 REDRAW = 0.2  # seconds: the line is redrawn at most 5 times a second (and after a result)
 

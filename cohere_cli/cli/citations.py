@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from cohere_cli.response import citations
+from cohere_cli.chat.response import citations
 
 # A citation's type -> the content blocks it counts in (None: the tool plan) and its label.
 _PLACES: dict[str, tuple[str | None, str]] = {

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 from cohere_cli import PROGRAM
 
 if TYPE_CHECKING:
-    from cohere_cli.config import Settings
-    from cohere_cli.request import RequestOptions
+    from cohere_cli.chat.request import RequestOptions
+    from cohere_cli.settings.config import Settings
     from cohere_cli.wire.connection import Connection
 
 
 def read_stdin(no_stdin: bool) -> bytes | None:
     """All of stdin (at most files.MAX_INPUT_BYTES, else exit 3), unless told not to or
     it is a terminal (never block on a TTY)."""
-    from cohere_cli.files import read_stream
+    from cohere_cli.base.files import read_stream
 
     stream = sys.stdin
     if no_stdin or stream is None or stream.closed:
@@ -31,7 +31,7 @@ def read_stdin(no_stdin: bool) -> bytes | None:
 
 
 def config_flags(kw: dict[str, Any]) -> Any:
-    from cohere_cli.config import ConfigFlags
+    from cohere_cli.settings.config import ConfigFlags
 
     return ConfigFlags(
         api_key_file=kw.get("api_key_file"), base_url=kw.get("base_url"),
@@ -44,7 +44,7 @@ def config_flags(kw: dict[str, Any]) -> Any:
 
 def history_limits(settings: Settings) -> Any:
     """--history-turns, --history-tokens and --fit, from the flags or the config."""
-    from cohere_cli.fitting import HistoryLimits
+    from cohere_cli.conversation.fit import HistoryLimits
 
     return HistoryLimits(settings.history_turns, settings.history_tokens, settings.fit)
 
@@ -54,7 +54,7 @@ def request_options_of(kw: dict[str, Any], settings: Settings | None = None) -> 
     preset's fields and messages from the settings."""
     from dataclasses import fields
 
-    from cohere_cli.request import NOT_FLAGS, RequestOptions
+    from cohere_cli.chat.request import NOT_FLAGS, RequestOptions
 
     return RequestOptions(
         **{field.name: kw[field.name] for field in fields(RequestOptions)
@@ -65,7 +65,7 @@ def request_options_of(kw: dict[str, Any], settings: Settings | None = None) -> 
 
 def param_warnings(kw: dict[str, Any], console: Any) -> None:
     """Warn once for each --param KEY the API does not document."""
-    from cohere_cli.request import param_warnings as warnings
+    from cohere_cli.chat.request import param_warnings as warnings
 
     for warning in warnings(kw["params"]):
         console.warning(warning)
@@ -74,7 +74,7 @@ def param_warnings(kw: dict[str, Any], console: Any) -> None:
 def settings_of(kw: dict[str, Any], console: Any, with_preset: bool = False) -> Settings:
     """The settings from the flags, environment and config (and the preset, when
     `with_preset`); config warnings shown."""
-    from cohere_cli.config import load_settings
+    from cohere_cli.settings.config import load_settings
 
     settings = load_settings(config_flags(kw), os.environ, with_preset)
     for warning in settings.warnings:

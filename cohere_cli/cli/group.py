@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, cast
 import click
 
 from cohere_cli import PROGRAM
-from cohere_cli.errors import (
+from cohere_cli.base.errors import (
     CohereChatError,
     ExitCode,
     InputError,
@@ -24,7 +24,7 @@ from cohere_cli.errors import (
     OutputClosedError,
     UsageError,
 )
-from cohere_cli.values import has_bad_utf8
+from cohere_cli.base.values import has_bad_utf8
 
 
 class _ClosedOutput(io.RawIOBase):
@@ -154,7 +154,7 @@ class DefaultGroup(click.Group):
         formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="       ")
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from cohere_cli.config import config_path
+        from cohere_cli.settings.config import config_path
 
         super().format_epilog(ctx, formatter)
         with formatter.section("Environment"):

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cohere_cli import values
+from cohere_cli.base import values
 
 F = Callable[..., Any]
 FILE = click.Path(dir_okay=False)

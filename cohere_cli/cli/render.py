@@ -16,10 +16,9 @@ from typing import Any, BinaryIO
 import orjson
 
 from cohere_cli import PROGRAM
-from cohere_cli.cli.citations import citation_lines
-from cohere_cli.errors import LocalWriteError
-from cohere_cli.extract import FenceExtractor
-from cohere_cli.response import (
+from cohere_cli.base.errors import LocalWriteError
+from cohere_cli.chat.extract import FenceExtractor
+from cohere_cli.chat.response import (
     Prices,
     api_warnings,
     reply_text,
@@ -28,6 +27,7 @@ from cohere_cli.response import (
     tool_calls,
     usage_counts,
 )
+from cohere_cli.cli.citations import citation_lines
 from cohere_cli.wire.chat_events import Delta
 
 

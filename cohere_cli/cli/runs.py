@@ -12,13 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cohere_cli.chat.run_log import RunRecord, append_line
 from cohere_cli.cli.group import exit_status
-from cohere_cli.run_log import RunRecord, append_line
 
 if TYPE_CHECKING:
+    from cohere_cli.chat.response import Prices
     from cohere_cli.cli.render import Console
-    from cohere_cli.config import Settings
-    from cohere_cli.response import Prices
+    from cohere_cli.settings.config import Settings
 
 
 class RunLog:

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from cohere_cli.history import estimate_tokens
+from cohere_cli.conversation.window import estimate_tokens
 from cohere_cli.stub.events import make_logprobs
 from cohere_cli.stub.replies import reply_problem
 

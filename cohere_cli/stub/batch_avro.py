@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from cohere_cli.remote_schema import OUTPUT_SCHEMA
+from cohere_cli.batch.remote.schema import OUTPUT_SCHEMA
 from cohere_cli.stub import answers
 
 ERROR_TEXT = "stub: injected record error"

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from cohere_cli import PROGRAM
-from cohere_cli import request_rules as rules
+from cohere_cli.chat import rules as rules
 from cohere_cli.stub import answers
 from cohere_cli.stub.events import Frame, sse_frames, stream_events
 from cohere_cli.stub.models import models_page, unknown_model

@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from cohere_cli.errors import UsageError
-from cohere_cli.files import MAX_INPUT_BYTES, decode_utf8, read_file_bytes, split_lines
+from cohere_cli.base.errors import UsageError
+from cohere_cli.base.files import MAX_INPUT_BYTES, decode_utf8, read_file_bytes, split_lines
 
 ENDPOINTS = ("chat", "embed", "classify", "summarize", "rerank", "rate", "generate")
 DEFAULT_PAGE_SIZE = 2

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from cohere_cli.errors import UsageError
-from cohere_cli.files import MAX_INPUT_BYTES, decode_utf8, read_file_bytes, split_lines
+from cohere_cli.base.errors import UsageError
+from cohere_cli.base.files import MAX_INPUT_BYTES, decode_utf8, read_file_bytes, split_lines
 
 # ChatResponseV2's shape from the official schema, checked by hand. A shape is a type (str,
 # int, float for any number, dict for any object, object for anything), a tuple of the

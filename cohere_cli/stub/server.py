@@ -24,7 +24,7 @@ from collections import deque
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from cohere_cli.errors import UsageError
+from cohere_cli.base.errors import UsageError
 from cohere_cli.stub.answers import ReplyBook
 from cohere_cli.stub.batch_routes import BatchService
 from cohere_cli.stub.handler import RecordedRequest, RequestHandler

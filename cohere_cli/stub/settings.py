@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cohere_cli.errors import UsageError
+from cohere_cli.base.errors import UsageError
+from cohere_cli.base.values import MAX_DELAY_MS, MAX_PORT, MAX_SECONDS
 from cohere_cli.stub.batch_settings import BatchStubSettings
-from cohere_cli.values import MAX_DELAY_MS, MAX_PORT, MAX_SECONDS
 
 READ_TIMEOUT = 5.0  # seconds a connection may keep the stub waiting for (part of) a request
 MAX_CONNECTIONS = 256  # open at once; over it, the one waiting longest for a request goes

@@ -17,14 +17,14 @@ from dataclasses import replace
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
-from cohere_cli.errors import (
+from cohere_cli.base.errors import (
     LocalWriteError,
     NetworkError,
     UsageError,
     error_for_status,
     is_retried_status,
 )
-from cohere_cli.wire.client import (
+from cohere_cli.wire.api_client import (
     CHUNK_SIZE,
     CONNECT_TIMEOUT,
     ChatClient,

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from cohere_cli.errors import IncompleteReplyError, NetworkError
+from cohere_cli.base.errors import IncompleteReplyError, NetworkError
 from cohere_cli.wire.sse import ServerSentEvent
 
 DONE = "[DONE]"

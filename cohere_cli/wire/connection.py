@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from cohere_cli import values
-from cohere_cli.errors import UsageError
+from cohere_cli.base import values
+from cohere_cli.base.errors import UsageError
 
 DEFAULT_MAX_WAIT = 60.0
 DEFAULT_POOL_SIZE = 10

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from cohere_cli.errors import TimeLimitError
+from cohere_cli.base.errors import TimeLimitError
 
 LATE = 0.005  # a timeout that fired within this of the deadline was the deadline's
 

@@ -1,0 +1,270 @@
+"""One chat exchange: send the body, stream or not, and hand each piece to a sink."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+from cohere_cli.base.errors import (
+    GenerationError,
+    IncompleteReplyError,
+    LockTimeoutError,
+    NetworkError,
+    TimeLimitError,
+    ToolRoundsError,
+)
+from cohere_cli.chat.media import attach_images, image_blocks
+from cohere_cli.chat.messages import MessageInputs, NewInput, assemble_messages, read_input
+from cohere_cli.chat.request import RequestOptions, build_request, with_preset_messages
+from cohere_cli.chat.response import STREAMED_REPLY, check_response, request_message, tool_calls
+from cohere_cli.chat.run_log import RunRecord
+from cohere_cli.chat.tools import ToolSettings, run_tool_calls
+from cohere_cli.conversation.file import ConversationLock, read_history, save_conversation
+from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
+from cohere_cli.wire.api_client import ChatClient, parse_json_body
+from cohere_cli.wire.chat_events import Delta, ReplyAssembler, iter_chat_events
+from cohere_cli.wire.connection import Connection
+from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
+from cohere_cli.wire.sse import iter_events
+
+CHAT_PATH = "/v2/chat"
+
+
+class ReplySink(Protocol):
+    """Where the pieces of a reply go as they arrive (render.Renderer is one)."""
+
+    started: bool
+
+    def event(self, event: dict[str, Any]) -> None: ...
+
+    def delta(self, delta: Delta) -> None: ...
+
+    def body(self, body: dict[str, Any]) -> None: ...
+
+    def finish(self, response: dict[str, Any], raw: bytes | None, streamed: bool) -> None: ...
+
+    def interrupted_line(self) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+    def warning(self, text: str) -> None: ...
+
+    def begin(self) -> None: ...
+
+    def tool_results(self, messages: list[dict[str, Any]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """Everything one `send` needs: where the messages come from, the options, the API."""
+
+    inputs: MessageInputs
+    options: RequestOptions
+    connection: Connection
+    fallback_model: str  # when neither --model nor the input names one: env, config, built-in
+    stream: bool = False
+    conversation: Path | None = None
+    lock_timeout: float = 300.0
+    tools: ToolSettings = field(default_factory=ToolSettings)
+    history: HistoryLimits = field(default_factory=HistoryLimits)
+    max_time: float | None = None  # --max-time: the whole send, tool rounds included
+
+
+@dataclass(frozen=True)
+class _Live:
+    """What a running send carries along: its --max-time deadline and its run record."""
+
+    deadline: Deadline
+    record: RunRecord
+
+
+def _consume(chunks: Iterator[bytes], sink: ReplySink) -> tuple[dict[str, Any], str | None]:
+    """Show each event as it arrives; stop reading at `message-end`, which completes the
+    reply whether or not the server then closes the connection."""
+    assembler = ReplyAssembler()
+    for event in iter_chat_events(iter_events(chunks)):
+        sink.event(event)
+        delta = assembler.apply(event)
+        if delta is not None:
+            sink.delta(delta)
+        if assembler.finished:
+            return assembler.response(), assembler.error
+    raise IncompleteReplyError(
+        "the stream ended before message-end (the reply is incomplete)")
+
+
+def stream_chat(
+    client: ChatClient, body: dict[str, Any], sink: ReplySink,
+    deadline: Deadline = NO_DEADLINE,
+) -> tuple[dict[str, Any], str | None, bytes | None]:
+    """A streamed exchange: the response, the stream's error text, and the body's bytes
+    when the server answered with JSON instead of a stream (that is the reply, as if not
+    streamed). A request that got its 200 is never sent again: a stream that breaks is
+    final, and what was printed stays."""
+    chunks = client.post_stream(CHAT_PATH, body, deadline)
+    if isinstance(chunks, bytes):  # JSON where a stream was asked for: that is the reply
+        return check_response(parse_json_body(chunks)), None, chunks
+    try:
+        response, error_text = _consume(chunks, sink)
+    except NetworkError as exc:  # a malformed event; a broken stream is already incomplete
+        if sink.started:
+            raise IncompleteReplyError(f"the reply is incomplete: {exc.message}") from None
+        raise
+    finally:
+        chunks.close()  # stop reading: after message-end nothing more is waited for
+    return check_response(response, STREAMED_REPLY), error_text, None
+
+
+def send_chat(
+    client: ChatClient, body: dict[str, Any], deadline: Deadline = NO_DEADLINE
+) -> tuple[dict[str, Any], bytes]:
+    """A non-streamed exchange (`send`'s, and each batch line's): the parsed response and
+    its bytes exactly as received."""
+    raw, response = client.post_json(CHAT_PATH, body, deadline)
+    return check_response(response), raw
+
+
+def check_finish(response: dict[str, Any], error_text: str | None = None) -> None:
+    """Raise GenerationError (exit 8; a failed line in a batch) when the model ended with
+    ERROR or TIMEOUT."""
+    reason = response.get("finish_reason")
+    if reason in ("ERROR", "TIMEOUT"):
+        detail = f": {error_text}" if error_text else ""
+        raise GenerationError(f"generation did not complete (finish_reason {reason}){detail}")
+
+
+def _exchange(
+    plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None],
+    live: _Live,
+) -> dict[str, Any]:
+    """Send one body, show the reply, and return the response (or raise a typed error)."""
+    error_text = None
+    sink.begin()
+    live.record.sent(body)
+    with ChatClient(plan.connection, log) as client:
+        if plan.stream:
+            try:
+                response, error_text, raw = stream_chat(client, body, sink, live.deadline)
+            except (IncompleteReplyError, NetworkError, TimeLimitError, KeyboardInterrupt):
+                sink.interrupted_line()
+                raise
+        else:
+            response, raw = send_chat(client, body, live.deadline)
+    live.record.answered(response)
+    sink.finish(response, raw, streamed=plan.stream and raw is None)
+    check_finish(response, error_text)
+    return response
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """All the messages of a turn (the last `new_count` are its new input), and the body
+    of its first request, which holds the window of them."""
+
+    messages: list[dict[str, Any]]  # without the preset's (they are not saved)
+    new_count: int
+    body: dict[str, Any]
+
+
+def _build(
+    plan: SendPlan, history: list[dict[str, Any]], fit: HistoryFit, new: NewInput
+) -> _Turn:
+    assembled = assemble_messages(replace(plan.inputs, history=tuple(history)), new)
+    attach_images(assembled.messages, image_blocks(plan.inputs.images, plan.inputs.image_detail,
+                                                   plan.options.stdin_media))
+    sent = fit.window(assembled.messages, assembled.new_count).messages
+    body = build_request(sent, plan.options, assembled.defaults, plan.fallback_model,
+                         plan.stream)
+    return _Turn(assembled.messages, assembled.new_count, body)
+
+
+def _exchange_messages(
+    plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None],
+    live: _Live, messages: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return _exchange(plan, {**body, "messages": with_preset_messages(plan.options, messages)},
+                     sink, log, live)
+
+
+def _converse(
+    plan: SendPlan, turn: _Turn, fit: HistoryFit, sink: ReplySink, log: Callable[[str], None],
+    live: _Live,
+) -> list[dict[str, Any]]:
+    """One exchange, or with --tool-exec as many rounds as the tools need; the assistant
+    and tool messages that each round added. Each request holds the window of the history
+    (fitting.py); the rounds of this turn are new input, always sent."""
+    added: list[dict[str, Any]] = []
+    rounds = 0
+    body = turn.body
+    while True:
+        every = [*turn.messages, *added] if added else turn.messages
+        response = fit.send(every, turn.new_count + len(added),
+                            partial(_exchange_messages, plan, body, sink, log, live))
+        assistant = request_message(response)
+        added.append(assistant)
+        calls = tool_calls(response)
+        if not plan.tools.commands or not calls:
+            return added
+        if rounds == plan.tools.max_rounds:
+            raise ToolRoundsError(f"the model still asks for tools after "
+                                  f"{plan.tools.max_rounds} rounds (--max-tool-rounds)")
+        rounds += 1
+        results = run_tool_calls(calls, plan.tools, log, live.deadline)
+        sink.tool_results(results)
+        added.extend(results)
+        # tool_choice REQUIRED forces a call; once the results are in, the model may answer.
+        body = {k: v for k, v in body.items() if k != "tool_choice"}
+
+
+@contextmanager
+def _locked(path: Path | None, timeout: float, deadline: Deadline) -> Iterator[None]:
+    """The conversation's lock (nothing without -c), waited for at most `timeout` and
+    never past --max-time."""
+    if path is None:
+        yield
+        return
+    try:
+        with ConversationLock(path, deadline.cap(timeout)):
+            yield
+    except LockTimeoutError:
+        deadline.check(f"waiting for another run's lock on {path}")
+        raise
+
+
+def run_send(
+    plan: SendPlan, sink: ReplySink, dry_run: bool = False,
+    log: Callable[[str], None] = lambda _: None, record: RunRecord | None = None,
+) -> int:
+    """Assemble, check, send and show one reply; the exit status, or a typed error.
+
+    With a conversation FILE, the whole turn runs under its lock (taken only when there
+    is something to send, and not for --dry-run), and FILE gains the new messages and
+    every reply (and tool result) only when the whole turn succeeded.
+    --max-time counts from here. `record` (the run log's) learns what was sent and
+    what came back.
+    """
+    live = _Live(Deadline(plan.max_time).start(), record or RunRecord("send"))
+    path = plan.conversation
+    fit = HistoryFit(plan.history, log, sink.warning)
+    new = read_input(plan.inputs)
+    new.check()
+    for warning in new.warnings:
+        sink.warning(warning)
+    with _locked(None if dry_run else path, plan.lock_timeout, live.deadline):
+        history = read_history(path) if path else []
+        turn = _build(plan, history, fit, new)
+        if dry_run:
+            live.record.sent(turn.body)
+            sink.body(turn.body)
+            return 0
+        added = _converse(plan, turn, fit, sink, log, live)
+        if path:
+            save_conversation(path, [*turn.messages, *added])
+    if note := fit.fit_note():
+        sink.note(note)
+    if history and history[0].get("role") == "system" and history[0] != turn.messages[0]:
+        sink.note(f"replaced the system message at the top of {path}")
+    return 0

@@ -1,0 +1,38 @@
+"""The command line: the top-level group and its commands, each in its own module
+(send_command, batch_command, info_commands, stub_command). Errors become exit statuses
+once, in group.py.
+
+Heavy modules (requests, the client, the stream decoder) are imported inside the
+commands, so that `--help` and `--version` stay fast.
+"""
+from __future__ import annotations
+
+import click
+
+from cohere_cli import PROGRAM, __version__
+from cohere_cli.cli.commands.batch import batch
+from cohere_cli.cli.commands.batches import batches
+from cohere_cli.cli.commands.completion import complete_names, completion
+from cohere_cli.cli.commands.info import config_command, help_command, models
+from cohere_cli.cli.commands.presets import presets
+from cohere_cli.cli.commands.send import send
+from cohere_cli.cli.commands.stub import stub
+from cohere_cli.cli.group import DefaultGroup
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name=PROGRAM, message="%(prog)s %(version)s")
+def cli() -> None:
+    """A Unix-style client for Cohere's Chat API (v2).
+
+    SEND is the default command: `cohere-chat "hello"` is `cohere-chat send "hello"`.
+    A first word close to a command name (`bacth`, `Models`) is refused, not sent: say
+    `cohere-chat send WORD` to send it. Run `cohere-chat help COMMAND` or
+    `cohere-chat COMMAND --help` for each command's options; see cohere-chat(1).
+    """
+
+
+for _command in (send, batch, batches, models, presets, config_command, help_command, completion,
+                 stub):
+    cli.add_command(_command)
+complete_names(cli)

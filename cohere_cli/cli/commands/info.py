@@ -1,0 +1,113 @@
+"""The commands that only look: `models`, `config` and `help`."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from cohere_cli.base.errors import UsageError
+from cohere_cli.cli.from_flags import connection_of, logger, settings_of
+from cohere_cli.cli.group import CheckedCommand
+from cohere_cli.cli.group import output_streams as _streams
+from cohere_cli.cli.options import LocalText, connection_options, settings_options
+
+
+@click.command(cls=CheckedCommand)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line, as the API sent it.")
+@connection_options
+def models(as_json: bool, **kw: Any) -> int:
+    """List the chat-capable models, one name a line."""
+    from cohere_cli.chat.models import iter_models
+    from cohere_cli.cli.render import Console, escape_line
+    from cohere_cli.wire.api_client import ChatClient
+
+    console = Console(*_streams())
+    connection = connection_of(settings_of(kw, console), kw)
+    with ChatClient(connection, logger(console, kw["verbose"])) as client:
+        for model in iter_models(client):
+            if as_json:
+                console.out_json(model)
+            elif isinstance(model.get("name"), str):  # a model without a name is not listed
+                console.out(f"{escape_line(model['name'])}\n".encode())  # one line each
+            console.written()  # stdout gone: fetch no more pages
+    return 0
+
+
+@click.command("config", cls=CheckedCommand)
+@click.option("--path", "path_only", is_flag=True, help="Print the config file's path only.")
+@settings_options
+def config_command(path_only: bool, **kw: Any) -> int:
+    """Show the effective settings and where each came from (the key is never shown)."""
+    from cohere_cli.cli.render import Console
+    from cohere_cli.settings.config import ConfigFlags, config_path, load_settings
+
+    console = Console(*_streams())
+    if path_only:
+        found = config_path(os.environ)
+        if found is None:
+            raise UsageError("no config file path (no HOME, XDG_CONFIG_HOME or "
+                             "COHERE_CHAT_CONFIG)")
+        console.out(f"{found}\n".encode("utf-8", "surrogateescape"))
+        return console.written()
+    settings = load_settings(ConfigFlags(**kw), os.environ)
+    for warning in settings.warnings:
+        console.warning(warning)
+    path = settings.config_path
+    if path is None:
+        lines = ["# config file: none (no HOME, XDG_CONFIG_HOME or COHERE_CHAT_CONFIG)"]
+    else:
+        lines = [f"# config file: {path} ({settings.config_state})"]
+    key_problem = settings.api_key.problem() if settings.api_key else None
+    shown = {
+        "api_key": f"({key_problem})" if key_problem
+        else "(set, hidden)" if settings.api_key else "(not set)",
+        "profile": settings.profile or "(none)",
+        "preset": settings.preset.name if settings.preset else "(none)",
+        "base_url": settings.base_url,
+        "model": settings.model,
+        "timeout": f"{settings.timeout:g}",
+        "retries": str(settings.retries),
+        "client_name": settings.client_name,
+        "history_turns": "(all)" if settings.history_turns is None
+        else str(settings.history_turns),
+        "history_tokens": "(no limit)" if settings.history_tokens is None
+        else str(settings.history_tokens),
+        "fit": "yes" if settings.fit else "no",
+        "max_time": "(no limit)" if settings.max_time is None else f"{settings.max_time:g}",
+        "log": "(none)" if settings.log is None else str(settings.log),
+        "price_input": "(none)" if settings.price_input is None else f"{settings.price_input:g}",
+        "price_output": "(none)" if settings.price_output is None
+        else f"{settings.price_output:g}",
+    }
+    for name, value in shown.items():
+        source = settings.sources.get(name, "built-in default")
+        lines.append(f"{name} = {value}" if source == "none" else f"{name} = {value}  # {source}")
+    console.out("\n".join(lines).encode("utf-8") + b"\n")
+    return console.written()
+
+
+@click.command("help", cls=CheckedCommand)
+@click.argument("command", required=False, type=LocalText(), metavar="[COMMAND]")
+@click.pass_context
+def help_command(ctx: click.Context, command: str | None) -> int:
+    """Show the list of commands, or the help of COMMAND."""
+    from cohere_cli.cli.group import close_command
+    from cohere_cli.cli.render import Console
+
+    console = Console(*_streams())
+    root = ctx.find_root()
+    cli = root.command
+    assert isinstance(cli, click.Group)
+    if command is None:
+        text = cli.get_help(root)
+    elif command in cli.commands:
+        chosen = cli.commands[command]
+        text = chosen.get_help(click.Context(chosen, info_name=command, parent=root))
+    else:
+        meant = close_command(command, list(cli.commands))
+        raise UsageError(f"no command {command!r}" + (f" (did you mean '{meant}'?)" if meant
+                                                      else ""),
+                         hint=f"the commands: {', '.join(sorted(cli.commands))}")
+    console.out(text.encode("utf-8") + b"\n")
+    return console.written()

@@ -1,0 +1,29 @@
+"""`presets`: the saved request documents (issue 16)."""
+from __future__ import annotations
+
+import click
+
+from cohere_cli.cli.group import CheckedCommand
+from cohere_cli.cli.group import output_streams as _streams
+
+
+@click.command("presets", cls=CheckedCommand)
+def presets() -> int:
+    """List the presets: name and the first line of the system message."""
+    import os
+
+    from cohere_cli.base.errors import CohereChatError
+    from cohere_cli.cli.render import Console, escape_line
+    from cohere_cli.settings.presets import load_preset, preset_names
+
+    console = Console(*_streams())
+    names = preset_names(os.environ)
+    width = max(map(len, names), default=0)
+    for name in names:
+        try:
+            line = load_preset(name, os.environ).system_line
+        except CohereChatError as exc:
+            line = f"(bad preset: {exc.message})"
+        console.out(f"{escape_line(name):<{width}}  {escape_line(line)}".rstrip().encode()
+                    + b"\n")
+    return console.written()

@@ -1,0 +1,65 @@
+"""`stub`: the local server of the v2 chat wire format, for offline tests (a second
+program: the only face module that imports cohere_cli.stub)."""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cohere_cli.base.errors import InputError, UsageError
+from cohere_cli.cli.commands.stub_options import batch_stub_options, batch_stub_settings
+from cohere_cli.cli.group import CheckedCommand
+from cohere_cli.cli.options import HISTORY_TOKENS, MILLISECOND_RANGE, MILLISECONDS, SECONDS
+
+
+@click.command(cls=CheckedCommand)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 or ::: every one; the URL printed is then "
+              "on loopback).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port (0: any free port).")
+@click.option("--replies", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Canned replies, JSONL: a string or a response object a line.")
+@click.option("--latency", type=MILLISECOND_RANGE, default="0", metavar="MS[-MAX]",
+              help="Delay before each answer; MS-MAX: a random delay in that range "
+              "(at most 3600000).")
+@click.option("--token-delay", type=MILLISECONDS, default=0, metavar="MS",
+              help="Delay between streamed deltas (at most 3600000).")
+@click.option("--fail", "fail_rules", multiple=True, metavar="RULE",
+              help="Inject a fault into the next requests: STATUS, drop, hang, cut=K or "
+              "garbage, each optionally xN (repeatable, in order).")
+@click.option("--retry-after", type=SECONDS, default=1, show_default=True, metavar="S",
+              help="Retry-After seconds on injected 429/503 (at most 86400).")
+@click.option("--context-limit", type=HISTORY_TOKENS, metavar="TOKENS",
+              help="Answer Cohere's 400 'too many tokens' to a chat request whose messages "
+              "are estimated over TOKENS (as --history-tokens estimates).")
+@click.option("--models", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="The models GET /v1/models lists, and the only ones a chat request may "
+              "name (else a 404): a JSON array or JSONL of names or model objects.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="One line a request on stderr: method, path, status, model, tokens.")
+@batch_stub_options
+def stub(**kw: Any) -> int:
+    """Serve the v2 chat wire format locally, for offline tests."""
+    from cohere_cli.stub.models import load_models
+    from cohere_cli.stub.replies import load_replies
+    from cohere_cli.stub.server import run_stub
+    from cohere_cli.stub.settings import StubSettings, parse_fail_rule
+
+    try:
+        rules = tuple(parse_fail_rule(rule) for rule in kw["fail_rules"])
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        replies = load_replies(kw["replies"]) if kw["replies"] else ()
+    except ValueError as exc:
+        raise InputError("--replies", str(exc)) from None
+    latency = kw["latency"]
+    run_stub(StubSettings(
+        host=kw["host"], port=kw["port"], replies=replies, latency_ms=latency[0],
+        latency_max_ms=latency[1],
+        token_delay_ms=kw["token_delay"], fail_rules=rules, retry_after=kw["retry_after"],
+        context_limit=kw["context_limit"], batch=batch_stub_settings(kw),
+        models=load_models(kw["models"]) if kw["models"] else None, verbose=kw["verbose"],
+    ))
+    return 0
