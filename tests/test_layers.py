@@ -1,6 +1,12 @@
-"""The layers, checked by path: the click face (cli/) over the core over the wire (wire/)
-over the base, and the stub (stub/) as a program of its own. Each rule reads the imports
-of every module with `ast`, so a stray import fails here, not in review."""
+"""The parts of the program and the rules between them, checked by path.
+
+Each folder of the package is a part: `base/` (exit codes, typed errors, value rules, file
+reads, the hidden key), `wire/` (HTTP, SSE), `settings/` (config, presets), `chat/` (one
+request and its reply), `conversation/` (the file, its window, fitting), `batch/` and
+`batch/remote/`, the click face `cli/`, and `stub/`, a second program. Each rule reads
+every module's imports with `ast` (absolute and relative, at the top or in a function),
+so a stray import fails here, not in review.
+"""
 from __future__ import annotations
 
 import ast
@@ -10,8 +16,29 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cohere_cli"
-BASE = {"cohere_cli", "cohere_cli.base.errors", "cohere_cli.base.values", "cohere_cli.base.files",
-        "cohere_cli.base.secret"}
+
+# part -> the parts (or single modules) it may import; its own part is always allowed
+ALLOWED: dict[str, set[str]] = {
+    "root": set(),
+    "base": {"root"},
+    "wire": {"root", "base"},
+    "settings": {"root", "base", "wire", "cohere_cli.chat.rules", "cohere_cli.chat.usage"},
+    "conversation": {"root", "base", "cohere_cli.chat.messages"},
+    "chat": {"root", "base", "wire", "settings", "conversation"},
+    "batch": {"root", "base", "wire", "settings", "chat", "conversation"},
+    "batch.remote": {"root", "base", "wire", "settings", "chat", "conversation", "batch"},
+    "cli": {"root", "base", "wire", "settings", "chat", "conversation", "batch", "batch.remote",
+            "stub"},
+    "stub": {"root", "base", "cohere_cli.chat.rules", "cohere_cli.conversation.window",
+             "cohere_cli.batch.remote.schema"},
+    "entry": {"root", "base", "cli"},
+}
+# modules the rules above would allow, that must still never be imported from a part
+NEVER: dict[str, set[str]] = {
+    "conversation": {"cohere_cli.chat.send"},
+    "cli": {"cohere_cli.stub"},  # but for the stub command itself (below)
+}
+STUB_STARTERS = {"cohere_cli.cli.commands.stub", "cohere_cli.cli.commands.stub_options"}
 
 
 def modules() -> Iterator[tuple[str, Path]]:
@@ -21,81 +48,127 @@ def modules() -> Iterator[tuple[str, Path]]:
         yield name, path
 
 
-def imports(path: Path) -> set[str]:
+NAMES = {name for name, _ in modules()}
+
+
+def _absolute(name: str, path: Path, node: ast.ImportFrom) -> str:
+    """The module an ImportFrom names, relative imports resolved against `name`."""
+    if not node.level:
+        return node.module or ""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports(name: str, path: Path) -> set[str]:
     """Every module `path` imports, at the top or inside a function."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(name, path, node)
+            named = {f"{module}.{alias.name}" for alias in node.names}
+            found.update(named)
+            if not named & NAMES:  # `from package import module` imports the module only
+                found.add(module)
     return found
 
 
-def layer(name: str) -> str:
-    for prefix in ("cohere_cli.cli", "cohere_cli.wire", "cohere_cli.stub"):
-        if name == prefix or name.startswith(prefix + "."):
-            return prefix.rsplit(".", 1)[1]
-    if name in BASE:
-        return "base"
+def part(name: str) -> str:
+    pieces = name.split(".")
     if name == "cohere_cli.__main__":
         return "entry"
-    return "core"
-
-
-def ours(found: set[str]) -> set[str]:
-    return {name for name in found if name == "cohere_cli" or name.startswith("cohere_cli.")}
+    if len(pieces) < 3 and name not in {f"cohere_cli.{p}" for p in ALLOWED}:
+        return "root"
+    if pieces[1] == "batch" and len(pieces) > 2 and pieces[2] == "remote":
+        return "batch.remote"
+    return pieces[1]
 
 
 def known(found: set[str]) -> set[str]:
     """Only the names that are modules of the package (not `from X import function`)."""
-    names = {name for name, _ in modules()}
-    return {name for name in ours(found) if name in names}
+    return {name for name in found if name in NAMES}
 
 
 ALL = list(modules())
 
 
+def test_every_module_is_in_a_part_and_few_at_the_root() -> None:
+    at_root = {name for name in NAMES if part(name) == "root"}
+    assert len(at_root) <= 4, sorted(at_root)
+    assert {part(name) for name in NAMES} <= set(ALLOWED)
+
+
+def _allows(importer: str, module: str) -> bool:
+    mine, theirs = part(importer), part(module)
+    if any(module == n or module.startswith(n + ".") for n in NEVER.get(mine, ())):
+        return importer in STUB_STARTERS and theirs == "stub"
+    allowed = ALLOWED[mine] | {mine}
+    return theirs in allowed or module in allowed
+
+
+@pytest.mark.parametrize(("name", "path"), ALL, ids=[name for name, _ in ALL])
+def test_each_part_imports_only_what_its_rules_allow(name: str, path: Path) -> None:
+    wrong = {m for m in known(imports(name, path)) if not _allows(name, m)}
+    assert not wrong, f"{name} ({part(name)}) imports {sorted(wrong)}"
+
+
+def test_the_rules_catch_a_stray_import(tmp_path: Path) -> None:
+    stray = tmp_path / "window.py"
+    stray.write_text("from ..chat import send\nfrom cohere_cli.batch import run\n")
+    found = known(imports("cohere_cli.conversation.window", stray))
+    assert found == {"cohere_cli.chat.send", "cohere_cli.batch.run"}
+    assert not any(_allows("cohere_cli.conversation.window", m) for m in found)
+    assert not _allows("cohere_cli.chat.send", "cohere_cli.batch.run")
+    assert not _allows("cohere_cli.wire.sse", "cohere_cli.chat.response")
+
+
 @pytest.mark.parametrize(("name", "path"), ALL, ids=[name for name, _ in ALL])
 def test_click_is_imported_only_by_the_face(name: str, path: Path) -> None:
-    if layer(name) != "cli":
-        assert not {m for m in imports(path) if m.split(".")[0] == "click"}, name
-
-
-@pytest.mark.parametrize(("name", "path"), ALL, ids=[name for name, _ in ALL])
-def test_each_layer_imports_only_what_is_below_it(name: str, path: Path) -> None:
-    allowed = {
-        "base": {"base"},
-        "wire": {"base", "wire"},
-        "core": {"base", "wire", "core"},
-        "cli": {"base", "wire", "core", "cli", "stub"},
-        "stub": {"base", "stub", "core"},  # the stub checks requests by the client's rules
-        "entry": {"base", "cli"},
-    }[layer(name)]
-    wrong = {m for m in known(imports(path)) if layer(m) not in allowed}
-    assert not wrong, f"{name} ({layer(name)}) imports {sorted(wrong)}"
+    if part(name) != "cli":
+        assert not {m for m in imports(name, path) if m.split(".")[0] == "click"}, name
 
 
 def test_the_stub_is_imported_only_by_the_command_that_starts_it() -> None:
-    importers = {name for name, path in ALL if layer(name) != "stub"
-                 and any(layer(m) == "stub" for m in known(imports(path)))}
-    assert importers == {"cohere_cli.cli.commands.stub", "cohere_cli.cli.commands.stub_options"}
+    importers = {name for name, path in ALL if part(name) != "stub"
+                 and any(part(m) == "stub" for m in known(imports(name, path)))}
+    assert importers == STUB_STARTERS
 
 
 def test_requests_is_imported_only_by_the_wire() -> None:
     importers = {name for name, path in ALL
-                 if any(m.split(".")[0] in ("requests", "urllib3") for m in imports(path))}
-    assert importers and {layer(name) for name in importers} == {"wire"}
+                 if any(m.split(".")[0] in ("requests", "urllib3") for m in imports(name, path))}
+    assert importers and {part(name) for name in importers} == {"wire"}
+
+
+def writes_to_a_standard_stream(tree: ast.AST) -> list[str]:
+    """The calls in `tree` that print: print, click.echo, sys.std*.write and os.write to
+    the descriptors 1 and 2."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        called = func.id if isinstance(func, ast.Name) else ast.unparse(func)
+        if called in ("print", "click.echo", "click.secho", "sys.stdout.write",
+                      "sys.stderr.write", "sys.stdout.buffer.write", "sys.stderr.buffer.write"):
+            found.append(called)
+        elif called == "os.write" and node.args and ast.unparse(node.args[0]) in (
+                "1", "2", "sys.stdout.fileno()", "sys.stderr.fileno()"):
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_the_print_check_sees_every_way_to_print() -> None:
+    code = ("print(1)\nclick.echo(2)\nsys.stderr.write('x')\nos.write(2, b'x')\n"
+            "os.write(fd, b'x')\nsys.stdout.buffer.write(b'')\n")
+    assert len(writes_to_a_standard_stream(ast.parse(code))) == 5
 
 
 @pytest.mark.parametrize(("name", "path"), ALL, ids=[name for name, _ in ALL])
 def test_the_core_never_prints(name: str, path: Path) -> None:
-    if layer(name) not in ("core", "wire", "base"):
+    if part(name) in ("cli", "stub", "entry"):
         return
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call):
-            func = node.func
-            called = func.id if isinstance(func, ast.Name) else ast.unparse(func)
-            assert called not in ("print", "sys.stdout.write", "sys.stderr.write"), (
-                f"{name} writes to a standard stream: only the face does")
+    found = writes_to_a_standard_stream(ast.parse(path.read_text(encoding="utf-8")))
+    assert not found, f"{name} writes to a standard stream ({found}): only the face does"

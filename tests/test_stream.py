@@ -21,8 +21,8 @@ from cohere_cli.chat.response import (
     request_message,
     thinking_text,
     tool_calls,
-    usage_counts,
 )
+from cohere_cli.chat.usage import usage_counts
 from cohere_cli.wire.chat_events import Delta, ReplyAssembler, iter_chat_events
 from cohere_cli.wire.sse import EventStreamDecoder, ServerSentEvent, iter_events
 

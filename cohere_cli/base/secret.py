@@ -12,6 +12,7 @@ from cohere_cli.base import values
 from cohere_cli.base.errors import CohereChatError, InputError, UsageError
 from cohere_cli.base.files import read_stream
 
+KEY_VARIABLES = ("CO_API_KEY", "COHERE_API_KEY")  # where the environment holds a key
 MAX_KEY_FILE_BYTES = 1 << 16
 KEY_HINT = "an API key is one line of printable ASCII; check where it comes from"
 

@@ -16,9 +16,10 @@ from cohere_cli.base.files import MAX_INPUT_BYTES
 from cohere_cli.chat.media import DocumentError, as_document, attach_images, image_blocks
 from cohere_cli.chat.messages import MessageInputs, read_system, with_system
 from cohere_cli.chat.request import RequestOptions, build_request
-from cohere_cli.chat.response import Prices, reply_text, request_message, usage_counts
+from cohere_cli.chat.response import reply_text, request_message
 from cohere_cli.chat.rules import REQUEST_FIELDS, body_problem, message_problem
 from cohere_cli.chat.send import check_finish, send_chat
+from cohere_cli.chat.usage import Prices, usage_counts
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
 from cohere_cli.conversation.window import new_input_count
 from cohere_cli.settings.presets import with_preset

@@ -11,7 +11,6 @@ workers live, and a failed write stops the batch. `Summary.error` says what stop
 """
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
@@ -35,7 +34,7 @@ from cohere_cli.batch.line_count import count_aside
 from cohere_cli.batch.lines import IdSet, Job, JobMaker, failure, iter_lines, read_finished, run_job
 from cohere_cli.batch.output import Sink, refuse_same_file
 from cohere_cli.chat.request import RequestOptions
-from cohere_cli.chat.response import Prices, add_usage
+from cohere_cli.chat.usage import Prices, add_usage, token_total
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
 from cohere_cli.wire.api_client import ChatClient
 from cohere_cli.wire.connection import Connection
@@ -74,16 +73,6 @@ class Progress(Protocol):
 
     def hide(self) -> None:
         """Before a result line goes to stdout: clear the display if it is there too."""
-
-
-def _tokens(usage: dict[str, Any]) -> int:
-    total = 0
-    for name, billed in (("input_tokens", "billed_input_tokens"),
-                         ("output_tokens", "billed_output_tokens")):
-        value = usage.get(name, usage.get(billed, 0))
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            total += int(value)
-    return total
 
 
 def _stopping(exc: BaseException) -> CohereChatError:
@@ -196,7 +185,7 @@ class BatchRun:
                 self.summary.stopped_by = record["error"]
         else:
             self.summary.ok += 1
-            self.summary.tokens += _tokens(record["usage"])
+            self.summary.tokens += token_total(record["usage"])
             add_usage(self.summary.usage, record["usage"])
 
     def _next(self) -> Result | int | None:

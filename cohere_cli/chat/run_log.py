@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 
 from cohere_cli import __version__
-from cohere_cli.chat.response import Prices, add_usage, reply_text, usage_counts, with_cost
+from cohere_cli.chat.response import reply_text
+from cohere_cli.chat.usage import Prices, add_usage, usage_counts, with_cost
 
 LOG_MODE = 0o600
 

@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 
 from cohere_cli.base.errors import InterruptError, UsageError
-from cohere_cli.settings.config import KEY_VARIABLES
+from cohere_cli.base.secret import KEY_VARIABLES
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
 
 MAX_RESULT_BYTES = 1 << 20  # the first MiB of stdout is the result; the rest is discarded

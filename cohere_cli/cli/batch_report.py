@@ -9,12 +9,12 @@ import time
 from typing import TYPE_CHECKING, BinaryIO
 
 from cohere_cli import PROGRAM
-from cohere_cli.chat.response import with_cost
+from cohere_cli.chat.usage import with_cost
 from cohere_cli.cli.render import number_text
 
 if TYPE_CHECKING:
     from cohere_cli.batch.run import Summary
-    from cohere_cli.chat.response import Prices
+    from cohere_cli.chat.usage import Prices
     from cohere_cli.cli.render import Console
 
 REDRAW = 0.2  # seconds: the line is redrawn at most 5 times a second (and after a result)

@@ -19,14 +19,13 @@ from cohere_cli import PROGRAM
 from cohere_cli.base.errors import LocalWriteError
 from cohere_cli.chat.extract import FenceExtractor
 from cohere_cli.chat.response import (
-    Prices,
     api_warnings,
     reply_text,
     request_message,
     thinking_text,
     tool_calls,
-    usage_counts,
 )
+from cohere_cli.chat.usage import Prices, usage_counts
 from cohere_cli.cli.citations import citation_lines
 from cohere_cli.wire.chat_events import Delta
 

@@ -16,7 +16,7 @@ from cohere_cli.chat.run_log import RunRecord, append_line
 from cohere_cli.cli.group import exit_status
 
 if TYPE_CHECKING:
-    from cohere_cli.chat.response import Prices
+    from cohere_cli.chat.usage import Prices
     from cohere_cli.cli.render import Console
     from cohere_cli.settings.config import Settings
 

@@ -18,8 +18,8 @@ from typing import TypeVar
 from cohere_cli.base import values
 from cohere_cli.base.errors import InputError, UsageError
 from cohere_cli.base.files import read_stream
-from cohere_cli.base.secret import MAX_KEY_FILE_BYTES, Secret
-from cohere_cli.chat.response import Prices
+from cohere_cli.base.secret import KEY_VARIABLES, MAX_KEY_FILE_BYTES, Secret
+from cohere_cli.chat.usage import Prices
 from cohere_cli.settings.check import error_line, error_text, unknown_names
 from cohere_cli.settings.presets import Preset, load_preset
 from cohere_cli.wire.connection import DEFAULT_MAX_WAIT, DEFAULT_POOL_SIZE, Connection
@@ -29,7 +29,6 @@ DEFAULT_MODEL = "command-a-plus-05-2026"
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_RETRIES = 2
 DEFAULT_CLIENT_NAME = "cohere-chat"
-KEY_VARIABLES = ("CO_API_KEY", "COHERE_API_KEY")
 MAX_CONFIG_BYTES = 1 << 20
 T = TypeVar("T")
 

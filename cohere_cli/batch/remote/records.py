@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from cohere_cli.chat.response import Prices, reply_text, request_message, usage_counts
+from cohere_cli.chat.response import reply_text, request_message
+from cohere_cli.chat.usage import Prices, usage_counts
 
 PASSED = ("temperature", "p", "frequency_penalty", "presence_penalty", "max_tokens", "k",
           "seed", "logprobs")

@@ -36,7 +36,7 @@ from cohere_cli.batch.remote.prepare import LineSource, input_digest, prepare
 from cohere_cli.batch.remote.records import failure_line, result_line
 from cohere_cli.batch.remote.state import RemoteState, StateFiles, new_name
 from cohere_cli.batch.run import Summary
-from cohere_cli.chat.response import Prices, add_usage
+from cohere_cli.chat.usage import Prices, add_usage, token_total
 from cohere_cli.wire.batch_api import BatchAPI
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import Deadline
@@ -310,5 +310,4 @@ def _count(summary: Summary, result: dict[str, Any]) -> None:
         return
     summary.ok += 1
     add_usage(summary.usage, result["usage"])
-    summary.tokens += sum(int(result["usage"].get(name, 0))
-                          for name in ("input_tokens", "output_tokens"))
+    summary.tokens += token_total(result["usage"])
