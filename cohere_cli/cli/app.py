@@ -1,6 +1,5 @@
 """The command line: the top-level group and its commands, each in its own module
-(send_command, batch_command, info_commands, stub_command). Errors become exit statuses
-once, in group.py.
+(commands/). Errors become exit statuses once, in exit_status.py.
 
 Heavy modules (requests, the client, the stream decoder) are imported inside the
 commands, so that `--help` and `--version` stay fast.

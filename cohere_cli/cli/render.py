@@ -101,7 +101,7 @@ class Console:
             self.stdout.write(data)
             self.stdout.flush()
         except BrokenPipeError:
-            raise  # the reader went away: exit 141, quietly (group.py)
+            raise  # the reader went away: exit 141, quietly (exit_status.py)
         except OSError as error:
             _silence(self.stdout)
             reason = error.strerror or type(error).__name__

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cohere_cli.base.errors import AuthError, ExitCode, UsageError
+from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.commands.batches import remote_options, run_remote
 from cohere_cli.cli.from_flags import (
     connection_of,
@@ -16,8 +17,6 @@ from cohere_cli.cli.from_flags import (
     request_options_of,
     settings_of,
 )
-from cohere_cli.cli.group import CheckedCommand
-from cohere_cli.cli.group import output_streams as _streams
 from cohere_cli.cli.options import (
     PER_MINUTE,
     connection_options,
@@ -27,6 +26,7 @@ from cohere_cli.cli.options import (
     request_options,
     run_options,
 )
+from cohere_cli.cli.streams import output_streams as _streams
 
 if TYPE_CHECKING:
     from cohere_cli.cli.render import Console

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cohere_cli.base.errors import ExitCode, UsageError
+from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.from_flags import (
     connection_of,
     logger,
@@ -18,9 +19,8 @@ from cohere_cli.cli.from_flags import (
     request_options_of,
     settings_of,
 )
-from cohere_cli.cli.group import CheckedCommand
-from cohere_cli.cli.group import output_streams as _streams
 from cohere_cli.cli.options import connection_options
+from cohere_cli.cli.streams import output_streams as _streams
 
 if TYPE_CHECKING:
     from cohere_cli.batch.run import Summary

@@ -15,7 +15,8 @@ import click
 from click.shell_completion import CompletionItem, get_completion_class
 
 from cohere_cli import PROGRAM
-from cohere_cli.cli.group import CheckedCommand, complete_var
+from cohere_cli.cli.checked_command import CheckedCommand
+from cohere_cli.cli.main import complete_var
 from cohere_cli.settings.config import config_path
 
 

@@ -7,10 +7,10 @@ from typing import Any
 import click
 
 from cohere_cli.base.errors import UsageError
+from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.from_flags import connection_of, logger, settings_of
-from cohere_cli.cli.group import CheckedCommand
-from cohere_cli.cli.group import output_streams as _streams
 from cohere_cli.cli.options import LocalText, connection_options, settings_options
+from cohere_cli.cli.streams import output_streams as _streams
 
 
 @click.command(cls=CheckedCommand)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from cohere_cli.cli.group import CheckedCommand
-from cohere_cli.cli.group import output_streams as _streams
+from cohere_cli.cli.checked_command import CheckedCommand
+from cohere_cli.cli.streams import output_streams as _streams
 
 
 @click.command("presets", cls=CheckedCommand)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cohere_cli.base.errors import UsageError
+from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.from_flags import (
     connection_of,
     history_limits,
@@ -15,8 +16,6 @@ from cohere_cli.cli.from_flags import (
     request_options_of,
     settings_of,
 )
-from cohere_cli.cli.group import CheckedCommand
-from cohere_cli.cli.group import output_streams as _streams
 from cohere_cli.cli.options import (
     POSITIVE_SECONDS,
     SECONDS,
@@ -28,6 +27,7 @@ from cohere_cli.cli.options import (
     request_options,
     run_options,
 )
+from cohere_cli.cli.streams import output_streams as _streams
 
 if TYPE_CHECKING:
     from cohere_cli.cli.render import Console

@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from cohere_cli.base.errors import InputError, UsageError
+from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.commands.stub_options import batch_stub_options, batch_stub_settings
-from cohere_cli.cli.group import CheckedCommand
 from cohere_cli.cli.options import HISTORY_TOKENS, MILLISECOND_RANGE, MILLISECONDS, SECONDS
 
 
