@@ -4,12 +4,11 @@ stderr."""
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
 from cohere_cli.base.errors import CohereChatError, ExitCode, InterruptError, OutputClosedError
-from cohere_cli.cli.streams import output_streams
+from cohere_cli.cli.streams import Streams
 
 
 def exit_status(exc: BaseException) -> tuple[int, str]:
@@ -29,37 +28,45 @@ def exit_status(exc: BaseException) -> tuple[int, str]:
     return ExitCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
 
 
-def _quiet_stdout() -> None:
+def _quiet_stdout(streams: Streams) -> None:
     """After a broken pipe, point stdout at /dev/null so the exit flush stays silent."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, streams.stdout.fileno())
     except (OSError, ValueError, AttributeError):
         pass
 
 
-def _report(message: str, hint: str | None = None) -> None:
+def _write(streams: Streams, text: str) -> None:
+    try:
+        streams.stderr.write(text.encode("utf-8", "replace"))
+        streams.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr is gone: there is no one to tell
+
+
+def _report(streams: Streams, message: str, hint: str | None = None) -> None:
     """The one-line error, written by render's Console like every other diagnostic."""
     from cohere_cli.cli.render import Console
 
-    Console(*output_streams()).error(message, hint)
+    Console.of(streams).error(message, hint)
 
 
-def report(exc: BaseException, message: str, debug: bool) -> None:
+def report(exc: BaseException, message: str, debug: bool, streams: Streams) -> None:
     """Say what ended the run: one line on stderr (a traceback too when debugging);
     nothing for Ctrl-C or a reader that went away."""
     if debug and not isinstance(exc, (click.ClickException, click.exceptions.Exit,
                                       KeyboardInterrupt, BrokenPipeError)):
         import traceback
 
-        traceback.print_exc()
+        _write(streams, traceback.format_exc())
     if isinstance(exc, click.ClickException):
         ctx = getattr(exc, "ctx", None)
-        _report(message, f"see '{ctx.command_path} --help'" if ctx is not None else None)
+        _report(streams, message, f"see '{ctx.command_path} --help'" if ctx is not None else None)
     elif isinstance(exc, (OutputClosedError, BrokenPipeError)):
-        _quiet_stdout()
+        _quiet_stdout(streams)
     elif isinstance(exc, CohereChatError):
         if not isinstance(exc, InterruptError):
-            _report(exc.message, exc.hint)
+            _report(streams, exc.message, exc.hint)
     elif not isinstance(exc, (KeyboardInterrupt, click.exceptions.Exit)):
-        _report(message)  # a bug: say so in one line, traceback only when debugging
+        _report(streams, message)  # a bug: say so in one line, traceback only when debugging

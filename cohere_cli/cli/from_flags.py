@@ -3,31 +3,25 @@ request options and history limits built from the parsed flags (by field name)."
 from __future__ import annotations
 
 import os
-import sys
 from typing import TYPE_CHECKING, Any
 
 from cohere_cli import PROGRAM
 
 if TYPE_CHECKING:
     from cohere_cli.chat.request import RequestOptions
+    from cohere_cli.cli.streams import Streams
     from cohere_cli.settings.config import Settings
     from cohere_cli.wire.connection import Connection
 
 
-def read_stdin(no_stdin: bool) -> bytes | None:
+def read_stdin(streams: Streams, no_stdin: bool) -> bytes | None:
     """All of stdin (at most files.MAX_INPUT_BYTES, else exit 3), unless told not to or
     it is a terminal (never block on a TTY)."""
     from cohere_cli.base.files import read_stream
 
-    stream = sys.stdin
-    if no_stdin or stream is None or stream.closed:
+    if no_stdin or streams.stdin is None or streams.stdin_isatty:
         return None
-    try:
-        if stream.isatty():
-            return None
-    except (OSError, ValueError):
-        return None
-    return read_stream(stream.buffer, "stdin")
+    return read_stream(streams.stdin, "stdin")
 
 
 def config_flags(kw: dict[str, Any]) -> Any:

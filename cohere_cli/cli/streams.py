@@ -1,4 +1,7 @@
-"""The program's standard output streams as byte streams."""
+"""The program's standard streams, as one object (httpie's `Environment` idea): stdin,
+stdout and stderr as byte streams, and whether each is a terminal. `run` makes it from
+the process's streams, or is handed one (a test's closed, full or broken stdout); every
+command and the renderer take their streams from it, never from `sys`."""
 from __future__ import annotations
 
 import errno
@@ -6,7 +9,10 @@ import functools
 import io
 import os
 import sys
-from typing import Any, BinaryIO, cast
+from dataclasses import dataclass
+from typing import Any, BinaryIO, TextIO, cast
+
+import click
 
 
 class _ClosedOutput(io.RawIOBase):
@@ -25,8 +31,48 @@ def _devnull() -> BinaryIO:
     return open(os.devnull, "wb")  # kept open for the rest of the run
 
 
-def output_streams() -> tuple[BinaryIO, BinaryIO]:
-    """stdout and stderr as byte streams. A closed stdout refuses writes; a closed
-    stderr is /dev/null (diagnostics have nowhere to go, the run goes on)."""
-    stdout = sys.stdout.buffer if sys.stdout is not None else cast(BinaryIO, _ClosedOutput())
-    return stdout, sys.stderr.buffer if sys.stderr is not None else _devnull()
+def is_terminal(stream: BinaryIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+@dataclass(frozen=True)
+class Streams:
+    """stdin (None: there is none to read), stdout and stderr, and which are terminals."""
+
+    stdin: BinaryIO | None
+    stdout: BinaryIO
+    stderr: BinaryIO
+    stdin_isatty: bool = False
+    stdout_isatty: bool = False
+    stderr_isatty: bool = False
+
+    @classmethod
+    def of(cls, stdin: BinaryIO | None, stdout: BinaryIO, stderr: BinaryIO) -> Streams:
+        """The three streams, each asked whether it is a terminal."""
+        return cls(stdin, stdout, stderr, is_terminal(stdin), is_terminal(stdout),
+                   is_terminal(stderr))
+
+
+def _binary(stream: TextIO | None) -> BinaryIO | None:
+    if stream is None:
+        return None
+    return cast(BinaryIO, getattr(stream, "buffer", None))
+
+
+def process_streams() -> Streams:
+    """The process's streams as they are now. A closed stdout refuses writes; a closed
+    stderr is /dev/null (diagnostics have nowhere to go, the run goes on); a closed or
+    already closed stdin is None."""
+    stdin = None if sys.stdin is None or sys.stdin.closed else _binary(sys.stdin)
+    stdout = _binary(sys.stdout) or cast(BinaryIO, _ClosedOutput())
+    return Streams.of(stdin, stdout, _binary(sys.stderr) or _devnull())
+
+
+def current_streams() -> Streams:
+    """The streams of the running command (`run` hands them to click's context)."""
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_object(Streams) if ctx is not None else None
+    return found if found is not None else process_streams()

@@ -1,7 +1,6 @@
 """`batch`: many requests from JSONL, one result line per input line."""
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -26,7 +25,7 @@ from cohere_cli.cli.options import (
     request_options,
     run_options,
 )
-from cohere_cli.cli.streams import output_streams as _streams
+from cohere_cli.cli.streams import Streams, current_streams
 
 if TYPE_CHECKING:
     from cohere_cli.cli.render import Console
@@ -58,21 +57,23 @@ def batch(input_path: str, **kw: Any) -> int:
     from cohere_cli.cli.render import Console
     from cohere_cli.cli.runs import RunLog
 
-    console = Console(*_streams())
+    streams = current_streams()
+    console = Console.of(streams)
     runlog = RunLog("batch", kw["log"])
-    return runlog.run(console, lambda: _batch(input_path, kw, console, runlog))
+    return runlog.run(console, lambda: _batch(input_path, kw, streams, console, runlog))
 
 
-def _batch(input_path: str, kw: dict[str, Any], console: Console, runlog: RunLog) -> int:
+def _batch(input_path: str, kw: dict[str, Any], streams: Streams, console: Console,
+           runlog: RunLog) -> int:
     from cohere_cli.batch.run import BatchJob, run_batch_job
     from cohere_cli.cli.batch_report import progress_reporter, report_summary
 
     if kw["resume"] and not kw["output"]:
         raise UsageError("--resume needs -o/--output FILE")
-    remote = run_remote(input_path, kw, console, runlog)
+    remote = run_remote(input_path, kw, streams, console, runlog)
     if remote is not None:
         return remote
-    if input_path == "-" and (sys.stdin is None or sys.stdin.isatty()):
+    if input_path == "-" and (streams.stdin is None or streams.stdin_isatty):
         raise UsageError("no input", hint="give INPUT, or pipe JSONL on stdin")
     if "-" in (*kw["images"], *kw["documents"]):
         raise UsageError("batch takes no --image - or --document - (stdin is not for them)")
@@ -88,7 +89,7 @@ def _batch(input_path: str, kw: dict[str, Any], console: Console, runlog: RunLog
         history=history_limits(settings), max_time=settings.max_time, prices=settings.prices,
     )
     runlog.record.model = job.options.model or settings.model
-    summary = run_batch_job(job, sys.stdin.buffer if input_path == "-" else None,
+    summary = run_batch_job(job, streams.stdin if input_path == "-" else None,
                             console.stdout, progress_reporter(console),
                             logger(console, kw["verbose"]), console.note)
     report_summary(console, summary, settings.prices)

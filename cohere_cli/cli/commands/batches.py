@@ -3,10 +3,9 @@ and cancels the account's batches (issue 19; docs/remote-batch.md)."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
@@ -20,7 +19,7 @@ from cohere_cli.cli.from_flags import (
     settings_of,
 )
 from cohere_cli.cli.options import connection_options
-from cohere_cli.cli.streams import output_streams as _streams
+from cohere_cli.cli.streams import Streams, current_streams
 
 if TYPE_CHECKING:
     from cohere_cli.batch.run import Summary
@@ -62,7 +61,7 @@ def _check_flags(kw: dict[str, Any]) -> str:
     return str(output)
 
 
-def run_remote(input_path: str, kw: dict[str, Any], console: Console,
+def run_remote(input_path: str, kw: dict[str, Any], streams: Streams, console: Console,
                runlog: RunLog) -> int | None:
     """Run `batch` on the Batch API when asked to (its exit status); None: run it here."""
     if not (kw["remote"] or kw["attach"]):
@@ -74,7 +73,7 @@ def run_remote(input_path: str, kw: dict[str, Any], console: Console,
 
     output = _check_flags(kw)
     attached = kw["attach"] and os.path.exists(f"{output}.remote.json")  # needs no INPUT
-    if input_path == "-" and (sys.stdin is None or sys.stdin.isatty()) and not attached:
+    if input_path == "-" and (streams.stdin is None or streams.stdin_isatty) and not attached:
         raise UsageError("no input", hint="give INPUT: the lines the batch is made from")
     require_fastavro()
     if "-" in kw["images"]:
@@ -87,15 +86,15 @@ def run_remote(input_path: str, kw: dict[str, Any], console: Console,
     job = RemoteJob(lines, output, connection_of(settings, kw), kw["raw"], settings.prices,
                     kw["detach"], kw["attach"], settings.max_time)
     runlog.record.model = job.lines.options.model or settings.model
-    return _run(job, input_path, kw, console, runlog)
+    stdin = streams.stdin if input_path == "-" else None
+    return _run(job, stdin, input_path, kw, console, runlog)
 
 
-def _run(job: Any, input_path: str, kw: dict[str, Any], console: Console,
-         runlog: RunLog) -> int:
+def _run(job: Any, stdin: BinaryIO | None, input_path: str, kw: dict[str, Any],
+         console: Console, runlog: RunLog) -> int:
     from cohere_cli.batch.remote.run import run_remote_job
     from cohere_cli.cli.batch_report import report_summary
 
-    stdin = sys.stdin.buffer if input_path == "-" else None
     try:
         outcome = run_remote_job(job, stdin, _progress(console),
                                  logger(console, kw["verbose"]), console.note)
@@ -125,7 +124,7 @@ def _progress(console: Console) -> Callable[[dict[str, Any], Summary], None]:
 
     def show(batch: dict[str, Any], summary: Summary) -> None:
         now = time.monotonic()
-        if not console.stderr_is_terminal() or now - drawn[0] < REDRAW:
+        if not console.stderr_is_terminal or now - drawn[0] < REDRAW:
             return
         drawn[0] = now
         console.progress(f"remote {_counters(batch)} {summary.seconds:.0f}s")
@@ -158,7 +157,7 @@ def list_command(as_json: bool, **kw: Any) -> int:
     """One batch a line: id, status, done/total, name."""
     from cohere_cli.cli.render import Console, escape_line
 
-    console = Console(*_streams())
+    console = Console.of(current_streams())
     with _api(kw, console) as api:
         for batch in api.batches():
             if as_json:
@@ -176,7 +175,7 @@ def show_command(batch_id: str, **kw: Any) -> int:
     """The batch ID: status, counters, tokens (JSON, as the API sent it)."""
     from cohere_cli.cli.render import Console
 
-    console = Console(*_streams())
+    console = Console.of(current_streams())
     with _api(kw, console) as api:
         console.out_json(api.batch(batch_id))
     return console.written()
@@ -189,7 +188,7 @@ def cancel_command(batch_id: str, **kw: Any) -> int:
     """Cancel the batch ID (while it is queued or running)."""
     from cohere_cli.cli.render import Console
 
-    console = Console(*_streams())
+    console = Console.of(current_streams())
     with _api(kw, console) as api:
         api.cancel(batch_id)
     console.note(f"batch {batch_id}: cancel requested")

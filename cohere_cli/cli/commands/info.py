@@ -10,7 +10,7 @@ from cohere_cli.base.errors import UsageError
 from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.from_flags import connection_of, logger, settings_of
 from cohere_cli.cli.options import LocalText, connection_options, settings_options
-from cohere_cli.cli.streams import output_streams as _streams
+from cohere_cli.cli.streams import current_streams
 
 
 @click.command(cls=CheckedCommand)
@@ -22,7 +22,7 @@ def models(as_json: bool, **kw: Any) -> int:
     from cohere_cli.cli.render import Console, escape_line
     from cohere_cli.wire.api_client import ChatClient
 
-    console = Console(*_streams())
+    console = Console.of(current_streams())
     connection = connection_of(settings_of(kw, console), kw)
     with ChatClient(connection, logger(console, kw["verbose"])) as client:
         for model in iter_models(client):
@@ -42,7 +42,7 @@ def config_command(path_only: bool, **kw: Any) -> int:
     from cohere_cli.cli.render import Console
     from cohere_cli.settings.config import ConfigFlags, config_path, load_settings
 
-    console = Console(*_streams())
+    console = Console.of(current_streams())
     if path_only:
         found = config_path(os.environ)
         if found is None:
@@ -95,7 +95,7 @@ def help_command(ctx: click.Context, command: str | None) -> int:
     from cohere_cli.cli.group import close_command
     from cohere_cli.cli.render import Console
 
-    console = Console(*_streams())
+    console = Console.of(current_streams())
     root = ctx.find_root()
     cli = root.command
     assert isinstance(cli, click.Group)

@@ -27,7 +27,7 @@ from cohere_cli.cli.options import (
     request_options,
     run_options,
 )
-from cohere_cli.cli.streams import output_streams as _streams
+from cohere_cli.cli.streams import Streams, current_streams
 
 if TYPE_CHECKING:
     from cohere_cli.cli.render import Console
@@ -83,12 +83,13 @@ def send(prompt: tuple[str, ...], **kw: Any) -> int:
     from cohere_cli.cli.render import Console
     from cohere_cli.cli.runs import RunLog
 
-    console = Console(*_streams())
+    streams = current_streams()
+    console = Console.of(streams)
     runlog = RunLog("send", kw["log"], kw["log_content"])
-    return runlog.run(console, lambda: _send(prompt, kw, console, runlog))
+    return runlog.run(console, lambda: _send(prompt, kw, streams, console, runlog))
 
 
-def _stdin(kw: dict[str, Any]) -> tuple[bytes | None, bytes | None]:
+def _stdin(kw: dict[str, Any], streams: Streams) -> tuple[bytes | None, bytes | None]:
     """stdin as the message input, or (for `--image -` or `--document -`) the media."""
     dashes = [*kw["images"], *kw["documents"]].count("-")
     if dashes > 1:
@@ -96,8 +97,8 @@ def _stdin(kw: dict[str, Any]) -> tuple[bytes | None, bytes | None]:
     if dashes:
         if kw["no_stdin"]:
             raise UsageError("--image - or --document - reads stdin: drop --no-stdin")
-        return None, read_stdin(False) or b""
-    return read_stdin(kw["no_stdin"]), None
+        return None, read_stdin(streams, False) or b""
+    return read_stdin(streams, kw["no_stdin"]), None
 
 
 def _save_preset(prompt: tuple[str, ...], kw: dict[str, Any], console: Console) -> int:
@@ -119,7 +120,8 @@ def _save_preset(prompt: tuple[str, ...], kw: dict[str, Any], console: Console) 
     return 0
 
 
-def _send(prompt: tuple[str, ...], kw: dict[str, Any], console: Console, runlog: RunLog) -> int:
+def _send(prompt: tuple[str, ...], kw: dict[str, Any], streams: Streams, console: Console,
+          runlog: RunLog) -> int:
     from dataclasses import replace
     from pathlib import Path
 
@@ -137,7 +139,7 @@ def _send(prompt: tuple[str, ...], kw: dict[str, Any], console: Console, runlog:
                          f"{output_format}")
     if kw["save_preset"] is not None:
         return _save_preset(prompt, kw, console)
-    stdin, media = _stdin(kw)
+    stdin, media = _stdin(kw, streams)
     inputs = MessageInputs(
         input_format="jsonl" if kw["jsonl_input"] else kw["input_format"],
         stdin=stdin, prompt=prompt, system=kw["system"],
