@@ -72,6 +72,19 @@ def test_a_closed_or_full_stdout_is_lost_output(stub: Any, args: list[str], erro
     assert cast(Failing, stdout).tries == 1  # the rest of the output was dropped
 
 
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["send", "--help"],
+                                  ["batches", "--help"], ["batches", "list", "--help"],
+                                  ["help", "batch"]])
+def test_help_and_version_are_output_like_any_other(args: list[str]) -> None:
+    """click would echo them itself: a full stdout was an internal error (exit 1)."""
+    status, stdout, stderr = ran(args)
+    assert (status, stderr) == (0, b"") and stdout.endswith(b"\n")
+    status, _, stderr = ran(args, failing(FULL))
+    assert (status, stderr) == (ExitCode.NOT_SAVED, b"cohere-chat: error: cannot write to "
+                                b"stdout: No space left on device\n")
+    assert ran(args, failing(BROKEN))[::2] == (ExitCode.BROKEN_PIPE, b"")
+
+
 @pytest.mark.parametrize("error", [CLOSED, FULL])
 @pytest.mark.parametrize("stream", ["--stream", "--no-stream"])
 def test_a_reply_that_cannot_be_shown_is_still_saved(stub: Any, tmp_path: Path,

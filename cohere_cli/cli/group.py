@@ -12,7 +12,7 @@ import click
 
 from cohere_cli import PROGRAM
 from cohere_cli.base.errors import ExitCode, UsageError
-from cohere_cli.cli.checked_command import CheckedCommand
+from cohere_cli.cli.checked_command import CheckedGroup
 from cohere_cli.cli.main import run
 
 
@@ -70,12 +70,11 @@ EXIT_CODES = {
 }
 
 
-class DefaultGroup(click.Group):
+class DefaultGroup(CheckedGroup):
     """A group that runs `send` when the first argument is not a subcommand name (nor
     close to one: see `close_command`). Its help shows `send` as the default in the
     usage line and ends with the environment, the config file and the exit codes."""
 
-    command_class = CheckedCommand
     default_command = "send"
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -71,8 +71,12 @@ def process_streams() -> Streams:
     return Streams.of(stdin, stdout, _binary(sys.stderr) or _devnull())
 
 
-def current_streams() -> Streams:
-    """The streams of the running command (`run` hands them to click's context)."""
-    ctx = click.get_current_context(silent=True)
+def streams_of(ctx: click.Context | None) -> Streams:
+    """The streams `run` handed click's context (the process's when there are none)."""
     found = ctx.find_object(Streams) if ctx is not None else None
     return found if found is not None else process_streams()
+
+
+def current_streams() -> Streams:
+    """The streams of the running command."""
+    return streams_of(click.get_current_context(silent=True))

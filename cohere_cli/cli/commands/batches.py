@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 
 from cohere_cli.base.errors import ExitCode, UsageError
-from cohere_cli.cli.checked_command import CheckedCommand
+from cohere_cli.cli.checked_command import CheckedCommand, CheckedGroup
 from cohere_cli.cli.from_flags import (
     connection_of,
     logger,
@@ -138,7 +138,7 @@ def _counters(batch: dict[str, Any]) -> str:
     return f"{done}/{batch.get('num_records', '?')} failed={failed} {status}"
 
 
-@click.group("batches", cls=click.Group)
+@click.group("batches", cls=CheckedGroup)
 def batches() -> None:
     """The account's batches on Cohere's Batch API: list, show, cancel."""
 
