@@ -35,7 +35,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ConfigFlags:
-    """The connection flags as given on the command line (None: not given)."""
+    """Every flag a setting comes from, as given on the command line (None: not given).
+    The face makes it one way: from the parsed flags, by field name (cli/flags.py)."""
 
     api_key_file: str | None = None
     base_url: str | None = None

@@ -17,7 +17,7 @@ from click.shell_completion import CompletionItem, get_completion_class
 from cohere_cli import PROGRAM
 from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.main import complete_var
-from cohere_cli.cli.streams import current_streams
+from cohere_cli.cli.streams import streams_of
 from cohere_cli.settings.config import config_path
 
 
@@ -37,7 +37,7 @@ def completion(ctx: click.Context, shell: str) -> int:
     make = get_completion_class(shell)
     assert make is not None  # click knows every SHELL the Choice lets through
     script = make(ctx.find_root().command, {}, PROGRAM, complete_var(PROGRAM)).source()
-    console = Console.of(current_streams())
+    console = Console.of(streams_of(ctx))
     console.out(f"{script}\n".encode())
     return console.written()
 
