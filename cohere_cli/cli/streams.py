@@ -63,9 +63,9 @@ def _binary(stream: TextIO | None) -> BinaryIO | None:
 
 
 def process_streams() -> Streams:
-    """The process's streams as they are now. A closed stdout refuses writes; a closed
-    stderr is /dev/null (diagnostics have nowhere to go, the run goes on); a closed or
-    already closed stdin is None."""
+    """The process's streams as they are now. A stdout the program started without
+    refuses writes; a missing stderr is /dev/null (diagnostics have nowhere to go, the
+    run goes on); a stdin the program started without, or one closed since, is None."""
     stdin = None if sys.stdin is None or sys.stdin.closed else _binary(sys.stdin)
     stdout = _binary(sys.stdout) or cast(BinaryIO, _ClosedOutput())
     return Streams.of(stdin, stdout, _binary(sys.stderr) or _devnull())
