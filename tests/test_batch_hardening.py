@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT, TEST_KEY, assert_no_key, chat_bodies, invoke, run_process
 
 from cohere_cli.base.errors import ExitCode
-from cohere_cli.batch.lines import JobMaker, iter_lines, read_finished
+from cohere_cli.batch.jobs import JobMaker, iter_lines, read_finished
 from cohere_cli.batch.run import BatchRun
 from cohere_cli.settings.config import ConfigFlags, load_settings
 from cohere_cli.wire.api_client import ChatClient

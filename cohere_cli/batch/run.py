@@ -31,7 +31,7 @@ from cohere_cli.base.errors import (
     OutputClosedError,
 )
 from cohere_cli.batch.line_count import count_aside
-from cohere_cli.batch.lines import IdSet, Job, JobMaker, failure, iter_lines, read_finished, run_job
+from cohere_cli.batch.jobs import IdSet, Job, JobMaker, failure, iter_lines, read_finished, run_job
 from cohere_cli.batch.output import Sink, refuse_same_file
 from cohere_cli.chat.request import RequestOptions
 from cohere_cli.chat.usage import Prices, add_usage, token_total
