@@ -1,33 +1,22 @@
-"""Batch lines: one input line into a request, one response into a result line, and
-the ids an earlier run already finished (for --resume)."""
+"""Batch jobs: one input line made into a request body (flags under the line's own
+fields), or the reason it cannot be sent; and the ids the lines claim, each once."""
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from cohere_cli.base.errors import APIError, CohereChatError, InputError, UsageError
-from cohere_cli.base.files import MAX_INPUT_BYTES
+from cohere_cli.base.errors import InputError, UsageError
+from cohere_cli.batch.ids import IdSet
 from cohere_cli.chat.media import DocumentError, as_document, attach_images, image_blocks
 from cohere_cli.chat.messages import MessageInputs, read_system, with_system
 from cohere_cli.chat.request import RequestOptions, build_request
-from cohere_cli.chat.response import reply_text, request_message
 from cohere_cli.chat.rules import REQUEST_FIELDS, body_problem, message_problem
-from cohere_cli.chat.send import check_finish, send_chat
-from cohere_cli.chat.usage import Prices, usage_counts
-from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
 from cohere_cli.conversation.window import new_input_count
 from cohere_cli.settings.presets import with_preset
-from cohere_cli.wire.api_client import ChatClient
-from cohere_cli.wire.deadline import Deadline
 
 LINE_FIELDS = ("id", "prompt", "messages")
-MAX_LINE_BYTES = MAX_INPUT_BYTES  # one input line, its newline included
 NO_IMAGES = ('a line cannot take "images": put image_url blocks in its "messages" '
              "(a URL or a data: URI), or give --image for every line")
 
@@ -45,62 +34,6 @@ class Job:
 
 class LineError(ValueError):
     """Why one batch line cannot be sent; the batch goes on."""
-
-
-class IdSet:
-    """Ids kept as 16-byte digests (BLAKE2b of their JSON) in one flat open-addressing
-    table: 32 to 64 bytes an id, however long the id is."""
-
-    SLOT = 16
-    EMPTY = bytes(SLOT)
-
-    def __init__(self) -> None:
-        self._table = bytearray(self.SLOT * 1024)
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    @staticmethod
-    def _key(value: Any) -> bytes:
-        digest = hashlib.blake2b(orjson.dumps(value), digest_size=IdSet.SLOT).digest()
-        return bytes([digest[0] | 1]) + digest[1:]  # never all zeros: zeros mark a free slot
-
-    def _find(self, key: bytes) -> tuple[int, bool]:
-        """The offset of KEY's slot, or of the free slot it would take; and whether found."""
-        slots = len(self._table) // self.SLOT
-        index = int.from_bytes(key[8:], "little") & (slots - 1)
-        while True:
-            offset = index * self.SLOT
-            slot = self._table[offset:offset + self.SLOT]
-            if slot == key:
-                return offset, True
-            if slot == self.EMPTY:
-                return offset, False
-            index = (index + 1) & (slots - 1)
-
-    def __contains__(self, value: Any) -> bool:
-        return self._find(self._key(value))[1]
-
-    def add(self, value: Any) -> bool:
-        """Add VALUE; False when it was there already."""
-        key = self._key(value)
-        offset, found = self._find(key)
-        if found:
-            return False
-        self._table[offset:offset + self.SLOT] = key
-        self._count += 1
-        if self._count * 2 > len(self._table) // self.SLOT:
-            self._grow()
-        return True
-
-    def _grow(self) -> None:
-        old, self._table = self._table, bytearray(len(self._table) * 2)
-        for offset in range(0, len(old), self.SLOT):
-            key = bytes(old[offset:offset + self.SLOT])
-            if key != self.EMPTY:
-                at, _ = self._find(key)
-                self._table[at:at + self.SLOT] = key
 
 
 class JobMaker:
@@ -224,122 +157,3 @@ def _check_fields(fields: dict[str, Any]) -> None:
             fields["documents"] = [as_document(document) for document in documents]
         except DocumentError as exc:
             raise LineError(f"documents: {exc}") from None
-
-
-def _success(
-    job: Job, response: dict[str, Any], raw: bool, prices: Prices | None = None
-) -> dict[str, Any]:
-    record = {
-        "id": job.id, "line": job.line, "text": reply_text(response),
-        "finish_reason": response.get("finish_reason"),
-        "usage": usage_counts(response, prices),
-        "message": request_message(response),
-    }
-    if "logprobs" in response:  # asked for with --logprobs (or a line's own field)
-        record["logprobs"] = response["logprobs"]
-    if raw:
-        record["response"] = response
-    return record
-
-
-def failure(job: Job, status: int | None, message: str) -> dict[str, Any]:
-    """The result line of a line that failed."""
-    return {"id": job.id, "line": job.line, "error": {"status": status, "message": message}}
-
-
-def _send_messages(
-    client: ChatClient, body: dict[str, Any], deadline: Deadline,
-    head: list[dict[str, Any]], messages: list[dict[str, Any]],
-) -> tuple[dict[str, Any], bytes]:
-    return send_chat(client, {**body, "messages": [*head, *messages]}, deadline)
-
-
-def run_job(client: ChatClient, job: Job, raw: bool, fit: HistoryFit | None = None, *,
-            max_time: float | None = None, prices: Prices | None = None) -> dict[str, Any]:
-    """Send one job; its result record. What fails this line alone (an HTTP error, the
-    network, a reply that is not a chat response, a generation that did not complete) is
-    a failure record; what every line would meet (a configuration error, or anything
-    unexpected while sending) is raised. `fit`: the history window and --fit of the
-    line's messages (fitting.py); none: they are all sent. `max_time`: --max-time for
-    this line, from its first request (its --fit retries and retry waits included);
-    `prices`: cost_usd in its usage."""
-    if job.body is None:
-        return failure(job, None, job.error or "bad line")
-    fit = fit or HistoryFit(HistoryLimits())
-    deadline = Deadline(max_time)
-    try:
-        every = job.body["messages"]
-        response, _ = fit.send(every[job.fixed:], job.new_count,
-                               partial(_send_messages, client, job.body, deadline,
-                                       every[:job.fixed]))
-        check_finish(response)
-    except APIError as exc:
-        return failure(job, exc.status, exc.api_message)
-    except (UsageError, InputError):
-        raise
-    except CohereChatError as exc:
-        return failure(job, None, exc.message)
-    try:
-        return _success(job, response, raw, prices)
-    except Exception as exc:  # a reply shape the check above let through: this line alone
-        return failure(job, None, f"internal error reading the reply: {type(exc).__name__}")
-
-
-def _bounded(stream: Iterable[bytes], source: str) -> Iterator[bytes]:
-    """Lines of a stream, none longer than MAX_LINE_BYTES (an endless line, as from
-    /dev/zero, is an InputError, not all the memory)."""
-    readline = getattr(stream, "readline", None)
-    lines = iter(lambda: readline(MAX_LINE_BYTES + 1), b"") if readline else iter(stream)
-    number = 0
-    try:
-        for number, data in enumerate(lines, 1):
-            if len(data) > MAX_LINE_BYTES:
-                raise InputError(source, f"a line longer than {MAX_LINE_BYTES >> 20} MiB",
-                                 number)
-            yield data
-    except OSError as exc:
-        raise InputError(source, f"cannot read: {exc.strerror or exc}", number + 1) from None
-
-
-def iter_lines(stream: Iterable[bytes], source: str = "stdin") -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) of each non-blank line, read lazily (a leading BOM dropped)."""
-    for number, data in enumerate(_bounded(stream, source), 1):
-        if number == 1 and data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-        if data.strip():
-            yield number, data
-
-
-def read_finished(path: Path) -> IdSet:
-    """For --resume: the ids that already succeeded in FILE, read line by line. A torn
-    last line left by a crash is cut off; damage anywhere else is an InputError and FILE
-    is left alone."""
-    done = IdSet()
-    whole = 0  # bytes up to the end of the last complete line
-    try:
-        with path.open("rb") as handle:
-            for number, line in enumerate(_bounded(handle, str(path)), 1):
-                if not line.endswith(b"\n"):
-                    break  # a torn last line
-                whole += len(line)
-                _note_success(line, path, number, done)
-            torn = handle.tell() > whole
-    except FileNotFoundError:
-        return done
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read: {exc.strerror}") from None
-    if torn:
-        with path.open("r+b") as handle:
-            handle.truncate(whole)
-    return done
-
-
-def _note_success(line: bytes, path: Path, number: int, done: IdSet) -> None:
-    if not line.strip():
-        return
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        raise InputError(str(path), "not a result line; cannot resume", number) from None
-    if isinstance(record, dict) and "id" in record and "error" not in record:
-        done.add(record["id"])

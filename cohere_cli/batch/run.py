@@ -30,9 +30,14 @@ from cohere_cli.base.errors import (
     LocalWriteError,
     OutputClosedError,
 )
+from cohere_cli.batch.ids import IdSet
+from cohere_cli.batch.input import iter_lines
+from cohere_cli.batch.jobs import Job, JobMaker
 from cohere_cli.batch.line_count import count_aside
-from cohere_cli.batch.jobs import IdSet, Job, JobMaker, failure, iter_lines, read_finished, run_job
 from cohere_cli.batch.output import Sink, refuse_same_file
+from cohere_cli.batch.results import failure
+from cohere_cli.batch.resume import Finished, cut_torn_line, read_finished
+from cohere_cli.batch.send_line import run_job
 from cohere_cli.chat.request import RequestOptions
 from cohere_cli.chat.usage import Prices, add_usage, token_total
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
@@ -296,10 +301,13 @@ def run_batch_job(
     source = job.input_path if stdin is None else "stdin"
     with _open(job.input_path) if stdin is None else nullcontext(stdin) as lines:
         refuse_same_file(lines, output, stdout)
-        finished = read_finished(output) if job.resume and output else IdSet()
+        finished = Finished()
+        if job.resume and output:
+            finished = read_finished(output)
+            cut_torn_line(output, finished)  # what is appended starts on a line of its own
         with ChatClient(job.connection, log, RateGate(job.rpm)) as client:
             out = Sink.to_file(output, job.resume) if output else Sink(stdout, "stdout")
-            run = BatchRun(client, maker, finished, jobs=job.jobs, ordered=job.ordered,
+            run = BatchRun(client, maker, finished.ids, jobs=job.jobs, ordered=job.ordered,
                            raw=job.raw, history=job.history, log=log, note=note,
                            max_time=job.max_time, prices=job.prices)
             run.summary.to_file, run.summary.from_stdin = output is not None, stdin is not None
