@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -38,8 +37,9 @@ from cohere_cli.batch.output import Sink, refuse_same_file
 from cohere_cli.batch.results import failure
 from cohere_cli.batch.resume import Finished, cut_torn_line, read_finished
 from cohere_cli.batch.send_line import run_job
+from cohere_cli.batch.summary import Summary
 from cohere_cli.chat.request import RequestOptions
-from cohere_cli.chat.usage import Prices, add_usage, token_total
+from cohere_cli.chat.usage import Prices
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
 from cohere_cli.wire.api_client import ChatClient
 from cohere_cli.wire.connection import Connection
@@ -48,26 +48,6 @@ from cohere_cli.wire.pacing import RateGate
 WINDOW_PER_JOB = 4
 TICK = 0.5  # how often a writer with nothing to write checks that its workers live
 Result = tuple[int, dict[str, Any]]
-
-
-@dataclass
-class Summary:
-    ok: int = 0
-    failed: int = 0
-    skipped: int = 0
-    tokens: int = 0
-    usage: dict[str, Any] = field(default_factory=dict)  # the succeeded lines' flat counts
-    started: float = field(default_factory=time.monotonic)
-    interrupted: bool = False
-    total: int | None = None  # the input's lines, once counted (a regular file only)
-    to_file: bool = False  # the results go to -o FILE, so --resume can continue the batch
-    from_stdin: bool = False  # the lines come from stdin (to continue, give them again)
-    stopped_by: dict[str, Any] | None = None  # a refused key's error: every line would get it
-    error: BaseException | None = None  # anything else that ended the batch, raised after it
-
-    @property
-    def seconds(self) -> float:
-        return time.monotonic() - self.started
 
 
 @runtime_checkable
@@ -182,16 +162,12 @@ class BatchRun:
         except (LocalWriteError, OutputClosedError) as exc:
             self._fail(exc)
             return
-        if "error" in record:
-            self.summary.failed += 1
-            if record["error"]["status"] in AUTH_STATUSES and not self.stop.is_set():
-                # every later line would be refused the same way: stop taking new lines
-                self.stop.set()
-                self.summary.stopped_by = record["error"]
-        else:
-            self.summary.ok += 1
-            self.summary.tokens += token_total(record["usage"])
-            add_usage(self.summary.usage, record["usage"])
+        self.summary.count(record)
+        if "error" in record and record["error"]["status"] in AUTH_STATUSES and (
+                not self.stop.is_set()):
+            # every later line would be refused the same way: stop taking new lines
+            self.stop.set()
+            self.summary.stopped_by = record["error"]
 
     def _next(self) -> Result | int | None:
         """The next result or line count; None after a quiet TICK, when a dead worker

@@ -35,8 +35,8 @@ from cohere_cli.batch.output import refuse_same_file
 from cohere_cli.batch.remote.prepare import LineSource, input_digest, prepare
 from cohere_cli.batch.remote.records import failure_line, result_line
 from cohere_cli.batch.remote.state import RemoteState, StateFiles, new_name
-from cohere_cli.batch.run import Summary
-from cohere_cli.chat.usage import Prices, add_usage, token_total
+from cohere_cli.batch.summary import Summary
+from cohere_cli.chat.usage import Prices
 from cohere_cli.wire.batch_api import BatchAPI
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import Deadline
@@ -299,15 +299,6 @@ def _write_lines(job: RemoteJob, files: StateFiles, found: dict[str, bytes], mis
             else:
                 result = result_line(line, line_id, orjson.loads(record), job.raw, job.prices)
             out.write(orjson.dumps(result) + b"\n")
-            _count(summary, result)
+            summary.count(result)
         out.flush()
         os.fsync(out.fileno())
-
-
-def _count(summary: Summary, result: dict[str, Any]) -> None:
-    if "error" in result:
-        summary.failed += 1
-        return
-    summary.ok += 1
-    add_usage(summary.usage, result["usage"])
-    summary.tokens += token_total(result["usage"])

@@ -23,7 +23,7 @@ from cohere_cli.cli.group import output_streams as _streams
 from cohere_cli.cli.options import connection_options
 
 if TYPE_CHECKING:
-    from cohere_cli.batch.run import Summary
+    from cohere_cli.batch.summary import Summary
     from cohere_cli.cli.render import Console
     from cohere_cli.cli.runs import RunLog
 
