@@ -41,7 +41,7 @@ from cohere_cli.batch.summary import Summary
 from cohere_cli.chat.request import RequestOptions
 from cohere_cli.chat.usage import Prices
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
-from cohere_cli.wire.api_client import ChatClient
+from cohere_cli.wire.api_client import ApiClient
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.pacing import RateGate
 
@@ -74,7 +74,7 @@ def _stopping(exc: BaseException) -> CohereChatError:
 class BatchRun:
     """One batch: reader thread, worker threads, and the writer (the calling thread)."""
 
-    def __init__(self, client: ChatClient, maker: JobMaker, finished: IdSet | None = None, *,
+    def __init__(self, client: ApiClient, maker: JobMaker, finished: IdSet | None = None, *,
                  jobs: int = 4, ordered: bool = True, raw: bool = False,
                  history: HistoryLimits | None = None,
                  log: Callable[[str], None] = lambda _: None,
@@ -281,7 +281,7 @@ def run_batch_job(
         if job.resume and output:
             finished = read_finished(output)
             cut_torn_line(output, finished)  # what is appended starts on a line of its own
-        with ChatClient(job.connection, log, RateGate(job.rpm)) as client:
+        with ApiClient(job.connection, log, RateGate(job.rpm)) as client:
             out = Sink.to_file(output, job.resume) if output else Sink(stdout, "stdout")
             run = BatchRun(client, maker, finished.ids, jobs=job.jobs, ordered=job.ordered,
                            raw=job.raw, history=job.history, log=log, note=note,

@@ -11,18 +11,18 @@ from cohere_cli.batch.results import failure, success
 from cohere_cli.chat.send import check_finish, send_chat
 from cohere_cli.chat.usage import Prices
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
-from cohere_cli.wire.api_client import ChatClient
+from cohere_cli.wire.api_client import ApiClient
 from cohere_cli.wire.deadline import Deadline
 
 
 def _send_messages(
-    client: ChatClient, body: dict[str, Any], deadline: Deadline,
+    client: ApiClient, body: dict[str, Any], deadline: Deadline,
     head: list[dict[str, Any]], messages: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], bytes]:
     return send_chat(client, {**body, "messages": [*head, *messages]}, deadline)
 
 
-def run_job(client: ChatClient, job: Job, raw: bool, fit: HistoryFit | None = None, *,
+def run_job(client: ApiClient, job: Job, raw: bool, fit: HistoryFit | None = None, *,
             max_time: float | None = None, prices: Prices | None = None) -> dict[str, Any]:
     """Send one job; its result record. What fails this line alone (an HTTP error, the
     network, a reply that is not a chat response, a generation that did not complete) is

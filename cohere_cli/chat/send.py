@@ -24,7 +24,7 @@ from cohere_cli.chat.run_log import RunRecord
 from cohere_cli.chat.tools import ToolSettings, run_tool_calls
 from cohere_cli.conversation.file import ConversationLock, read_history, save_conversation
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
-from cohere_cli.wire.api_client import ChatClient, parse_json_body
+from cohere_cli.wire.api_client import ApiClient, parse_json_body
 from cohere_cli.wire.chat_events import Delta, ReplyAssembler, iter_chat_events
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
@@ -97,7 +97,7 @@ def _consume(chunks: Iterator[bytes], sink: ReplySink) -> tuple[dict[str, Any], 
 
 
 def stream_chat(
-    client: ChatClient, body: dict[str, Any], sink: ReplySink,
+    client: ApiClient, body: dict[str, Any], sink: ReplySink,
     deadline: Deadline = NO_DEADLINE,
 ) -> tuple[dict[str, Any], str | None, bytes | None]:
     """A streamed exchange: the response, the stream's error text, and the body's bytes
@@ -119,7 +119,7 @@ def stream_chat(
 
 
 def send_chat(
-    client: ChatClient, body: dict[str, Any], deadline: Deadline = NO_DEADLINE
+    client: ApiClient, body: dict[str, Any], deadline: Deadline = NO_DEADLINE
 ) -> tuple[dict[str, Any], bytes]:
     """A non-streamed exchange (`send`'s, and each batch line's): the parsed response and
     its bytes exactly as received."""
@@ -144,7 +144,7 @@ def _exchange(
     error_text = None
     sink.begin()
     live.record.sent(body)
-    with ChatClient(plan.connection, log) as client:
+    with ApiClient(plan.connection, log) as client:
         if plan.stream:
             try:
                 response, error_text, raw = stream_chat(client, body, sink, live.deadline)

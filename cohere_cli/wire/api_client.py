@@ -1,5 +1,5 @@
-"""HTTP to the Chat API: headers, authentication, timeouts and the one retry loop
-(README: Reliability).
+"""HTTP to the API (chat, models, the Batch API): headers, authentication, timeouts and
+the one retry loop (README: Reliability).
 
 `requests` is imported here, lazily, so that `--help` and `--version` never load it.
 """
@@ -58,7 +58,7 @@ def parse_error_body(body: bytes, reason: str) -> tuple[str, str | None]:
     return f"{reason or 'error'} (not the API's JSON: {text})", None
 
 
-class ChatClient:
+class ApiClient:
     """One pooled HTTP session to the API; `request` is the one retry loop (README:
     Reliability). The URL and the key are checked here, before anything is sent."""
 
@@ -96,7 +96,7 @@ class ChatClient:
     def close(self) -> None:
         self._session.close()
 
-    def __enter__(self) -> ChatClient:
+    def __enter__(self) -> ApiClient:
         return self
 
     def __exit__(self, *_: object) -> None:

@@ -1,7 +1,7 @@
 """HTTP to Cohere's Batch API (issue 19; docs/remote-batch.md): upload a dataset, read
 it, create, read, list and cancel batches, and download output parts.
 
-JSON calls go through `ChatClient` (its headers, key rules and retry loop). Two calls
+JSON calls go through `ApiClient` (its headers, key rules and retry loop). Two calls
 are different: the upload is multipart and streamed from a file, and the create is
 sent once, never retried (it is not idempotent: the caller looks for the batch by name
 before it sends another). Output parts come from signed URLs with a plain GET: no
@@ -27,7 +27,7 @@ from cohere_cli.base.errors import (
 from cohere_cli.wire.api_client import (
     CHUNK_SIZE,
     CONNECT_TIMEOUT,
-    ChatClient,
+    ApiClient,
     parse_error_body,
     parse_json_body,
 )
@@ -77,8 +77,8 @@ class BatchAPI:
 
     def __init__(self, connection: Connection, log: Log) -> None:
         self._connection, self._log = connection, log
-        self._client = ChatClient(connection, log)
-        self._once = ChatClient(replace(connection, retries=0), log)
+        self._client = ApiClient(connection, log)
+        self._once = ApiClient(replace(connection, retries=0), log)
 
     def close(self) -> None:
         self._client.close()

@@ -20,11 +20,11 @@ def models(as_json: bool, **kw: Any) -> int:
     """List the chat-capable models, one name a line."""
     from cohere_cli.chat.models import iter_models
     from cohere_cli.cli.render import Console, escape_line
-    from cohere_cli.wire.api_client import ChatClient
+    from cohere_cli.wire.api_client import ApiClient
 
     console = Console(*_streams())
     connection = connection_of(settings_of(kw, console), kw)
-    with ChatClient(connection, logger(console, kw["verbose"])) as client:
+    with ApiClient(connection, logger(console, kw["verbose"])) as client:
         for model in iter_models(client):
             if as_json:
                 console.out_json(model)
