@@ -23,7 +23,6 @@ from typing import Any, BinaryIO, Protocol, runtime_checkable
 import orjson
 
 from cohere_cli.base.errors import (
-    AUTH_STATUSES,
     CohereChatError,
     InputError,
     LocalWriteError,
@@ -44,6 +43,7 @@ from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
 from cohere_cli.wire.api_client import ApiClient
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.pacing import RateGate
+from cohere_cli.wire.status import AUTH_STATUSES
 
 WINDOW_PER_JOB = 4
 TICK = 0.5  # how often a writer with nothing to write checks that its workers live

@@ -11,6 +11,7 @@ from cohere_cli.batch.results import failure, success
 from cohere_cli.chat.send import check_finish, send_chat
 from cohere_cli.chat.usage import Prices
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
+from cohere_cli.settings.names import time_limit
 from cohere_cli.wire.api_client import ApiClient
 from cohere_cli.wire.deadline import Deadline
 
@@ -34,7 +35,7 @@ def run_job(client: ApiClient, job: Job, raw: bool, fit: HistoryFit | None = Non
     if job.body is None:
         return failure(job, None, job.error or "bad line")
     fit = fit or HistoryFit(HistoryLimits())
-    deadline = Deadline(max_time)
+    deadline = time_limit(max_time)
     try:
         every = job.body["messages"]
         response, _ = fit.send(every[job.fixed:], job.new_count,

@@ -24,6 +24,7 @@ from cohere_cli.chat.run_log import RunRecord
 from cohere_cli.chat.tools import ToolSettings, run_tool_calls
 from cohere_cli.conversation.file import ConversationLock, read_history, save_conversation
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
+from cohere_cli.settings.names import time_limit
 from cohere_cli.wire.api_client import ApiClient, parse_json_body
 from cohere_cli.wire.chat_events import Delta, ReplyAssembler, iter_chat_events
 from cohere_cli.wire.connection import Connection
@@ -246,7 +247,7 @@ def run_send(
     --max-time counts from here. `record` (the run log's) learns what was sent and
     what came back.
     """
-    live = _Live(Deadline(plan.max_time).start(), record or RunRecord("send"))
+    live = _Live(time_limit(plan.max_time).start(), record or RunRecord("send"))
     path = plan.conversation
     fit = HistoryFit(plan.history, log, sink.warning)
     new = read_input(plan.inputs)

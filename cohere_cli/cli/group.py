@@ -270,6 +270,8 @@ def _tell(exc: BaseException, message: str, debug: bool) -> None:
         _quiet_stdout()
     elif isinstance(exc, CohereChatError):
         if not isinstance(exc, InterruptError):
-            _report(exc.message, exc.hint)
+            from cohere_cli.cli.hints import hint_for
+
+            _report(exc.message, hint_for(exc))
     elif not isinstance(exc, (KeyboardInterrupt, click.exceptions.Exit)):
         _report(message)  # a bug: say so in one line, traceback only when debugging

@@ -17,13 +17,7 @@ from dataclasses import replace
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
-from cohere_cli.base.errors import (
-    LocalWriteError,
-    NetworkError,
-    UsageError,
-    error_for_status,
-    is_retried_status,
-)
+from cohere_cli.base.errors import Fault, LocalWriteError, NetworkError, UsageError
 from cohere_cli.wire.api_client import (
     CHUNK_SIZE,
     CONNECT_TIMEOUT,
@@ -33,6 +27,7 @@ from cohere_cli.wire.api_client import (
 )
 from cohere_cli.wire.connection import Connection, is_loopback
 from cohere_cli.wire.retry import retry_wait
+from cohere_cli.wire.status import error_for_status, is_retried_status
 
 INPUT_TYPE = "batch-chat-v2-input"
 Log = Callable[[str], None]
@@ -112,7 +107,7 @@ class BatchAPI:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt == self._connection.retries:
                     raise NetworkError(f"the upload to {host} failed: {type(exc).__name__}",
-                                       "try again later, or raise --retries") from None
+                                       fault=Fault.DROPPED) from None
                 time.sleep(retry_wait({}, attempt, self._connection.max_wait))
                 continue
             self._log(f"HTTP {response.status_code}")

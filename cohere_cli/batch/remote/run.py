@@ -37,6 +37,7 @@ from cohere_cli.batch.remote.records import failure_line, result_line
 from cohere_cli.batch.remote.state import RemoteState, StateFiles, new_name
 from cohere_cli.batch.summary import Summary
 from cohere_cli.chat.usage import Prices
+from cohere_cli.settings.names import time_limit
 from cohere_cli.wire.batch_api import BatchAPI
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import Deadline
@@ -154,7 +155,7 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
     summary = Summary(to_file=True, from_stdin=stdin is not None)
     state = _state(job, stdin, files, note)
     summary.total = state.records
-    deadline = Deadline(job.max_time).start()
+    deadline = time_limit(job.max_time).start()
     with BatchAPI(job.connection, log) as api:
         if state.records and state.batch_id is None:
             state = _submit(api, files, state, job.connection.max_wait, deadline)
