@@ -196,7 +196,7 @@ def _converse(
 ) -> list[dict[str, Any]]:
     """One exchange, or with --tool-exec as many rounds as the tools need; the assistant
     and tool messages that each round added. Each request holds the window of the history
-    (fitting.py); the rounds of this turn are new input, always sent."""
+    (conversation/fit.py); the rounds of this turn are new input, always sent."""
     added: list[dict[str, Any]] = []
     rounds = 0
     body = turn.body
