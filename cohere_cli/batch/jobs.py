@@ -14,7 +14,7 @@ from cohere_cli.chat.messages import MessageInputs, read_system, with_system
 from cohere_cli.chat.request import RequestOptions, build_request
 from cohere_cli.chat.rules import REQUEST_FIELDS, body_problem, message_problem
 from cohere_cli.conversation.window import new_input_count
-from cohere_cli.settings.presets import with_preset
+from cohere_cli.settings.presets import Preset, apply_preset
 
 LINE_FIELDS = ("id", "prompt", "messages")
 NO_IMAGES = ('a line cannot take "images": put image_url blocks in its "messages" '
@@ -42,9 +42,10 @@ class JobMaker:
     placeholder message: the messages before it (a preset's) open every line."""
 
     def __init__(self, template: dict[str, Any], system: str | None,
-                 images: list[dict[str, Any]] | None = None) -> None:
+                 images: list[dict[str, Any]] | None = None,
+                 preset: Preset | None = None) -> None:
         self.template = {k: v for k, v in template.items() if k != "messages"}
-        self.prefix: list[dict[str, Any]] = list(template.get("messages", [])[:-1])
+        self.preset = preset  # its fields are in the template; its messages open each line
         self.system = system
         self.images = images or []
         self.seen = IdSet()  # explicit ids
@@ -62,7 +63,7 @@ class JobMaker:
             orjson.dumps([template, read])
         except orjson.JSONEncodeError:
             raise InputError("the command line", "a value is not valid UTF-8") from None
-        return cls(template, read, image_blocks(images, image_detail))
+        return cls(template, read, image_blocks(images, image_detail), options.preset)
 
     def _claim_line(self, number: int) -> bool:
         """Take line NUMBER's own id; False when an explicit id took it before."""
@@ -127,11 +128,8 @@ class JobMaker:
             if problem:
                 raise LineError(f"messages[{index}]: {problem}")
         fields.pop("stream", None)
-        own = with_system(messages, self.system)
-        messages = with_preset(self.prefix, own)
-        fixed = len(messages) - len(own)
-        if self.prefix and own[0].get("role") == "system":
-            fixed += 1  # the line's system message stays first, before the preset's
+        applied = apply_preset(self.preset, with_system(messages, self.system))
+        messages = applied.messages
         try:
             attach_images(messages, self.images)
         except UsageError as exc:
@@ -140,7 +138,7 @@ class JobMaker:
         problem = body_problem(body)
         if problem:
             raise LineError(problem)
-        return body, fixed
+        return body, applied.fixed
 
 
 def _check_fields(fields: dict[str, Any]) -> None:

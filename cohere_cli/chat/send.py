@@ -18,13 +18,14 @@ from cohere_cli.base.errors import (
 )
 from cohere_cli.chat.media import attach_images, image_blocks
 from cohere_cli.chat.messages import MessageInputs, NewInput, assemble_messages, read_input
-from cohere_cli.chat.request import RequestOptions, build_request, with_preset_messages
+from cohere_cli.chat.request import RequestOptions, build_request
 from cohere_cli.chat.response import STREAMED_REPLY, check_response, request_message, tool_calls
 from cohere_cli.chat.run_log import RunRecord
 from cohere_cli.chat.tools import ToolSettings, run_tool_calls
 from cohere_cli.conversation.file import ConversationLock, read_history, save_conversation
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
 from cohere_cli.settings.names import time_limit
+from cohere_cli.settings.presets import apply_preset
 from cohere_cli.wire.api_client import ApiClient, parse_json_body
 from cohere_cli.wire.chat_events import Delta, ReplyAssembler, iter_chat_events
 from cohere_cli.wire.connection import Connection
@@ -186,8 +187,8 @@ def _exchange_messages(
     plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None],
     live: _Live, messages: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    return _exchange(plan, {**body, "messages": with_preset_messages(plan.options, messages)},
-                     sink, log, live)
+    sent = apply_preset(plan.options.preset, messages).messages
+    return _exchange(plan, {**body, "messages": sent}, sink, log, live)
 
 
 def _converse(
