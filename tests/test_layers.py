@@ -204,3 +204,39 @@ def test_base_and_wire_name_no_flag(name: str, path: Path) -> None:
     if part(name) in ("base", "wire"):
         found = flag_names(ast.parse(path.read_text(encoding="utf-8")))
         assert not found, f"{name} names {found}: only the face names flags"
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each cycle a depth-first walk of `graph` (module -> the modules it imports) meets."""
+    found: list[list[str]] = []
+    state: dict[str, bool] = {}  # True: on the current path; False: done
+    path: list[str] = []
+
+    def walk(name: str) -> None:
+        state[name] = True
+        path.append(name)
+        for other in sorted(graph.get(name, ())):
+            if state.get(other):
+                found.append([*path[path.index(other):], other])
+            elif other not in state:
+                walk(other)
+        path.pop()
+        state[name] = False
+
+    for name in sorted(graph):
+        if name not in state:
+            walk(name)
+    return found
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [
+        ["a", "b", "c", "a"]]
+    assert import_cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
+def test_no_module_imports_itself_round_a_cycle() -> None:
+    """Imports under TYPE_CHECKING and in functions count: a cycle is one part in two
+    places (the stub's RecordedRequest has its own module for that)."""
+    graph = {name: known(imports(name, path)) - {name} for name, path in ALL}
+    assert import_cycles(graph) == []
