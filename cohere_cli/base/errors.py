@@ -1,7 +1,8 @@
 """Exit codes and the typed errors that carry them.
 
 The core raises these; only the click face turns them into a message and an exit
-status, in one place: `run` in cli/group.py.
+status, in one place: `run` in cli/group.py, with the hint that names a flag from
+cli/hints.py (an error here says what happened: its status, its `Fault`).
 """
 from __future__ import annotations
 
