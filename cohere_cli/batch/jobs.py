@@ -38,8 +38,8 @@ class LineError(ValueError):
 
 class JobMaker:
     """Turns one input line into a request body: flags (over a preset's fields) are
-    defaults, the line's fields override. The template is a body built for one
-    placeholder message: the messages before it (a preset's) open every line."""
+    defaults, the line's fields override. The template is the body the flags make (its
+    messages left out); the preset's messages open every line (presets.apply_preset)."""
 
     def __init__(self, template: dict[str, Any], system: str | None,
                  images: list[dict[str, Any]] | None = None,
