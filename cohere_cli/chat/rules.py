@@ -3,7 +3,7 @@
 Both sides use these rules: the client checks a body before it sends anything (exit 2
 or 3 locally instead of a 400 later), and the `stub` answers 400 with the same words,
 as the real service would. The client checks a body with `body_problem` (request.py
-`build_request`, batch_lines.py), each message of its input with `message_problem`
+`build_request`, batch/jobs.py), each message of its input with `message_problem`
 (messages.py); the stub's handler answers 400 with `body_problem`'s words.
 """
 # Every rule sentence ("cannot", "must", "only", "not supported", "required", "up to",

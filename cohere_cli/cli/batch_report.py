@@ -13,7 +13,7 @@ from cohere_cli.chat.usage import with_cost
 from cohere_cli.cli.render import number_text
 
 if TYPE_CHECKING:
-    from cohere_cli.batch.run import Summary
+    from cohere_cli.batch.summary import Summary
     from cohere_cli.chat.usage import Prices
     from cohere_cli.cli.render import Console
 

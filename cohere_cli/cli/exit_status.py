@@ -67,6 +67,8 @@ def report(exc: BaseException, message: str, debug: bool, streams: Streams) -> N
         _quiet_stdout(streams)
     elif isinstance(exc, CohereChatError):
         if not isinstance(exc, InterruptError):
-            _report(streams, exc.message, exc.hint)
+            from cohere_cli.cli.hints import hint_for
+
+            _report(streams, exc.message, hint_for(exc))
     elif not isinstance(exc, (KeyboardInterrupt, click.exceptions.Exit)):
         _report(streams, message)  # a bug: say so in one line, traceback only when debugging

@@ -16,7 +16,8 @@ from typing import IO, Any
 import orjson
 
 from cohere_cli.base.errors import InputError
-from cohere_cli.batch.lines import JobMaker, iter_lines
+from cohere_cli.batch.input import iter_lines
+from cohere_cli.batch.jobs import JobMaker
 from cohere_cli.batch.remote.records import Uncarried, custom_id, input_record
 from cohere_cli.batch.remote.state import StateFiles
 from cohere_cli.chat.request import RequestOptions

@@ -35,8 +35,9 @@ from cohere_cli.batch.output import refuse_same_file
 from cohere_cli.batch.remote.prepare import LineSource, input_digest, prepare
 from cohere_cli.batch.remote.records import failure_line, result_line
 from cohere_cli.batch.remote.state import RemoteState, StateFiles, new_name
-from cohere_cli.batch.run import Summary
-from cohere_cli.chat.usage import Prices, add_usage, token_total
+from cohere_cli.batch.summary import Summary
+from cohere_cli.chat.usage import Prices
+from cohere_cli.settings.names import time_limit
 from cohere_cli.wire.batch_api import BatchAPI
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import Deadline
@@ -154,7 +155,7 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
     summary = Summary(to_file=True, from_stdin=stdin is not None)
     state = _state(job, stdin, files, note)
     summary.total = state.records
-    deadline = Deadline(job.max_time).start()
+    deadline = time_limit(job.max_time).start()
     with BatchAPI(job.connection, log) as api:
         if state.records and state.batch_id is None:
             state = _submit(api, files, state, job.connection.max_wait, deadline)
@@ -299,15 +300,6 @@ def _write_lines(job: RemoteJob, files: StateFiles, found: dict[str, bytes], mis
             else:
                 result = result_line(line, line_id, orjson.loads(record), job.raw, job.prices)
             out.write(orjson.dumps(result) + b"\n")
-            _count(summary, result)
+            summary.count(result)
         out.flush()
         os.fsync(out.fileno())
-
-
-def _count(summary: Summary, result: dict[str, Any]) -> None:
-    if "error" in result:
-        summary.failed += 1
-        return
-    summary.ok += 1
-    add_usage(summary.usage, result["usage"])
-    summary.tokens += token_total(result["usage"])

@@ -1,16 +1,15 @@
 """`batch`: many requests from JSONL, one result line per input line."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import click
 
 from cohere_cli.base.errors import AuthError, ExitCode, UsageError
-from cohere_cli.chat.request import NOT_FLAGS, RequestOptions
 from cohere_cli.cli.checked_command import CheckedCommand
+from cohere_cli.cli.commands.batch_flags import BatchFlags
 from cohere_cli.cli.commands.batches import remote_options, run_remote
-from cohere_cli.cli.flags import part, typed
+from cohere_cli.cli.flags import typed
 from cohere_cli.cli.from_flags import (
     connection_of,
     history_limits,
@@ -21,8 +20,6 @@ from cohere_cli.cli.from_flags import (
 )
 from cohere_cli.cli.options import (
     PER_MINUTE,
-    ConnectionFlags,
-    MessageFlags,
     connection_options,
     history_options,
     message_options,
@@ -30,32 +27,11 @@ from cohere_cli.cli.options import (
     request_options,
     run_options,
 )
-from cohere_cli.settings.config import ConfigFlags
 
 if TYPE_CHECKING:
     from cohere_cli.cli.render import Console
     from cohere_cli.cli.runs import RunLog
     from cohere_cli.cli.streams import Streams
-
-
-@dataclass(frozen=True)
-class BatchFlags:
-    """Everything `batch` is given on its command line."""
-
-    input_path: str
-    jobs: int
-    rpm: float | None
-    output: str | None
-    unordered: bool
-    raw: bool
-    resume: bool
-    remote: bool
-    detach: bool
-    attach: str | None
-    messages: MessageFlags = field(metadata=part(MessageFlags))
-    request: RequestOptions = field(metadata=part(RequestOptions, leave=NOT_FLAGS))
-    settings: ConfigFlags = field(metadata=part(ConfigFlags))
-    connection: ConnectionFlags = field(metadata=part(ConnectionFlags))
 
 
 @click.command(cls=CheckedCommand)

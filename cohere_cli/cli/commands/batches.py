@@ -25,8 +25,8 @@ from cohere_cli.settings.config import ConfigFlags
 
 if TYPE_CHECKING:
     from cohere_cli.batch.remote.run import RemoteJob
-    from cohere_cli.batch.run import Summary
-    from cohere_cli.cli.commands.batch import BatchFlags
+    from cohere_cli.batch.summary import Summary
+    from cohere_cli.cli.commands.batch_flags import BatchFlags
     from cohere_cli.cli.render import Console
     from cohere_cli.cli.runs import RunLog
     from cohere_cli.cli.streams import Streams

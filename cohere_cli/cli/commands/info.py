@@ -49,11 +49,11 @@ def models(flags: ModelsFlags, streams: Streams) -> int:
     """List the chat-capable models, one name a line."""
     from cohere_cli.chat.models import iter_models
     from cohere_cli.cli.render import Console, escape_line
-    from cohere_cli.wire.api_client import ChatClient
+    from cohere_cli.wire.api_client import ApiClient
 
     console = Console.of(streams)
     connection = connection_of(settings_of(flags.settings, console), flags.connection)
-    with ChatClient(connection, logger(console, flags.connection.verbose)) as client:
+    with ApiClient(connection, logger(console, flags.connection.verbose)) as client:
         for model in iter_models(client):
             if flags.as_json:
                 console.out_json(model)
