@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from conftest import fuzz_examples
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cohere_cli.base.errors import CohereChatError
@@ -40,14 +41,14 @@ def read(fmt: str, data: bytes, prompt: tuple[str, ...] = ()) -> None:
     assert body_problem(body) is None
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@fuzz_examples(300)
 @given(FORMATS, st.binary(max_size=300), st.lists(st.text(max_size=5), max_size=2))
 def test_random_bytes_never_raise_an_untyped_error(fmt: str, data: bytes,
                                                    prompt: list[str]) -> None:
     read(fmt, data, tuple(prompt))
 
 
-@settings(max_examples=300)
+@fuzz_examples(300)
 @given(st.lists(st.sampled_from(VALID_LINES), min_size=1, max_size=6),
        st.integers(min_value=0, max_value=400), st.binary(min_size=1, max_size=4))
 def test_mutated_valid_jsonl_never_raises_an_untyped_error(lines: list[bytes], at: int,
@@ -58,7 +59,7 @@ def test_mutated_valid_jsonl_never_raises_an_untyped_error(lines: list[bytes], a
     read("json", b"[" + b",".join(lines)[:at] + junk + b"]")
 
 
-@settings(max_examples=300)
+@fuzz_examples(300)
 @given(st.lists(json_values, max_size=4), json_values)
 def test_any_json_values_as_messages_or_documents(values: list[object], document: object) -> None:
     read("jsonl", b"\n".join(orjson.dumps(v) for v in values))

@@ -48,11 +48,10 @@ from chaos import (
     mutated,
     sse_reply,
 )
-from conftest import ROOT, TEST_KEY
+from conftest import FUZZ, ROOT, TEST_KEY
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 
-LONG = os.environ.get("COHERE_CHAT_FUZZ") == "long"
 DOCUMENTED_EXITS = frozenset({0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130, 141})
 BOUND = 20.0  # seconds a run may take; every scenario is built to need far less
 MEMORY_CAP = 3 << 30  # address space of the CLI (and of the tools it starts)
@@ -64,7 +63,7 @@ def fuzz(examples: int) -> settings:
     """`examples` in `make test` (the same ones each run); 25 times as many, random and
     shrunk, under COHERE_CHAT_FUZZ=long."""
     checks = list(HealthCheck)
-    if LONG:
+    if FUZZ:
         return settings(max_examples=examples * 25, deadline=None, suppress_health_check=checks)
     return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                     phases=(Phase.explicit, Phase.generate), suppress_health_check=checks)

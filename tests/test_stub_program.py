@@ -17,8 +17,8 @@ import official
 import orjson
 import pytest
 import requests
-from conftest import ROOT, TEST_KEY, run_process
-from hypothesis import HealthCheck, given, settings
+from conftest import ROOT, TEST_KEY, fuzz_examples, run_process
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cohere_cli.base.errors import UsageError
@@ -394,7 +394,7 @@ def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
     return copy
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz_examples(150)
 @given(GOOD_REPLY, st.data(), st.sampled_from([None, 1]), st.booleans())
 def test_whatever_passes_the_checks_is_served_in_the_official_shape(
     good: dict[str, Any], data: st.DataObject, max_tokens: int | None, logprobs: bool
