@@ -124,9 +124,12 @@ def test_dry_run_reads_the_history_but_writes_nothing(stub: Any, tmp_path: Path)
 
 def test_permissions_are_kept(stub: Any, tmp_path: Path) -> None:
     path = tmp_path / "chat.jsonl"
-    invoke(["-c", str(path), "first"])
+    assert invoke(["-c", str(path), "first"]).exit_code == 0
     path.chmod(0o600)
-    invoke(["-c", str(path), "second"])
+    second = invoke(["-c", str(path), "second"])
+    assert (second.exit_code, second.stdout) == (0, "echo: second\n"), second.stderr
+    saved = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert len(saved) == 4 and saved[-1]["role"] == "assistant"  # the file was rewritten
     assert path.stat().st_mode & 0o777 == 0o600
 
 
@@ -135,7 +138,7 @@ def test_a_held_lock_times_out_with_exit_7(stub: Any, tmp_path: Path) -> None:
     with ConversationLock(path, timeout=1):
         started = time.monotonic()
         result = invoke(["-c", str(path), "--lock-timeout", "0.3", "hi"])
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started >= 0.3  # it waited for the lock
     assert result.exit_code == 7
     assert "is still locked by another run after 0.3s" in result.stderr
     assert stub.requests == [] and not path.exists()

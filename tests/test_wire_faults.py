@@ -97,7 +97,8 @@ def socket_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Behavio
 def _proc_address(address: tuple[str, int]) -> str:
     """An IPv4 address and port as /proc/net/tcp writes them (0100007F:1F90)."""
     host, port = address
-    return "%08X:%04X" % (struct.unpack("<I", socket.inet_aton(host))[0], port)
+    number = struct.unpack("<I", socket.inet_aton(host))[0]
+    return f"{number:08X}:{port:04X}"
 
 
 def _queue(local: tuple[str, int], remote: tuple[str, int], column: int) -> int:
