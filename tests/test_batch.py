@@ -222,6 +222,19 @@ def test_progress_only_on_a_terminal(make_stub: Any) -> None:
     assert b"cohere-chat: batch: ok=8" in shown
 
 
+def _reader_waits_for_room() -> bool:
+    """Whether the batch's reader thread (in `_read`) waits in a Condition's wait: the
+    window's semaphore does when it has no room (nothing else in its loop waits)."""
+    for frame in sys._current_frames().values():
+        names = []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back  # type: ignore[assignment]
+        if "_read" in names and names[0] == "wait":
+            return True
+    return False
+
+
 def test_input_is_read_lazily_with_a_bounded_window(make_stub: Any) -> None:
     server = make_stub(fail=("hang",))
     pulled = itertools.count()
@@ -244,7 +257,8 @@ def test_input_is_read_lazily_with_a_bounded_window(make_stub: Any) -> None:
                               lambda _: None, lambda _: None), daemon=True)
     thread.start()
     wait_for(lambda: server.requests, "the first request to reach the stub (which holds it)")
-    time.sleep(0.2)  # unbounded, the reader would pull thousands of lines by now
+    # unbounded, the reader would never wait: it would pull lines until told to stop
+    wait_for(_reader_waits_for_room, "the reader to wait for room in the window")
     in_flight = next(pulled)
     stop.set()
     server.stop()
