@@ -143,7 +143,7 @@ def test_resume_after_sigkill_sends_only_the_unfinished(make_stub: Any, tmp_path
     wait_for(lambda: output.exists() and output.read_bytes().count(b"\n") >= 8,
              "eight results in the output")
     proc.send_signal(signal.SIGKILL)
-    assert_no_key(*proc.communicate(timeout=10))
+    assert_no_key(*proc.communicate(timeout=30))
     done = {r["id"] for r in records(output.read_bytes()[: output.read_bytes().rfind(b"\n")])}
     assert 8 <= len(done) < 40
     server = make_stub()
@@ -188,7 +188,7 @@ def test_ctrl_c_writes_what_finished_and_exits_130(make_stub: Any, tmp_path: Pat
     # six requests received by two workers: at least four answered, two in flight
     wait_for(lambda: len(server.requests) >= 6, "six requests at the stub")
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=15)
+    out, err = proc.communicate(timeout=30)
     assert_no_key(out, err)
     assert proc.returncode == 130
     written = records(output.read_bytes())

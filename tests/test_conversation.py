@@ -156,7 +156,7 @@ def test_sigkill_mid_request_leaves_the_file_and_frees_the_lock(make_stub: Any,
                             stderr=subprocess.PIPE)
     wait_for(lambda: hanging.requests, "the request to reach the stub (which holds it)")
     proc.send_signal(signal.SIGKILL)  # mid-request: the lock is held, the reply never came
-    out, err = proc.communicate(timeout=10)
+    out, err = proc.communicate(timeout=30)
     assert_no_key(out, err)
     assert proc.returncode == -signal.SIGKILL
     assert path.read_bytes() == before

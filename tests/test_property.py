@@ -999,16 +999,16 @@ def idle_clients(url: str, openings: Sequence[bytes]) -> Iterator[None]:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> list[str]:
-    """SIGTERM the stub; what is wrong with how it ends (it must end within 10 s)."""
+    """SIGTERM the stub; what is wrong with how it ends (it must end within 30 s)."""
     if proc.poll() is not None:
         return [f"StubDied: the stub ended with {proc.returncode} while serving"]
     proc.send_signal(signal.SIGTERM)
     try:
-        code = proc.wait(timeout=10)
+        code = proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        return ["Hang: the stub did not end within 10s of SIGTERM"]
+        return ["Hang: the stub did not end within 30s of SIGTERM"]
     return [] if code in DOCUMENTED_EXITS else [f"Exit{code}: the stub ended with {code}"]
 
 
@@ -1020,7 +1020,7 @@ def serve_and_run(case: StubCase, folder: Path, err: BinaryIO) -> tuple[list[str
         stdout=subprocess.PIPE, stderr=err, env=environment((), folder, ""), cwd=folder,
         start_new_session=True)
     with proc:
-        url = first_line(proc, 10)
+        url = first_line(proc, 30)
         if url is None:
             return not_started(proc), None
         with idle_clients(url, case.idle):
@@ -1035,7 +1035,7 @@ def serve_and_run(case: StubCase, folder: Path, err: BinaryIO) -> tuple[list[str
 def not_started(proc: subprocess.Popen[bytes]) -> list[str]:
     """A stub that printed no URL must end soon, with a documented code other than 0."""
     try:
-        code = proc.wait(timeout=10)
+        code = proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         return ["Hang: the stub printed no URL and did not end"]

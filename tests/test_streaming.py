@@ -185,7 +185,7 @@ def test_ctrl_c_exits_130_without_a_traceback(make_stub: Any, mode: str) -> None
     proc = _spawn([mode, "hi"])
     wait_for(lambda: server.requests, "the request to reach the stub (which holds it)")
     proc.send_signal(signal.SIGINT)  # mid-request: sent, not answered
-    out, err = proc.communicate(timeout=10)
+    out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert (out, err) == (b"", b"")
     assert TEST_KEY not in err.decode()

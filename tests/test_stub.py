@@ -628,7 +628,7 @@ def test_run_stub_prints_its_url_and_stops_quietly(sig: signal.Signals) -> None:
             answer = client.post(f"{url}/v2/chat", json=body(), headers=AUTH, timeout=10)
         assert answer.status_code == 200
         process.send_signal(sig)
-        out, err = process.communicate(timeout=10)
+        out, err = process.communicate(timeout=30)
     finally:
         process.kill()
     assert process.returncode == 0
@@ -681,7 +681,7 @@ def test_the_program_says_nothing_on_stderr_whatever_clients_do() -> None:
         tasks = Path(f"/proc/{process.pid}/task")
         wait_for(lambda: len(list(tasks.iterdir())) == 2, "the stub's connections to end")
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
+        out, err = process.communicate(timeout=30)
     finally:
         process.kill()
     assert (process.returncode, out, err) == (0, b"", b"")
