@@ -194,11 +194,26 @@ class Result:
         return [orjson.loads(line) for line in self.stdout.splitlines()]
 
 
-def invoke(args: list[str], stdin: bytes | str | None = None) -> Result:
-    """Run the CLI in-process (CliRunner) and check the output for the key."""
-    result = CliRunner().invoke(cli, args, input=stdin, catch_exceptions=False)
+def invoke(args: list[str], stdin: bytes | str | None = None,
+           env: dict[str, str | None] | None = None) -> Result:
+    """Run the CLI in-process (CliRunner) as `cohere-chat`, with `env` added to the
+    environment for the run (None unsets a name), and check the output for the key."""
+    result = CliRunner().invoke(cli, args, input=stdin, env=env, prog_name="cohere-chat",
+                                catch_exceptions=False)
     assert_no_key(result.stdout_bytes, result.stderr_bytes)
     return Result(result.exit_code, result.stdout, result.stderr, result.stdout_bytes)
+
+
+def invoke_briefly(args: list[str], seconds: float = 60, **kwargs: Any) -> Result:
+    """`invoke` in a thread, for a command that must end at once but, were it broken,
+    would serve until interrupted (the `stub`): the test fails after `seconds` instead
+    of hanging."""
+    done: list[Result] = []
+    thread = threading.Thread(target=lambda: done.append(invoke(args, **kwargs)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert done, f"cohere-chat {' '.join(args)} still runs after {seconds} s"
+    return done[0]
 
 
 def run_process(
