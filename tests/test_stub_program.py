@@ -18,7 +18,7 @@ import official
 import orjson
 import pytest
 import requests
-from conftest import ROOT, TEST_KEY, fuzz_examples, run_process
+from conftest import ROOT, TEST_KEY, fuzz_examples, invoke_briefly
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -292,10 +292,10 @@ def test_a_bad_replies_line_is_refused_at_start_up_naming_it(
 def test_the_stub_command_exits_2_on_a_bad_replies_line(tmp_path: Path) -> None:
     path = tmp_path / "replies.jsonl"
     path.write_text('"fine"\n{"message": {"tool_calls": {}}}\n')
-    result = run_process(["stub", "--replies", str(path)])
-    assert result.returncode == 2
-    assert result.stdout == b""  # refused before listening: no URL
-    assert f"{path}:2: ".encode() in result.stderr
+    result = invoke_briefly(["stub", "--replies", str(path)])
+    assert result.exit_code == 2
+    assert result.stdout == ""  # refused before listening: no URL
+    assert f"{path}:2: " in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
