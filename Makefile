@@ -11,7 +11,7 @@ DEMO := .venv-demo
 BENCH_VENV := .venv-bench
 SOURCES := setup.cfg setup.py man/cohere-chat.1 $(shell find cohere_cli -name '*.py')
 
-.PHONY: install test fuzz lint bench demo first-contact clean
+.PHONY: install quick test fuzz lint bench demo first-contact clean
 
 $(DEV)/.installed: setup.cfg setup.py
 	test -x $(DEV)/bin/python || $(PYTHON) -m venv $(DEV)
@@ -32,16 +32,24 @@ install:
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 man/cohere-chat.1 $(DESTDIR)$(PREFIX)/share/man/man1/cohere-chat.1
 
-# The whole test suite in its own virtualenv; pytest's exit 5 (no tests ran) fails too.
-# Three workers on two cores: the tests wait (sockets, subprocesses, timeouts) about as
-# much as they compute. Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set.
-test: $(DEV)/.installed
-	PYTHONDONTWRITEBYTECODE= $(DEV)/bin/python -m pytest -q -n 3 tests
+# The test suite in its own virtualenv, in two tiers. `make quick`, for the edit loop: every
+# test not marked `slow` (a process per case, packaging, end to end, 10k lines, the property
+# test's drawn cases), in well under 30 s. `make test`: everything. pytest's exit 5 (no tests
+# ran) fails both, as any non-zero status does. Three workers on two cores: the tests wait
+# (sockets, subprocesses, timeouts) about as much as they compute. Bytecode is cached even
+# where PYTHONDONTWRITEBYTECODE is set. PYTEST_ARGS adds to either (`-k name`, `-x`).
+PYTEST := PYTHONDONTWRITEBYTECODE= $(DEV)/bin/python -m pytest -q -n 3
+quick: $(DEV)/.installed
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS) tests
 
-# The property test of the hardening issues, long: many random cases, each failure shrunk to
-# a minimal one (minutes; `make test` runs a few fixed cases of it).
+test: $(DEV)/.installed
+	$(PYTEST) $(PYTEST_ARGS) tests
+
+# Every hypothesis test, long: each with its own (larger) number of examples, random each
+# run, each failure shrunk to a minimal one (minutes; `make test` runs about 50 fixed
+# examples of each, and a few fixed cases of the property test).
 fuzz: $(DEV)/.installed
-	COHERE_CHAT_FUZZ=long $(DEV)/bin/python -m pytest -q tests/test_property.py
+	COHERE_CHAT_FUZZ=long $(PYTEST) -m hypothesis $(PYTEST_ARGS) tests
 
 # Whole-process benchmarks against the stub, beside the official SDK (docs/performance.md).
 bench:

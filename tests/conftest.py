@@ -21,6 +21,7 @@ import official
 import orjson
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
 
 from cohere_cli.cli import cli
 from cohere_cli.stub.server import StubServer
@@ -30,6 +31,23 @@ TEST_KEY = "co-test-0000-not-a-real-key"
 ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIXES = ("CO_", "COHERE_", "XDG_CONFIG_HOME", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 SHUTDOWN_POLL = 0.01  # seconds between a background server's checks for shutdown()
+
+# Hypothesis: `make quick` and `make test` run the `quick` profile, about 50 examples a test,
+# always the same ones (derandomized, no example database), so a run passes or fails for a
+# reason and never for a draw. `make fuzz` (COHERE_CHAT_FUZZ=long) runs each test's own
+# count (`fuzz_examples`), random each time, with shrinking.
+FUZZ = os.environ.get("COHERE_CHAT_FUZZ") == "long"
+QUICK_EXAMPLES = 50
+settings.register_profile("quick", max_examples=QUICK_EXAMPLES, derandomize=True,
+                          database=None, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fuzz" if FUZZ else "quick")
+
+
+def fuzz_examples(count: int) -> settings:
+    """`count` examples under `make fuzz`; the profile's (about 50, fixed) otherwise."""
+    return settings(max_examples=count) if FUZZ else settings()
 
 
 def assert_no_key(*outputs: str | bytes) -> None:
@@ -176,11 +194,26 @@ class Result:
         return [orjson.loads(line) for line in self.stdout.splitlines()]
 
 
-def invoke(args: list[str], stdin: bytes | str | None = None) -> Result:
-    """Run the CLI in-process (CliRunner) and check the output for the key."""
-    result = CliRunner().invoke(cli, args, input=stdin, catch_exceptions=False)
+def invoke(args: list[str], stdin: bytes | str | None = None,
+           env: dict[str, str | None] | None = None) -> Result:
+    """Run the CLI in-process (CliRunner) as `cohere-chat`, with `env` added to the
+    environment for the run (None unsets a name), and check the output for the key."""
+    result = CliRunner().invoke(cli, args, input=stdin, env=env, prog_name="cohere-chat",
+                                catch_exceptions=False)
     assert_no_key(result.stdout_bytes, result.stderr_bytes)
     return Result(result.exit_code, result.stdout, result.stderr, result.stdout_bytes)
+
+
+def invoke_briefly(args: list[str], seconds: float = 60, **kwargs: Any) -> Result:
+    """`invoke` in a thread, for a command that must end at once but, were it broken,
+    would serve until interrupted (the `stub`): the test fails after `seconds` instead
+    of hanging."""
+    done: list[Result] = []
+    thread = threading.Thread(target=lambda: done.append(invoke(args, **kwargs)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert done, f"cohere-chat {' '.join(args)} still runs after {seconds} s"
+    return done[0]
 
 
 def run_process(

@@ -16,7 +16,7 @@ from typing import Any
 import official
 import orjson
 import pytest
-from conftest import ROOT, TEST_KEY, assert_no_key, chat_bodies, invoke, run_process
+from conftest import ROOT, TEST_KEY, Result, assert_no_key, chat_bodies, invoke
 
 from cohere_cli.base.errors import ExitCode
 from cohere_cli.batch.input import iter_lines
@@ -38,10 +38,19 @@ def records(data: bytes) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in data.splitlines()]
 
 
+DOCUMENTED = {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130, 141}
+
+
 def clean_end(done: subprocess.CompletedProcess[bytes]) -> None:
     """Ended on its own, with a documented status and one line of error, no traceback."""
-    assert done.returncode in {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130, 141}, done.stderr
+    assert done.returncode in DOCUMENTED, done.stderr
     assert b"Traceback" not in done.stderr and b"internal error" not in done.stderr
+
+
+def clean_result(result: Result) -> None:
+    """`clean_end` for a run in-process."""
+    assert result.exit_code in DOCUMENTED, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
 
 
 # --- item 1: no input, flag or reply leaves batch running without progress -------------
@@ -62,14 +71,14 @@ NOT_A_CHAT_RESPONSE = {
 @pytest.mark.parametrize("body", NOT_A_CHAT_RESPONSE.values(), ids=NOT_A_CHAT_RESPONSE.keys())
 def test_a_200_that_is_not_a_chat_response_fails_its_line(raw_server: Any, body: bytes) -> None:
     server = raw_server(200, "application/json", body)
-    done = run_process(["batch", "-j", "2"], stdin=jsonl("a", "b", "c"), timeout=HANG)
-    clean_end(done)
-    assert done.returncode == ExitCode.BATCH_FAILED
-    out = records(done.stdout)
+    result = invoke(["batch", "-j", "2"], stdin=jsonl("a", "b", "c"))
+    clean_result(result)
+    assert result.exit_code == ExitCode.BATCH_FAILED
+    out = records(result.stdout_bytes)
     assert [r["line"] for r in out] == [1, 2, 3]
     assert all(r["error"]["status"] is None and "not a chat response" in r["error"]["message"]
                for r in out)
-    assert done.stderr.startswith(SUMMARY + b"0 failed=3")
+    assert result.stderr.startswith(SUMMARY.decode() + "0 failed=3")
     assert server.count == 3  # a 200 is never sent again
 
 
@@ -79,12 +88,12 @@ def test_a_reply_past_64_bit_numbers_fails_its_line_alone(raw_server: Any) -> No
     huge = {"tokens": {"input_tokens": 1e308, "output_tokens": 1e308}}
     raw_server(200, "application/json", _reply({"content": [{"type": "text", "text": "ok"}]},
                                                usage=huge))
-    done = run_process(["batch"], stdin=jsonl("a", "b"), timeout=HANG)
-    clean_end(done)
-    out = records(done.stdout)
+    result = invoke(["batch"], stdin=jsonl("a", "b"))
+    clean_result(result)
+    out = records(result.stdout_bytes)
     assert [r["line"] for r in out] == [1, 2]
     assert all("is not a count of tokens" in r["error"]["message"] for r in out)
-    assert done.returncode == ExitCode.BATCH_FAILED and SUMMARY in done.stderr
+    assert result.exit_code == ExitCode.BATCH_FAILED and SUMMARY.decode() in result.stderr
 
 
 TRIGGERS: dict[str, tuple[list[str], dict[str, str]]] = {
@@ -100,12 +109,11 @@ TRIGGERS: dict[str, tuple[list[str], dict[str, str]]] = {
 def test_bad_flags_and_keys_end_the_batch_before_it_sends(
         stub: Any, case: tuple[list[str], dict[str, str]]) -> None:
     args, env = case
-    done = run_process(["batch", *args], stdin=jsonl("a", "b", "c"),
-                       env={**os.environ, **env}, timeout=HANG)
-    clean_end(done)
-    assert done.returncode in (ExitCode.USAGE, ExitCode.INPUT), done.stderr
-    assert done.stdout == b"" and stub.requests == []
-    assert TEST_KEY.encode() not in done.stderr
+    result = invoke(["batch", *args], stdin=jsonl("a", "b", "c"), env=dict(env))
+    clean_result(result)
+    assert result.exit_code in (ExitCode.USAGE, ExitCode.INPUT), result.stderr
+    assert result.stdout == "" and stub.requests == []
+    assert TEST_KEY not in result.stderr
 
 
 class Boom(BaseException):
@@ -294,8 +302,10 @@ def test_an_output_linked_to_the_input_is_refused(stub: Any, tmp_path: Path, how
     source.write_bytes(jsonl("a", "b"))
     os.link(source, output) if how == "hard link" else output.symlink_to(source)
     for extra in ([], ["--resume"]):
-        done = run_process(["batch", *extra, "-o", str(output), str(source)], timeout=HANG)
-        _refused(done, source, jsonl("a", "b"))
+        result = invoke(["batch", *extra, "-o", str(output), str(source)])
+        assert result.exit_code == ExitCode.USAGE, result.stderr
+        assert "the output file is the input file" in result.stderr
+        assert source.read_bytes() == jsonl("a", "b")
     assert stub.requests == []
 
 
@@ -323,8 +333,8 @@ def test_stdout_appended_to_the_input_is_refused(stub: Any, tmp_path: Path) -> N
 
 
 def test_dev_null_as_input_and_output_is_fine(stub: Any) -> None:
-    done = run_process(["batch", "-o", "/dev/null", "/dev/null"], timeout=HANG)
-    assert done.returncode == 0 and done.stderr.startswith(SUMMARY + b"0 failed=0")
+    result = invoke(["batch", "-o", "/dev/null", "/dev/null"])
+    assert result.exit_code == 0 and result.stderr.startswith(SUMMARY.decode() + "0 failed=0")
 
 
 # --- issue 20 item 10: lines get the same checks as flags --------------------------------

@@ -10,8 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from conftest import invoke
+
+from cohere_cli.base.errors import ExitCode
+from cohere_cli.cli import cli
 
 TOOL_OK = b'{"type":"function","function":{"name":"f","parameters":{}}}'
 
@@ -78,6 +82,19 @@ INPUT_CASES = {
                                 "none.txt: cannot read: No such file"),
     "system-file-binary": Case(("--system-file", "{tmp}/s.bin", "hi"), 3, "s.bin:1: invalid UTF-8",
                                files={"s.bin": b"\x80\x81"}),
+    "image-missing": Case(("--image", "{tmp}/none.png", "hi"), 3,
+                          "none.png: cannot read: No such file"),
+    "document-missing": Case(("--document", "{tmp}/none.txt", "hi"), 3,
+                             "none.txt: cannot read: No such file"),
+    "documents-missing": Case(("--documents", "{tmp}/none.jsonl", "hi"), 3,
+                              "none.jsonl: cannot read: No such file"),
+    "preset-missing": Case(("--preset", "{tmp}/none.json", "hi"), 3,
+                           "none.json: cannot read: No such file"),
+    "preset-unknown": Case(("--preset", "nosuchname", "hi"), 3, "no such preset"),
+    "ca-bundle-missing": Case(("--ca-bundle", "{tmp}/none.pem", "hi"), 2,
+                              "Invalid value for '--ca-bundle'"),
+    "conversation-torn": Case(("-c", "{tmp}/chat.jsonl", "hi"), 3, "chat.jsonl:1: a torn last line",
+                              files={"chat.jsonl": b'{"role":'}),
     "tools-bad-json": Case(("--tools", "{tmp}/t.json", "hi"), 3, "t.json:1: invalid JSON",
                            files={"t.json": b"[{"}),
     "tools-no-name": Case(("--tools", "{tmp}/t.jsonl", "hi"), 3, "t.jsonl: tool 2 is not",
@@ -168,5 +185,30 @@ def test_a_huge_reply_comes_through_whole(raw_server: Any) -> None:
     assert invoke(["--json", "hi"]).stdout_bytes == body + b"\n"
 
 
-def test_the_catalogue_is_large_enough() -> None:
-    assert len(INPUT_CASES) + len(SERVER_CASES) + 1 >= 40
+# The options of send that read a file the user names (not -c, --log or --save-preset,
+# which it writes; -c is read too, and has its case).
+READ_FILES = ("--system-file", "--image", "--document", "--documents", "--preset",
+              "--json-schema", "--tools", "--api-key-file", "--ca-bundle", "-c")
+
+
+def test_the_catalogue_covers_each_source_of_bad_input_and_each_status() -> None:
+    """What the docstring promises: flags, stdin in each input format, every file the
+    program reads, the config file, the environment and the server's replies each have
+    cases; together they end in each status a bad input (2, 3) or reply (4-7) can."""
+    cases = list(INPUT_CASES.values())
+    flags_only = [c for c in cases if not (c.stdin or c.files or c.config or c.env)]
+    assert {c.code for c in flags_only} == {2, 3}
+    formats = {"text" if c.args in ((), ("hi",)) else " ".join(c.args)
+               for c in cases if c.stdin is not None}
+    assert formats == {"text", "--jsonl", "--input json"}
+    named = {arg for c in cases for arg in c.args}
+    assert [option for option in READ_FILES if option not in named] == []
+    send = cli.commands["send"]
+    readers = {param.opts[-1] for param in send.params if isinstance(param, click.Option)
+               and param.metavar in ("FILE", "PATH", "PATH|URL", "NAME|PATH")}
+    assert readers - {"--conversation", "--log", "--save-preset"} == {
+        option for option in READ_FILES if option.startswith("--")}, "a new file option"
+    assert any(c.config for c in cases) and any(c.env for c in cases)
+    assert {c.code for c in cases} == {ExitCode.USAGE, ExitCode.INPUT}
+    assert {case[4] for case in SERVER_CASES.values()} == {
+        ExitCode.AUTH, ExitCode.REJECTED, ExitCode.RATE_LIMITED, ExitCode.UNAVAILABLE}

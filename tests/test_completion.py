@@ -8,17 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_process
+from conftest import invoke
 
 from cohere_cli.cli import cli
 
 
 def complete(words: str, cword: int, shell: str = "bash") -> list[str]:
-    env = {**os.environ, "_COHERE_CHAT_COMPLETE": f"{shell}_complete",
-           "COMP_WORDS": words, "COMP_CWORD": str(cword)}
-    done = run_process([], env=env)
-    assert done.returncode == 0, done.stderr
-    return [line for line in done.stdout.decode().splitlines() if line]
+    """What click's completion answers for the line `words` (in-process: the same code a
+    shell's completion function runs through `cohere-chat`; one real bash at the end)."""
+    env: dict[str, str | None] = {"_COHERE_CHAT_COMPLETE": f"{shell}_complete",
+                                  "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    result = invoke([], env=env)
+    assert result.exit_code == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if line]
 
 
 def values(words: str, cword: int) -> list[str]:
@@ -54,14 +56,14 @@ def test_file_options_complete_files() -> None:
                                                ("zsh", b"#compdef cohere-chat"),
                                                ("fish", b"function _cohere_chat_completion")])
 def test_the_completion_command_prints_each_shells_script(shell: str, start: bytes) -> None:
-    done = run_process(["completion", shell])
-    assert done.returncode == 0 and done.stderr == b""
-    assert done.stdout.startswith(start) and b"cohere-chat" in done.stdout
+    result = invoke(["completion", shell])
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout_bytes.startswith(start) and "cohere-chat" in result.stdout
 
 
 def test_an_unknown_shell_is_a_usage_error() -> None:
-    done = run_process(["completion", "tcsh"])
-    assert done.returncode == 2 and b"tcsh" in done.stderr
+    result = invoke(["completion", "tcsh"])
+    assert result.exit_code == 2 and "tcsh" in result.stderr
 
 
 def write_profiles_and_presets() -> None:
@@ -109,6 +111,7 @@ show cohere-chat batch --profile l
 """
 
 
+@pytest.mark.slow  # a real bash running the installed program
 def test_a_real_bash_completes_commands_options_and_profiles() -> None:
     if shutil.which("bash") is None:
         pytest.skip("bash is not installed")

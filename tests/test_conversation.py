@@ -124,9 +124,12 @@ def test_dry_run_reads_the_history_but_writes_nothing(stub: Any, tmp_path: Path)
 
 def test_permissions_are_kept(stub: Any, tmp_path: Path) -> None:
     path = tmp_path / "chat.jsonl"
-    invoke(["-c", str(path), "first"])
+    assert invoke(["-c", str(path), "first"]).exit_code == 0
     path.chmod(0o600)
-    invoke(["-c", str(path), "second"])
+    second = invoke(["-c", str(path), "second"])
+    assert (second.exit_code, second.stdout) == (0, "echo: second\n"), second.stderr
+    saved = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert len(saved) == 4 and saved[-1]["role"] == "assistant"  # the file was rewritten
     assert path.stat().st_mode & 0o777 == 0o600
 
 
@@ -135,7 +138,7 @@ def test_a_held_lock_times_out_with_exit_7(stub: Any, tmp_path: Path) -> None:
     with ConversationLock(path, timeout=1):
         started = time.monotonic()
         result = invoke(["-c", str(path), "--lock-timeout", "0.3", "hi"])
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started >= 0.3  # it waited for the lock
     assert result.exit_code == 7
     assert "is still locked by another run after 0.3s" in result.stderr
     assert stub.requests == [] and not path.exists()
@@ -153,7 +156,7 @@ def test_sigkill_mid_request_leaves_the_file_and_frees_the_lock(make_stub: Any,
                             stderr=subprocess.PIPE)
     wait_for(lambda: hanging.requests, "the request to reach the stub (which holds it)")
     proc.send_signal(signal.SIGKILL)  # mid-request: the lock is held, the reply never came
-    out, err = proc.communicate(timeout=10)
+    out, err = proc.communicate(timeout=30)
     assert_no_key(out, err)
     assert proc.returncode == -signal.SIGKILL
     assert path.read_bytes() == before

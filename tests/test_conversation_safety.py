@@ -149,7 +149,7 @@ def test_a_file_that_cannot_be_replaced_is_refused_before_sending(stub: Any,
 def test_a_fifo_as_the_file_is_refused_not_read(stub: Any, tmp_path: Path) -> None:
     path = tmp_path / "chat.jsonl"
     os.mkfifo(path)
-    done = run_process(["--no-stream", "-c", str(path), "hi"], timeout=10)
+    done = run_process(["--no-stream", "-c", str(path), "hi"])
     assert done.returncode == 3 and b"not a regular file" in done.stderr
     assert chat_count(stub) == 0
 

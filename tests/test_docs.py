@@ -51,12 +51,20 @@ def mentions(text: str, option: str) -> bool:
 
 
 def command_contexts() -> list[tuple[str, click.Command, click.Context]]:
-    """The group and each subcommand, each with a context under the group's settings."""
-    root = click.Context(cli, info_name=PROGRAM)
+    """The group and each subcommand (the subcommands of a group too, as `batches list`),
+    each with a context under the group's settings (`-h` as well as `--help`)."""
+    root = click.Context(cli, info_name=PROGRAM, **cli.context_settings)
     found: list[tuple[str, click.Command, click.Context]] = [(PROGRAM, cli, root)]
-    for name in COMMANDS:
-        command = cli.commands[name]
-        found.append((name, command, click.Context(command, info_name=name, parent=root)))
+
+    def add(group: click.Group, parent: click.Context, path: str) -> None:
+        for name in sorted(group.commands):
+            command = group.commands[name]
+            ctx = click.Context(command, info_name=name, parent=parent)
+            found.append((f"{path} {name}".strip(), command, ctx))
+            if isinstance(command, click.Group):
+                add(command, ctx, f"{path} {name}")
+
+    add(cli, root, "")
     return found
 
 
@@ -74,14 +82,89 @@ OPTIONS = option_names()
 ALL = sorted({opt for _, opt in OPTIONS})
 
 
+def command_sections() -> dict[str, str]:
+    """The roff source of each `.SS` of COMMANDS, by command (`cohere-chat` for the
+    options of the program itself)."""
+    parts = re.split(r"^\.SS\s+(.*)$", man_section("COMMANDS"), flags=re.M)
+    sections = {}
+    for title, body in zip(parts[1::2], parts[2::2], strict=True):
+        words = roff_text(title).strip('" ').split()
+        name = PROGRAM if words[0] == "Options" else words[1].strip("[]")
+        sections[name] = body
+    return sections
+
+
+def entries(section: str) -> list[tuple[str, str]]:
+    """The `.TP` entries of a man page section, each (its tag, its text) as plain text;
+    an entry's text runs to the next `.TP` or `.PP`."""
+    found = []
+    for block in re.split(r"^\.TP\n", section, flags=re.M)[1:]:
+        tag, _, text = block.partition("\n")
+        found.append((roff_text(tag), roff_text(re.split(r"^\.PP\b", text, flags=re.M)[0])))
+    return found
+
+
+SECTIONS = command_sections()
+ENTRIES = {name: entries(body) for name, body in SECTIONS.items()}
+
+
+def has_entry(section: str, option: str) -> bool:
+    return any(mentions(tag, option) for tag, _ in ENTRIES.get(section, ()))
+
+
+def documented_where(command: str, option: str) -> str | None:
+    """Where the man page's COMMANDS documents `option` of `command`, None if nowhere:
+    an entry of its own (`.TP` with the option in its tag) in the command's section; or
+    the command's section names it and send's section has its entry ("as for send"); or
+    an entry elsewhere that names the command ("taken by send, batch and config"). The
+    help option has one entry, under the options of the program itself."""
+    section = command.split()[0] if command != PROGRAM else PROGRAM
+    if option in ("-h", "--help"):
+        return PROGRAM if has_entry(PROGRAM, option) else None
+    if has_entry(section, option):
+        return section
+    if mentions(roff_text(SECTIONS.get(section, "")), option) and has_entry("send", option):
+        return "send"
+    for name, found in ENTRIES.items():
+        if any(mentions(tag, option) and mentions(text, section) for tag, text in found):
+            return name
+    return None
+
+
 def test_the_tree_has_commands_and_options() -> None:
     assert {"send", "config", "stub"} <= set(COMMANDS)
-    assert {"--stream", "--no-stream", "-m", "--version"} <= set(ALL)
+    assert {"--stream", "--no-stream", "-m", "--version", "-h"} <= set(ALL)
+    assert ("batches list", "--json") in OPTIONS  # a group's subcommands are walked too
 
 
-@pytest.mark.parametrize("option", ALL)
-def test_man_page_documents_option(option: str) -> None:
-    assert mentions(man_text(), option), f"{option} is not in {MAN_PAGE.name}"
+@pytest.mark.parametrize(("command", "option"), OPTIONS, ids=[f"{c} {o}" for c, o in OPTIONS])
+def test_man_page_documents_option(command: str, option: str) -> None:
+    """In the option's own entry, where a reader of the command's section finds it: not
+    merely somewhere in the page (an example, another option's text)."""
+    assert documented_where(command, option), (
+        f"{command} {option}: no entry in its section of COMMANDS in {MAN_PAGE.name}")
+
+
+def test_the_documentation_check_tells_entries_from_mentions() -> None:
+    assert documented_where("batch", "--jobs") == "batch"  # an entry of its own
+    assert documented_where("batch", "--temperature") == "send"  # named, as for send
+    assert documented_where("config", "--preset") == "send"  # "taken by ... config"
+    assert documented_where("models", "--temperature") is None  # in the page, not there
+    assert mentions(man_text(), "--temperature")
+
+
+def code_span_options(text: str) -> list[str]:
+    """The options a Markdown text presents: in code spans that begin with one
+    (`-k/--top-k N`, `--max-time 600`), not options of other programs in examples."""
+    return [option for span in re.findall(r"`(-[^`]*)`", text)
+            for option in re.findall(r"(?:^|[\s/])(--?[a-zA-Z][\w-]*)", span)]
+
+
+@pytest.mark.parametrize("path", [README, ROOT / "docs" / "guide.md"], ids=lambda p: p.name)
+def test_every_option_the_readme_and_guide_present_exists(path: Path) -> None:
+    """A renamed or removed flag left in the README or the guide fails here."""
+    presented = code_span_options(path.read_text(encoding="utf-8"))
+    assert presented and sorted(set(presented) - set(ALL)) == []
 
 
 def test_readme_points_to_the_reference_of_every_option() -> None:

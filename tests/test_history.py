@@ -11,7 +11,8 @@ import itertools
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from conftest import fuzz_examples
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cohere_cli.conversation.window import (
@@ -419,7 +420,7 @@ def turn_starts(messages: list[Message], new_count: int) -> tuple[int, list[int]
     return head, users
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@fuzz_examples(300)
 @given(conversations(), st.none() | st.integers(0, 10), st.none() | st.integers(0, 3000))
 def test_windows_are_whole_turns_within_budget(case: tuple[list[Message], int],
                                                turns: int | None, tokens: int | None) -> None:

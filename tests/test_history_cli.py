@@ -436,7 +436,7 @@ def stub_program() -> Iterator[str]:
         yield proc.stdout.readline().decode().strip()
     finally:
         proc.terminate()
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=30)
         assert_no_key(out, err)
 
 

@@ -2,14 +2,13 @@
 --save-preset, in batch and with --dry-run."""
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from conftest import ROOT, TEST_KEY, chat_bodies, invoke, run_process
+from conftest import TEST_KEY, chat_bodies, invoke
 
 TRIAGE = {"model": "command-r7b-12-2024", "temperature": 0,
           "messages": [{"role": "system", "content": "Be terse"}]}
@@ -55,12 +54,13 @@ def test_preset_by_path_by_name_and_flag_override(clean_env: Path, tmp_path: Pat
     assert summary(dry_run(["--preset", "triage", "-t", "0.5"]))[1] == 0.5
 
 
-def test_done_when_command_in_a_shell(clean_env: Path, tmp_path: Path) -> None:
+def test_done_when_command_in_a_shell(clean_env: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "triage.json").write_bytes(orjson.dumps(TRIAGE))
-    relative = os.path.relpath(tmp_path / "triage.json", ROOT)  # run_process runs in ROOT
-    completed = run_process(["--preset", relative, "--dry-run", "summarise"], stdin=b"log\n")
-    assert completed.returncode == 0, completed.stderr
-    assert summary(orjson.loads(completed.stdout)) == [
+    monkeypatch.chdir(tmp_path)  # `--preset ./triage.json`: a path, relative to here
+    result = invoke(["--preset", "./triage.json", "--dry-run", "summarise"], stdin=b"log\n")
+    assert result.exit_code == 0, result.stderr
+    assert summary(orjson.loads(result.stdout)) == [
         "command-r7b-12-2024", 0, "Be terse", "log\n\nsummarise"]
 
 
@@ -188,7 +188,7 @@ def test_save_preset_never_replaces_what_is_not_a_regular_file(tmp_path: Path) -
     folder = tmp_path / "folder.json"
     folder.mkdir()
     for target in ("/dev/null", str(folder)):
-        done = run_process(["--save-preset", target, "--force", "-s", "x"])
-        assert done.returncode == 2, done.stderr
-        assert b"is not a regular file" in done.stderr
+        result = invoke(["--save-preset", target, "--force", "-s", "x"])
+        assert result.exit_code == 2, result.stderr
+        assert "is not a regular file" in result.stderr
     assert folder.is_dir() and Path("/dev/null").is_char_device()

@@ -48,11 +48,10 @@ from chaos import (
     mutated,
     sse_reply,
 )
-from conftest import ROOT, TEST_KEY
+from conftest import FUZZ, ROOT, TEST_KEY
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 
-LONG = os.environ.get("COHERE_CHAT_FUZZ") == "long"
 DOCUMENTED_EXITS = frozenset({0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130, 141})
 BOUND = 20.0  # seconds a run may take; every scenario is built to need far less
 MEMORY_CAP = 3 << 30  # address space of the CLI (and of the tools it starts)
@@ -64,7 +63,7 @@ def fuzz(examples: int) -> settings:
     """`examples` in `make test` (the same ones each run); 25 times as many, random and
     shrunk, under COHERE_CHAT_FUZZ=long."""
     checks = list(HealthCheck)
-    if LONG:
+    if FUZZ:
         return settings(max_examples=examples * 25, deadline=None, suppress_health_check=checks)
     return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                     phases=(Phase.explicit, Phase.generate), suppress_health_check=checks)
@@ -317,9 +316,10 @@ def _recorded(pid_file: Path) -> list[int]:
 
 def left_running(pid_file: Path) -> list[str]:
     """Tool processes (the tool and what it left in its own group, recorded in
-    `pid_file`) still running half a second after cohere-chat ended."""
+    `pid_file`) still running 10 s after cohere-chat ended (killed, they end at once;
+    the time is for a loaded machine to run their exit)."""
     pids = _recorded(pid_file)
-    deadline = time.monotonic() + 0.5
+    deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     return [f"ToolLeft: tool process {pid} (or its group) still runs after cohere-chat ended"
@@ -999,16 +999,16 @@ def idle_clients(url: str, openings: Sequence[bytes]) -> Iterator[None]:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> list[str]:
-    """SIGTERM the stub; what is wrong with how it ends (it must end within 10 s)."""
+    """SIGTERM the stub; what is wrong with how it ends (it must end within 30 s)."""
     if proc.poll() is not None:
         return [f"StubDied: the stub ended with {proc.returncode} while serving"]
     proc.send_signal(signal.SIGTERM)
     try:
-        code = proc.wait(timeout=10)
+        code = proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        return ["Hang: the stub did not end within 10s of SIGTERM"]
+        return ["Hang: the stub did not end within 30s of SIGTERM"]
     return [] if code in DOCUMENTED_EXITS else [f"Exit{code}: the stub ended with {code}"]
 
 
@@ -1020,7 +1020,7 @@ def serve_and_run(case: StubCase, folder: Path, err: BinaryIO) -> tuple[list[str
         stdout=subprocess.PIPE, stderr=err, env=environment((), folder, ""), cwd=folder,
         start_new_session=True)
     with proc:
-        url = first_line(proc, 10)
+        url = first_line(proc, 30)
         if url is None:
             return not_started(proc), None
         with idle_clients(url, case.idle):
@@ -1035,7 +1035,7 @@ def serve_and_run(case: StubCase, folder: Path, err: BinaryIO) -> tuple[list[str
 def not_started(proc: subprocess.Popen[bytes]) -> list[str]:
     """A stub that printed no URL must end soon, with a documented code other than 0."""
     try:
-        code = proc.wait(timeout=10)
+        code = proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         return ["Hang: the stub printed no URL and did not end"]

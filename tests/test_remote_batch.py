@@ -245,20 +245,22 @@ def test_the_output_is_never_the_input(tmp_path: Path, how: str) -> None:
     elif how == "hard link":
         os.link(source, output)
     args = ["batch", "--remote", "-o", str(output)]
-    if how == "stdin":  # `< in.jsonl`: the file itself on stdin
+    if how == "stdin":  # `< in.jsonl`: the file itself on stdin (a real descriptor)
         with open(source, "rb") as stdin:
             done = subprocess.run([sys.executable, "-m", "cohere_cli", *args], stdin=stdin,
                                   capture_output=True, env=_env(), timeout=30)
+        code, stderr = done.returncode, done.stderr.decode()
     else:
-        done = run_process([*args, str(source)], env=_env())
-    assert done.returncode == ExitCode.USAGE, done.stderr
-    assert b"the output file is the input file" in done.stderr
+        result = invoke([*args, str(source)], env=dict(_env()))
+        code, stderr = result.exit_code, result.stderr
+    assert code == ExitCode.USAGE, stderr
+    assert "the output file is the input file" in stderr
     assert source.read_bytes() == b'"a"\n"b"\n'
 
 
 def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "in.jsonl").write_bytes(b'"a"\n')
-    done = run_process(["batch", "--remote", "-o", "/dev/null", str(tmp_path / "in.jsonl")],
-                       env=_env())
-    assert done.returncode == ExitCode.USAGE, done.stderr
-    assert b"/dev/null is not a regular file" in done.stderr
+    result = invoke(["batch", "--remote", "-o", "/dev/null", str(tmp_path / "in.jsonl")],
+                    env=dict(_env()))
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert "/dev/null is not a regular file" in result.stderr

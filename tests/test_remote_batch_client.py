@@ -40,18 +40,19 @@ class BatchAPIServer(ThreadingHTTPServer):
     """A small Batch API on loopback for what this file checks of the client alone:
     `lose_create` answers the create 502 (the batch made all the same), `polls` status
     reads are IN_PROGRESS before COMPLETED, `drop_first` never returns the first record,
-    `refuse` fails the dataset's validation, `hold_part` sends half of the output part and
-    the rest only once `release` is set; `seen` holds each request's method, path
-    and whether it carried an Authorization header."""
+    `refuse` fails the dataset's validation; `hold` (a path and n) keeps the n-th GET of
+    that path waiting (for the output part: half of it sent) until `release` is set, and
+    sets `held` once it waits; `seen` holds each request's method, path and whether it
+    carried an Authorization header."""
 
     daemon_threads = True
 
     def __init__(self, lose_create: bool = False, polls: int = 0, drop_first: bool = False,
-                 refuse: str | None = None, hold_part: bool = False) -> None:
+                 refuse: str | None = None, hold: tuple[str, int] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), BatchAPIHandler)
         self.lose_create, self.polls, self.drop_first = lose_create, polls, drop_first
-        self.refuse, self.hold_part = refuse, hold_part
-        self.release = threading.Event()  # with hold_part: the rest of the part may go
+        self.refuse, self.hold = refuse, hold
+        self.held, self.release = threading.Event(), threading.Event()
         self.seen: list[tuple[str, str, bool]] = []
         self.rows: list[dict[str, Any]] = []
         self.batches: list[dict[str, Any]] = []
@@ -110,8 +111,18 @@ class BatchAPIHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.seen.append(("GET", self.path, "Authorization" in self.headers))
+        hold = self.server.hold
+        holding = hold is not None and self.path.startswith(hold[0]) and self.server.count(
+            "GET", hold[0]) == hold[1]
+        if holding:
+            self.server.held.set()
         if self.path == "/part":
-            return self._send_part()
+            return self._send_part(holding)
+        if holding:
+            self.server.release.wait(60)
+        return self._answer_get()
+
+    def _answer_get(self) -> None:
         if self.path == "/v1/datasets/in-1":
             refused = {"validation_status": "failed", "validation_error": self.server.refuse}
             return self._answer({"dataset": refused if self.server.refuse else {
@@ -123,16 +134,16 @@ class BatchAPIHandler(BaseHTTPRequestHandler):
             return self._answer({"batches": [self._batch()] if self.server.batches else []})
         return self._answer({"batch": self._batch()})
 
-    def _send_part(self) -> None:
-        """The part; with `hold_part`, half of it, then the rest once `release` is set."""
+    def _send_part(self, holding: bool) -> None:
+        """The part; when holding, half of it, then the rest once `release` is set."""
         data = self.server.part
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        if self.server.hold_part:
+        if holding:
             self.wfile.write(data[:len(data) // 2])
             self.wfile.flush()
-            self.server.release.wait(20)
+            self.server.release.wait(60)
             data = data[len(data) // 2:]
         self.wfile.write(data)
 
@@ -193,24 +204,26 @@ def test_a_refused_dataset_is_one_error_line_and_no_batch(
     assert not list(tmp_path.glob("out.jsonl*"))  # nothing left to continue: run again
 
 
-STAGES: dict[str, Callable[[BatchAPIServer], bool]] = {
-    "after upload": lambda s: s.count("GET", "/v1/datasets/in-1") >= 1,
-    "after create": lambda s: s.count("GET", "/v2/batches/") >= 1,
-    "while polling": lambda s: s.count("GET", "/v2/batches/") >= 3,
-    "during download": lambda s: s.count("GET", "/part") >= 1,
+# Each stage is the GET the server holds unanswered until the run is killed: the run is
+# then certainly in that stage, and cannot have gone further.
+STAGES: dict[str, tuple[str, int]] = {
+    "after upload": ("/v1/datasets/in-1", 1),
+    "after create": ("/v2/batches/", 1),
+    "while polling": ("/v2/batches/", 3),
+    "during download": ("/part", 1),
 }
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_killed_at_each_stage_a_rerun_sends_nothing_twice(
         tmp_path: Path, batch_api: Callable[..., BatchAPIServer], stage: str) -> None:
-    server = batch_api(polls=4, hold_part=stage == "during download")
+    server = batch_api(polls=4, hold=STAGES[stage])
     lines = b"".join(b'"p%d"\n' % i for i in range(20))
     (tmp_path / "in.jsonl").write_bytes(lines)
     args = ["batch", "--remote", "-o", str(tmp_path / "out.jsonl"), str(tmp_path / "in.jsonl")]
     with subprocess.Popen([sys.executable, "-m", "cohere_cli", *args], env=dict(os.environ),
                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
-        wait_for(lambda: STAGES[stage](server) or process.poll() is not None, stage)
+        wait_for(lambda: server.held.is_set() or process.poll() is not None, stage, 60)
         process.send_signal(signal.SIGKILL)
         _, err = process.communicate()
     server.release.set()
@@ -333,21 +346,35 @@ class FixedServer(ThreadingHTTPServer):
         self.body = body
 
 
-@pytest.mark.parametrize("body", [b'{"batches": 7}', b'{"batches": "x"}'])
-def test_a_batch_list_of_the_wrong_shape_is_a_service_error_not_a_bug(body: bytes) -> None:
-    server = FixedServer(body)
-    serve_in_background(server)
-    try:
-        done = run_process(["batches", "list"], env={
-            **os.environ, "CO_API_KEY": TEST_KEY,
-            "CO_API_URL": f"http://127.0.0.1:{server.server_address[1]}"})
-    finally:
+@pytest.fixture
+def fixed_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bytes], FixedServer]]:
+    """A server that answers every request 200 with one body; the env points at it."""
+    servers: list[FixedServer] = []
+
+    def make(body: bytes) -> FixedServer:
+        server = FixedServer(body)
+        serve_in_background(server)
+        servers.append(server)
+        monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
+        return server
+
+    yield make
+    for server in servers:
         server.shutdown()
         server.server_close()
-    assert done.returncode == ExitCode.UNAVAILABLE, done.stderr
-    assert b"'batches' that is not a list" in done.stderr
 
 
+@pytest.mark.parametrize("body", [b'{"batches": 7}', b'{"batches": "x"}'])
+def test_a_batch_list_of_the_wrong_shape_is_a_service_error_not_a_bug(
+        fixed_server: Callable[[bytes], FixedServer], body: bytes) -> None:
+    fixed_server(body)
+    result = invoke(["batches", "list"])
+    assert result.exit_code == ExitCode.UNAVAILABLE, result.stderr
+    assert "'batches' that is not a list" in result.stderr
+
+
+@pytest.mark.slow  # --max-time 1: a second, by design
 def test_max_time_bounds_the_wait_and_keeps_the_state(
         tmp_path: Path, batch_api: Callable[..., BatchAPIServer]) -> None:
     """A batch still running when --max-time passes: exit 7, the batch left to run and its
@@ -355,24 +382,19 @@ def test_max_time_bounds_the_wait_and_keeps_the_state(
     batch_api(polls=1000)
     (tmp_path / "in.jsonl").write_bytes(b'"a"\n')
     out = tmp_path / "out.jsonl"
-    done = run_process(["batch", "--remote", "--max-time", "1", "-o", str(out),
-                        str(tmp_path / "in.jsonl")], timeout=20)
-    assert done.returncode == ExitCode.UNAVAILABLE, done.stderr
-    assert b"stopped after --max-time 1s (waiting for batch b-1" in done.stderr
+    result = invoke(["batch", "--remote", "--max-time", "1", "-o", str(out),
+                     str(tmp_path / "in.jsonl")])
+    assert result.exit_code == ExitCode.UNAVAILABLE, result.stderr
+    assert "stopped after --max-time 1s (waiting for batch b-1" in result.stderr
     assert orjson.loads((tmp_path / "out.jsonl.remote.json").read_bytes())["batch_id"] == "b-1"
 
 
-def test_max_time_bounds_a_validation_that_never_ends(tmp_path: Path) -> None:
-    server = FixedServer(b'{"id": "d-1", "dataset": {"validation_status": "processing"}}')
-    serve_in_background(server)
+@pytest.mark.slow  # --max-time 1: a second, by design
+def test_max_time_bounds_a_validation_that_never_ends(
+        tmp_path: Path, fixed_server: Callable[[bytes], FixedServer]) -> None:
+    fixed_server(b'{"id": "d-1", "dataset": {"validation_status": "processing"}}')
     (tmp_path / "in.jsonl").write_bytes(b'"a"\n')
-    try:
-        done = run_process(["batch", "--remote", "--max-time", "1", "-o",
-                            str(tmp_path / "out.jsonl"), str(tmp_path / "in.jsonl")], env={
-            **os.environ, "CO_API_KEY": TEST_KEY,
-            "CO_API_URL": f"http://127.0.0.1:{server.server_address[1]}"}, timeout=20)
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert done.returncode == ExitCode.UNAVAILABLE, done.stderr
-    assert b"waiting for the validation of dataset d-1" in done.stderr
+    result = invoke(["batch", "--remote", "--max-time", "1", "-o",
+                     str(tmp_path / "out.jsonl"), str(tmp_path / "in.jsonl")])
+    assert result.exit_code == ExitCode.UNAVAILABLE, result.stderr
+    assert "waiting for the validation of dataset d-1" in result.stderr

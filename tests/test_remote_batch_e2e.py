@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,12 @@ import orjson
 import pytest
 from conftest import ROOT, TEST_KEY, assert_no_key, invoke, run_process, wait_for
 
+from cohere_cli.stub.batch_routes import BatchService
 from cohere_cli.stub.batch_settings import BatchStubSettings
+from cohere_cli.stub.handler import RecordedRequest
 from cohere_cli.stub.server import StubServer
+
+pytestmark = pytest.mark.slow  # end to end: processes, polls, 10k lines
 
 FAST = 0.05  # seconds the stub's batch takes from QUEUED to COMPLETED
 
@@ -44,11 +49,6 @@ def creates(server: StubServer) -> int:
 
 def polls(server: StubServer) -> int:
     return _count(server, "GET", "/v2/batches/")
-
-
-def part_downloads(server: StubServer) -> int:
-    return sum(1 for r in list(server.requests) if r.method == "GET"
-               and not r.path.startswith(("/v1/", "/v2/")))
 
 
 def write_input(folder: Path, count: int, bad: bool = False) -> Path:
@@ -87,30 +87,60 @@ def test_ten_thousand_lines_give_what_local_batch_gives(make_stub: Any,
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("remote.jsonl.")) == []
 
 
-STAGES: dict[str, Callable[[StubServer], bool]] = {
-    "after upload": lambda s: _count(s, "GET", "/v1/datasets/") >= 1,
-    "after create": lambda s: polls(s) >= 1,
-    "while polling": lambda s: polls(s) >= 3,
-    "during download": lambda s: part_downloads(s) >= 1,
+def _is_poll(request: RecordedRequest) -> bool:
+    return request.method == "GET" and request.path.startswith("/v2/batches/")
+
+
+# Each stage is the request the stub holds unanswered until the run is killed: the run is
+# then certainly in that stage (it waits for that answer), and cannot have gone further.
+STAGES: dict[str, Callable[[StubServer, RecordedRequest], bool]] = {
+    "after upload": lambda s, r: r.method == "GET" and r.path.startswith("/v1/datasets/"),
+    "after create": lambda s, r: _is_poll(r),
+    "while polling": lambda s, r: _is_poll(r) and polls(s) >= 3,
+    "during download": lambda s, r: r.method == "GET" and r.path.startswith("/signed/"),
 }
+
+
+def hold_first(monkeypatch: pytest.MonkeyPatch, server: StubServer,
+               stage: Callable[[StubServer, RecordedRequest], bool]) -> tuple[Any, Any]:
+    """The first Batch API request `stage` matches waits for `release` before the stub
+    answers it; `held` is set once it is waiting."""
+    held, release = threading.Event(), threading.Event()
+    answer = BatchService.answer
+
+    def holding(service: BatchService, request: RecordedRequest) -> Any:
+        if not held.is_set() and stage(server, request):
+            held.set()
+            release.wait(60)
+        return answer(service, request)
+
+    monkeypatch.setattr(BatchService, "answer", holding)
+    return held, release
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_killed_at_each_stage_a_rerun_finishes_without_sending_twice(
-        make_stub: Any, tmp_path: Path, stage: str) -> None:
-    server = batch_stub(make_stub, time=1.0 if stage == "while polling" else FAST)
+        make_stub: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stage: str) -> None:
+    # while polling: the batch runs long enough for three polls (at about 0, 0.2, 0.5 s)
+    server = batch_stub(make_stub, time=3.0 if stage == "while polling" else FAST)
+    held, release = hold_first(monkeypatch, server, STAGES[stage])
     source = write_input(tmp_path, 50)
     out = tmp_path / "out.jsonl"
     args = [sys.executable, "-m", "cohere_cli", "batch", "--remote", "-o", str(out),
             str(source)]
     env = {**os.environ, "CO_API_URL": server.url, "CO_API_KEY": TEST_KEY}
-    with subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as process:
-        wait_for(lambda: STAGES[stage](server) or process.poll() is not None, stage)
-        process.send_signal(signal.SIGKILL)
-        _, err = process.communicate()
-        assert_no_key(err)
-    assert (tmp_path / "out.jsonl.remote.json").exists() or out.exists()
+    try:
+        with subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as process:
+            wait_for(lambda: held.is_set() or process.poll() is not None, stage, 60)
+            process.send_signal(signal.SIGKILL)
+            _, err = process.communicate()
+    finally:
+        release.set()
+    assert_no_key(err)
+    assert process.returncode == -signal.SIGKILL, err  # killed waiting, not ended
+    assert (uploads(server), creates(server)) == (1, 0 if stage == "after upload" else 1)
+    assert (tmp_path / "out.jsonl.remote.json").exists() and not out.exists()
     result = remote("-o", str(out), str(source))
     assert result.exit_code == 0, result.stderr
     assert uploads(server) == 1 and creates(server) == 1
@@ -174,7 +204,7 @@ def test_detach_then_attach_from_another_process(make_stub: Any, tmp_path: Path)
 
 
 def test_cancel(make_stub: Any, tmp_path: Path) -> None:
-    batch_stub(make_stub, time=60.0)
+    batch_stub(make_stub, time=10.0)  # QUEUED 5 s, CANCELING 1 s
     source = write_input(tmp_path, 4)
     out = tmp_path / "out.jsonl"
     detached = remote("--detach", "-o", str(out), str(source))

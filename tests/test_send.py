@@ -1,6 +1,7 @@
 """`send` end to end against the stub over loopback (README "Usage", "Output", "Exit codes")."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import official
@@ -9,6 +10,7 @@ import pytest
 from conftest import TEST_KEY, chat_bodies, invoke
 
 from cohere_cli import __version__
+from cohere_cli.stub.batch_settings import BatchStubSettings
 
 
 def test_default_command_is_send(stub: Any) -> None:
@@ -27,13 +29,41 @@ def test_stdin_text_and_prompt_and_system(stub: Any) -> None:
     ]
 
 
-def test_headers_of_every_request(stub: Any) -> None:
-    invoke(["--no-stream", "--client-name", "nightly-job", "hi"])
-    headers = stub.requests[0].headers
-    assert headers["Authorization"] == f"Bearer {TEST_KEY}"
-    assert headers["Content-Type"] == "application/json"
-    assert headers["User-Agent"] == f"cohere-chat/{__version__}"
-    assert headers["X-Client-Name"] == "nightly-job"
+def test_headers_of_every_request(make_stub: Any, tmp_path: Path) -> None:
+    """Every request the program makes names the program and the client, and every
+    request to the API carries the key: a retry, a stream, the model list, and each
+    call of a remote batch (the upload, polls, the output's signed URL without the key)."""
+    server = make_stub(fail=("503",), retry_after=0,
+                       batch=BatchStubSettings(time=0.05, validation_time=0.01))
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'"a"\n"b"\n')
+    for args in (["--no-stream", "hi"], ["--stream", "hi"], ["models"],
+                 ["batch", "--remote", "-o", str(tmp_path / "out.jsonl"), str(source)],
+                 ["batches", "list"]):
+        result = invoke([*args, "--client-name", "nightly-job"])
+        assert result.exit_code == 0, (args, result.stderr)
+    seen = set()
+    for request in server.requests:
+        path, headers = request.path.split("?")[0], request.headers
+        kind = (request.method, path if path in ("/v2/chat", "/v2/batches", "/v1/models",
+                                                 "/v1/datasets") else path[:10])
+        seen.add(kind)
+        assert headers["User-Agent"] == f"cohere-chat/{__version__}", kind
+        if path.startswith("/signed/"):  # the output's own URL: no key, as storage wants
+            assert "Authorization" not in headers
+            continue
+        assert headers["Authorization"] == f"Bearer {TEST_KEY}", kind
+        assert headers["X-Client-Name"] == "nightly-job", kind
+        if kind == ("POST", "/v1/datasets"):
+            assert headers["Content-Type"].startswith("multipart/form-data; boundary=")
+        elif request.method == "POST":
+            assert headers["Content-Type"] == "application/json", kind
+    assert seen == {("POST", "/v2/chat"), ("GET", "/v1/models"), ("POST", "/v1/datasets"),
+                    ("GET", "/v1/datase"), ("POST", "/v2/batches"), ("GET", "/v2/batche"),
+                    ("GET", "/signed/co"), ("GET", "/v2/batches")}
+    chats = [r for r in server.requests if r.path == "/v2/chat"]
+    assert len(chats) == 3  # the 503, its retry, the stream
+    assert chats[2].headers["Accept"] == "text/event-stream"
 
 
 @pytest.mark.parametrize("stream", ["--stream", "--no-stream"])

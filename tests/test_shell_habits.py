@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from conftest import chat_bodies, invoke, run_process
+from conftest import chat_bodies, invoke
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
 
@@ -50,9 +50,9 @@ def test_config_profile_line_and_path(clean_env: Path) -> None:
 def test_conversation_without_prompt_leaves_no_lock(tmp_path: Path) -> None:
     folder = tmp_path / "work"
     folder.mkdir()
-    completed = run_process(["-c", str(folder / "what next")], stdin=b"")
-    assert completed.returncode == 2
-    assert b"nothing to send" in completed.stderr
+    result = invoke(["-c", str(folder / "what next")], stdin=b"")
+    assert result.exit_code == 2
+    assert "nothing to send" in result.stderr
     assert list(folder.iterdir()) == []
     invoke(["-c", str(folder / "dry"), "--dry-run", "hi"])
     assert list(folder.iterdir()) == []

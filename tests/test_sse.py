@@ -4,7 +4,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from hypothesis import given, settings
+from conftest import fuzz_examples
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cohere_cli.wire.sse import EventStreamDecoder, ServerSentEvent, iter_events
@@ -106,7 +107,7 @@ def expected_events(blocks: list[Block]) -> list[ServerSentEvent]:
     return events
 
 
-@settings(max_examples=300)
+@fuzz_examples(300)
 @given(
     blocks=st.lists(BLOCKS, max_size=6),
     ends=st.lists(LINE_ENDS, min_size=1, max_size=5),

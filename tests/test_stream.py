@@ -8,7 +8,8 @@ from typing import Any
 import official
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from conftest import fuzz_examples
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cohere_cli.base.errors import CohereChatError, ExitCode, IncompleteReplyError, NetworkError
@@ -492,13 +493,13 @@ def cut(raw: bytes, points: list[int]) -> list[bytes]:
     return [raw[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-@settings(max_examples=300)
+@fuzz_examples(300)
 @given(raw=st.binary(max_size=300), points=st.lists(st.integers(0, 400), max_size=8))
 def test_fuzz_random_bytes(raw: bytes, points: list[int]) -> None:
     drive(cut(raw, points))
 
 
-@settings(max_examples=300)
+@fuzz_examples(300)
 @given(
     prefix=st.sampled_from([b"data: ", b"data:", b"event: x\ndata: ", b": c\ndata: "]),
     lines=st.lists(st.binary(max_size=40), max_size=6),
@@ -509,7 +510,7 @@ def test_fuzz_random_data_lines(prefix: bytes, lines: list[bytes], points: list[
     drive(cut(raw, points))
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@fuzz_examples(500)
 @given(
     events=st.lists(EVENTS, max_size=10),
     points=st.lists(st.integers(0, 4000), max_size=8),

@@ -23,7 +23,7 @@ from cohere_cli.stub.server import StubServer
 from cohere_cli.stub.settings import StubSettings
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
-FAST = {"time": 0.4, "validation_time": 0.05}
+FAST = {"time": 0.1, "validation_time": 0.05}
 
 
 def _line(number: int, text: str | None = None) -> dict[str, Any]:
@@ -105,8 +105,9 @@ def make_api() -> Iterator[Any]:
         server.stop()
 
 
+@pytest.mark.slow  # two seconds: each status is seen while it lasts (a second each)
 def test_a_batch_runs_queued_in_progress_completed_with_echo_replies(make_api: Any) -> None:
-    api = make_api(time=1.0, parts=3)
+    api = make_api(time=2.0, parts=3)
     lines = [_line(n) for n in range(7)]
     dataset = api.validated(_jsonl(lines))
     created = api.create(dataset)
@@ -134,12 +135,19 @@ def test_a_batch_runs_queued_in_progress_completed_with_echo_replies(make_api: A
         r["body"]["usage"]["tokens"]["input_tokens"] for r in rows) > 0
 
 
-def test_a_batch_takes_about_its_batch_time(make_api: Any) -> None:
+def test_a_batch_takes_at_least_its_batch_time(make_api: Any) -> None:
     api = make_api(time=0.6)
-    batch = api.create(api.validated(_jsonl([_line(1)]))).json()["batch"]
     started = time.monotonic()
-    api.finished(batch["id"])
-    assert 0.5 < time.monotonic() - started < 5
+    batch = api.create(api.validated(_jsonl([_line(1)]))).json()["batch"]
+    api.finished(batch["id"])  # it ends (within a generous deadline) ...
+    assert time.monotonic() - started >= 0.6  # ... and not before its time
+
+
+def test_a_dataset_is_processing_until_its_validation_time(make_api: Any) -> None:
+    api = make_api(validation_time=600)  # no test lasts that long: processing throughout
+    name = api.upload(_jsonl([_line(0)])).json()["id"]
+    assert api.dataset(name)["validation_status"] == "processing"
+    assert api.create(name).status_code == 400
 
 
 @pytest.mark.parametrize(("line", "problem"), [
@@ -156,7 +164,6 @@ def test_a_record_outside_the_input_schema_fails_validation(
         make_api: Any, line: dict[str, Any], problem: str) -> None:
     api = make_api()
     name = api.upload(_jsonl([_line(0), line])).json()["id"]
-    assert api.dataset(name)["validation_status"] == "processing"
     wait_for(lambda: api.dataset(name)["validation_status"] == "failed", "failure", 10)
     error = api.dataset(name)["validation_error"]
     assert "row 2" in error and problem in error
@@ -263,14 +270,13 @@ def test_the_signed_url_needs_its_signature_and_refuses_a_key(make_api: Any) -> 
     assert requests.get(url.replace("sig=", "sig=0"), timeout=10).status_code == 403
 
 
-def test_ten_thousand_records_end_to_end_in_a_few_seconds(make_api: Any) -> None:
+@pytest.mark.slow  # 10k records
+def test_ten_thousand_records_end_to_end(make_api: Any) -> None:
     api = make_api(time=0.2, parts=4)
-    started = time.monotonic()
     dataset = api.validated(_jsonl([_line(n) for n in range(10_000)]))
     done = api.finished(api.create(dataset).json()["batch"]["id"])
     rows = api.records(done)
     assert len(rows) == 10_000 and rows[-1]["custom_id"] == "9999"
-    assert time.monotonic() - started < 8
 
 
 def test_stub_flags_make_the_settings_and_refuse_bad_values() -> None:

@@ -181,7 +181,7 @@ class Program:
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=10) == 0
+        assert self.process.wait(timeout=30) == 0
         assert_no_key(self.out.read_bytes(), self.err.read_bytes())
 
 

@@ -7,6 +7,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -17,8 +18,8 @@ import official
 import orjson
 import pytest
 import requests
-from conftest import ROOT, TEST_KEY, run_process
-from hypothesis import HealthCheck, given, settings
+from conftest import ROOT, TEST_KEY, fuzz_examples, invoke_briefly
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cohere_cli.base.errors import UsageError
@@ -70,7 +71,7 @@ def closed_within(connection: socket.socket, seconds: float) -> bool:
         return False
 
 
-def until(condition: Callable[[], bool], seconds: float = 5) -> None:
+def until(condition: Callable[[], bool], seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
@@ -86,12 +87,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@pytest.mark.slow  # 300 connections to a stub in its own process
 def test_idle_connections_lock_no_one_out_and_cost_no_cpu() -> None:
     """300 clients that send one byte and go quiet, against a stub allowed 256 open
-    files: a real client is still answered at once, and the stub does not spin."""
+    files and an hour's read timeout: a real client is still answered (without room
+    made, it would wait the hour), and the stub does not spin."""
     code = (
-        "import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256));"
-        "sys.argv = ['cohere-chat', 'stub']; from cohere_cli.__main__ import main; main()"
+        "import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256));"
+        "from cohere_cli.stub.server import run_stub;"
+        "from cohere_cli.stub.settings import StubSettings;"
+        "run_stub(StubSettings(read_timeout=3600))"
     )
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, cwd=ROOT)
@@ -102,18 +107,16 @@ def test_idle_connections_lock_no_one_out_and_cost_no_cpu() -> None:
         for _ in range(300):
             idle.append(socket.create_connection(address(url), timeout=5))
             idle[-1].sendall(b"P")
-        started = time.monotonic()
-        answer = post(url, timeout=3)
-        assert answer.status_code == 200 and time.monotonic() - started < 2
+        assert post(url, timeout=60).status_code == 200
         before = cpu_seconds(process.pid)
-        time.sleep(0.5)
+        time.sleep(0.5)  # a window to measure CPU in (a loaded machine gives the stub less)
         assert cpu_seconds(process.pid) - before < 0.2  # not spinning on accept()
         assert process.poll() is None
     finally:
         for connection in idle:
             connection.close()
         process.terminate()
-        process.communicate(timeout=10)
+        process.communicate(timeout=30)
 
 
 def test_a_request_stuck_half_way_is_closed_after_the_read_timeout(
@@ -127,8 +130,8 @@ def test_a_request_stuck_half_way_is_closed_after_the_read_timeout(
         short_body.sendall(b"POST /v2/chat HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"mo")
         started = time.monotonic()
         for connection in (silent, line_only, short_body):
-            assert closed_within(connection, 3)
-        assert 0.25 < time.monotonic() - started < 2.5
+            assert closed_within(connection, 30)  # with no read timeout: never
+        assert time.monotonic() - started > 0.25  # after the read timeout, not at once
     assert server.requests == []  # a request never read whole is not served
 
 
@@ -140,9 +143,9 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_read_timeout(
     head = f"POST /v2/chat HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TEST_KEY}\r\n"
     with socket.create_connection(address(server.url)) as connection:
         connection.sendall(f"{head}Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
-        connection.settimeout(3)
+        connection.settimeout(30)
         assert connection.recv(100).startswith(b"HTTP/1.1 200")
-        until(lambda: closed_within(connection, 0.1), 3)
+        until(lambda: closed_within(connection, 0.1))
 
 
 def test_the_read_timeout_does_not_cut_a_slow_answer_or_a_slow_reader(
@@ -152,7 +155,7 @@ def test_the_read_timeout_does_not_cut_a_slow_answer_or_a_slow_reader(
     server = serve(read_timeout=0.2, latency_ms=300, replies=(text,))
     answer = post(server.url, {**BODY, "stream": True}, stream=True)
     assert answer.status_code == 200
-    time.sleep(0.5)  # a reader that is slow to start: the writes wait, they are not cut
+    time.sleep(0.5)  # the scenario: a reader slower to start than the read timeout
     received = b"".join(answer.iter_content(chunk_size=None))
     assert received.endswith(b"data: [DONE]\n\n")
 
@@ -160,12 +163,12 @@ def test_the_read_timeout_does_not_cut_a_slow_answer_or_a_slow_reader(
 def test_over_the_cap_the_connection_waiting_longest_makes_room(
     serve: Callable[..., StubServer],
 ) -> None:
-    server = serve(max_connections=3)
+    server = serve(max_connections=3, read_timeout=3600)  # no room made: an hour's wait
     idle = [socket.create_connection(address(server.url)) for _ in range(3)]
     for connection in idle:
         connection.sendall(b"P")
-    assert post(server.url).status_code == 200  # room made: the oldest idle one went
-    assert closed_within(idle[0], 2)
+    assert post(server.url, timeout=60).status_code == 200  # room made: the oldest went
+    assert closed_within(idle[0], 30)
     assert not closed_within(idle[2], 0.2)
     for connection in idle:
         connection.close()
@@ -181,10 +184,10 @@ def test_over_the_cap_with_every_connection_busy_a_new_one_is_closed(
         connection.sendall(head.encode())
     until(lambda: len(server.requests) == 2)
     with socket.create_connection(address(server.url)) as extra:
-        assert closed_within(extra, 2)  # at once, without a reply
+        assert closed_within(extra, 30)  # without a reply (the two hang for ever)
     server.stop()
     for connection in hung:
-        assert closed_within(connection, 2)
+        assert closed_within(connection, 30)
         connection.close()
 
 
@@ -194,21 +197,22 @@ def test_a_client_that_never_starts_its_tls_handshake_blocks_no_one(
 ) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*certificate)
-    server = serve(tls=context)
+    server = serve(tls=context, read_timeout=3600)  # blocked by it: an hour's wait
     with socket.create_connection(address(server.url)):  # connects, says nothing
         with requests.Session() as client:
             client.trust_env = False
             answer = client.post(f"{server.url}/v2/chat", json=BODY, headers=AUTH,
-                                 verify=str(certificate[0]), timeout=3)
+                                 verify=str(certificate[0]), timeout=60)
         assert answer.status_code == 200
 
 
-def test_stop_is_prompt() -> None:
-    started = time.monotonic()
+def test_stop_ends_the_serving_thread() -> None:
+    """The accept loop has no timeout (an idle stub uses no CPU): stop() wakes it, and no
+    serving thread is left behind, however many stubs came and went."""
     for _ in range(20):
         with StubServer(StubSettings()) as server:
             assert post(server.url).status_code == 200
-    assert time.monotonic() - started < 1.5  # was 0.1 s a stop, waiting for a poll
+        assert not [t for t in threading.enumerate() if t.name == "cohere-chat-stub"]
 
 
 # --- item 14: fault counts -----------------------------------------------------------------
@@ -288,10 +292,10 @@ def test_a_bad_replies_line_is_refused_at_start_up_naming_it(
 def test_the_stub_command_exits_2_on_a_bad_replies_line(tmp_path: Path) -> None:
     path = tmp_path / "replies.jsonl"
     path.write_text('"fine"\n{"message": {"tool_calls": {}}}\n')
-    result = run_process(["stub", "--replies", str(path)], timeout=10)
-    assert result.returncode == 2
-    assert result.stdout == b""  # refused before listening: no URL
-    assert f"{path}:2: ".encode() in result.stderr
+    result = invoke_briefly(["stub", "--replies", str(path)])
+    assert result.exit_code == 2
+    assert result.stdout == ""  # refused before listening: no URL
+    assert f"{path}:2: " in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -394,7 +398,7 @@ def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
     return copy
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz_examples(150)
 @given(GOOD_REPLY, st.data(), st.sampled_from([None, 1]), st.booleans())
 def test_whatever_passes_the_checks_is_served_in_the_official_shape(
     good: dict[str, Any], data: st.DataObject, max_tokens: int | None, logprobs: bool

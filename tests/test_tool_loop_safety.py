@@ -90,17 +90,15 @@ def test_a_daemon_holding_stdout_neither_hangs_nor_hides_the_output(
 ) -> None:
     pid_file = tmp_path / "daemon.pid"
     tool = script(tmp_path / "daemon.sh", "echo '{\"ok\":1}'\n"
-                  f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 60' &\nexit 0")
+                  f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 600' &\nexit 0")
     server = make_stub(replies=(call_reply(("c1", "weather", {})), "done"))
-    started = time.monotonic()
-    try:
-        result = run_process(["--tool-exec", f"weather={tool}", "--tool-timeout", "30", "go"],
+    try:  # held by the daemon, the run would last its 600 s: the 60 s timeout fails it
+        result = run_process(["--tool-exec", f"weather={tool}", "--tool-timeout", "600", "go"],
                              timeout=60)
     finally:
         pids.append(read_pid(pid_file))
     assert (result.returncode, result.stdout) == (0, b"done\n"), result.stderr
     assert orjson.loads(tool_content(server)) == {"ok": 1}
-    assert time.monotonic() - started < 20  # not held until the 30 s timeout
 
 
 @linux_only
@@ -115,7 +113,7 @@ def test_a_finished_tool_keeps_its_output_and_its_group_is_killed(
     pids.append(read_pid(pid_file))
     assert (result.exit_code, result.stdout) == (0, "done\n"), result.stderr
     assert orjson.loads(tool_content(server)) == {"ok": 2}
-    assert wait_until(lambda: not running(pids[0]), 5), "the child in the tool's group lives on"
+    assert wait_until(lambda: not running(pids[0]), 30), "the child in the tool's group lives on"
 
 
 @linux_only
@@ -124,17 +122,15 @@ def test_the_timeout_holds_when_a_daemon_keeps_the_pipe_open(
 ) -> None:
     pid_file = tmp_path / "daemon.pid"
     tool = script(tmp_path / "stuck.sh",
-                  f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 60' &\nexec sleep 60")
+                  f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 600' &\nexec sleep 600")
     server = make_stub(replies=(call_reply(("c1", "nap", {})), "ok"))
-    started = time.monotonic()
-    try:
+    try:  # held by the daemon's pipe, the run would last 600 s: the 60 s timeout fails it
         result = run_process(["--tool-exec", f"nap={tool}", "--tool-timeout", "1", "go"],
-                             timeout=30)
+                             timeout=60)
     finally:
         pids.append(read_pid(pid_file))
     assert result.returncode == 0, result.stderr
     assert orjson.loads(tool_content(server)) == {"error": "the tool timed out after 1s"}
-    assert time.monotonic() - started < 15
 
 
 # --- item 2: a signal to cohere-chat during a tool ends the tool too -------------------
@@ -178,7 +174,7 @@ def test_a_signal_during_a_tool_ends_the_tool_too(
     assert_no_key(stdout, stderr)
     assert proc.returncode == status, stderr
     assert b"Traceback" not in stderr
-    assert wait_until(lambda: not running(pids[0]), 5), f"the tool outlived {sig.name}"
+    assert wait_until(lambda: not running(pids[0]), 30), f"the tool outlived {sig.name}"
 
 
 # --- item 3: a tool cannot read the key from its parent --------------------------------

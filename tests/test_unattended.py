@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -89,17 +88,14 @@ def test_help_prints_the_command_list_and_a_commands_help() -> None:
 def test_max_time_stops_a_slow_stream_and_keeps_the_text(
     make_stub: Any, tmp_path: Path
 ) -> None:
-    make_stub(token_delay_ms=1000)
+    make_stub(token_delay_ms=1000)  # the whole reply would take 15 s, and exit 0
     log = tmp_path / "runs.jsonl"
-    started = time.monotonic()
-    done = run_process(["--max-time", "2", "--log", str(log), "a b c d e f g h"])
-    elapsed = time.monotonic() - started
-    assert done.returncode == 7
-    assert elapsed < 3.5
-    whole = b"echo: a b c d e f g h"
-    assert done.stdout.startswith(b"echo") and whole.startswith(done.stdout)  # what came
-    assert len(done.stdout) < len(whole)
-    assert done.stderr.count(b"\n") == 1 and b"--max-time 2s" in done.stderr
+    result = invoke(["--max-time", "3", "--log", str(log), "a b c d e f g h"])
+    assert result.exit_code == 7
+    whole = "echo: a b c d e f g h"
+    assert result.stdout.startswith("echo") and whole.startswith(result.stdout)  # what came
+    assert len(result.stdout) < len(whole)
+    assert result.stderr.count("\n") == 1 and "--max-time 3s" in result.stderr
     [line] = log_lines(log)
     assert (line["exit"], line["finish_reason"]) == (7, None)
     assert "--max-time" in line["error"]
@@ -107,9 +103,7 @@ def test_max_time_stops_a_slow_stream_and_keeps_the_text(
 
 def test_max_time_is_not_spent_waiting_for_a_retry(make_stub: Any) -> None:
     server = make_stub(fail=("503x5",), retry_after=30)
-    started = time.monotonic()
     result = invoke(["--retries", "5", "--max-time", "1", "hi"])
-    assert time.monotonic() - started < 3
     assert result.exit_code == 7
     assert "stopped after --max-time 1s (the retry after HTTP 503 would wait" in result.stderr
     assert len(server.requests) == 1
@@ -130,10 +124,8 @@ def test_max_time_stops_a_tool_round(make_stub: Any, tmp_path: Path) -> None:
     call = {"id": "c1", "type": "function",
             "function": {"name": "slow", "arguments": "{}"}}
     make_stub(replies=({"message": {"role": "assistant", "tool_calls": [call]}}, "done"))
-    started = time.monotonic()
     result = invoke(["--no-stream", "--tool-exec", "slow=sleep 30", "--max-time", "1.5",
                      "hi"])
-    assert time.monotonic() - started < 5
     assert result.exit_code == 7
     assert "the tool slow was still running" in result.stderr
 

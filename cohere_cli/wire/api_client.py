@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT = 10.0
 CHUNK_SIZE = 65536
+USER_AGENT = f"cohere-chat/{__version__}"
 Log = Callable[[str], None]
 
 
@@ -53,6 +54,16 @@ def parse_error_body(body: bytes, reason: str) -> tuple[str, str | None]:
     return f"{reason or 'error'} (not the API's JSON: {text})", None
 
 
+def client_headers(client_name: str) -> dict[str, str]:
+    """The headers of every JSON request to the API (the key is added per request)."""
+    return {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Client-Name": client_name,
+    }
+
+
 class ApiClient:
     """One pooled HTTP session to the API; `request` is the one retry loop (README:
     Reliability). The URL and the key are checked here, before anything is sent."""
@@ -68,7 +79,7 @@ class ApiClient:
         self._connection = connection
         self._log = log
         self._session = requests.Session()
-        self._session.headers.update(self._headers(connection.client_name))
+        self._session.headers.update(client_headers(connection.client_name))
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=connection.pool_size)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
@@ -78,15 +89,6 @@ class ApiClient:
         # The key never goes through a proxy in clear text: plain http is loopback only.
         host = urlsplit(connection.base_url).hostname or ""
         self._proxies: Any = dict.fromkeys(("http", "https", "all")) if is_loopback(host) else None
-
-    @staticmethod
-    def _headers(client_name: str) -> dict[str, str]:
-        return {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": f"cohere-chat/{__version__}",
-            "X-Client-Name": client_name,
-        }
 
     def close(self) -> None:
         self._session.close()

@@ -21,7 +21,9 @@ from cohere_cli.base.errors import Fault, LocalWriteError, NetworkError, UsageEr
 from cohere_cli.wire.api_client import (
     CHUNK_SIZE,
     CONNECT_TIMEOUT,
+    USER_AGENT,
     ApiClient,
+    client_headers,
     parse_error_body,
     parse_json_body,
 )
@@ -91,8 +93,8 @@ class BatchAPI:
 
         url = f"{self._connection.base_url}/v1/datasets"
         params = {"name": name, "type": INPUT_TYPE}
-        headers = {"Authorization": f"Bearer {self._connection.key.reveal()}",
-                   "Accept": "application/json"}
+        headers = {**client_headers(self._connection.client_name),
+                   "Authorization": f"Bearer {self._connection.key.reveal()}"}
         host = urlsplit(url).hostname or ""
         proxies: Any = dict.fromkeys(("http", "https", "all")) if is_loopback(host) else None
         for attempt in range(self._connection.retries + 1):
@@ -172,6 +174,7 @@ class BatchAPI:
         self._log(f"GET {parts.scheme}://{parts.netloc}{parts.path}")
         try:
             with requests.get(url, stream=True, proxies=proxies,
+                              headers={"User-Agent": USER_AGENT},
                               timeout=(CONNECT_TIMEOUT, self._connection.timeout),
                               verify=self._connection.ca_bundle or True) as response:
                 if response.status_code >= 400:
