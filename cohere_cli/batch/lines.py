@@ -14,7 +14,7 @@ import orjson
 from cohere_cli.base.errors import APIError, CohereChatError, InputError, UsageError
 from cohere_cli.base.files import MAX_INPUT_BYTES
 from cohere_cli.chat.media import DocumentError, as_document, attach_images, image_blocks
-from cohere_cli.chat.messages import MessageInputs, read_system, with_system
+from cohere_cli.chat.messages import MessageInputs, read_system, sendable_message, with_system
 from cohere_cli.chat.request import RequestOptions, build_request
 from cohere_cli.chat.response import reply_text, request_message
 from cohere_cli.chat.rules import REQUEST_FIELDS, body_problem, message_problem
@@ -193,6 +193,7 @@ class JobMaker:
             problem = message_problem(message)
             if problem:
                 raise LineError(f"messages[{index}]: {problem}")
+        messages = [sendable_message(message) for message in messages]
         fields.pop("stream", None)
         own = with_system(messages, self.system)
         messages = with_preset(self.prefix, own)

@@ -118,6 +118,8 @@ def message_problem(message: Any) -> str | None:
             return 'assistant message needs "content" or "tool_calls"'
         if "tool_calls" in message and not isinstance(message["tool_calls"], list):
             return 'assistant "tool_calls" must be a list'
+        if message.get("content") is None and message.get("tool_calls"):
+            return None  # "content": null beside tool calls: the API answers 200 to it
         return _content_problem(role, message["content"]) if "content" in message else None
     if "content" not in message:
         return f'{role} message without "content"'

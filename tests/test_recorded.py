@@ -1,0 +1,294 @@
+"""cohere-chat against recorded exchanges with Cohere's live /v2/chat (issue 30).
+
+Every exchange in tests/recorded/ is played back over loopback (replay.py): its request
+body goes in as an `-i json` document, and what cohere-chat prints is checked against
+what was recorded -- the text byte for byte (in whole bodies and in 1- and 7-byte
+chunks), `-F json`, `-F message`, `-F events`, tool calls, usage and exit codes -- and
+the request it sends against the one recorded. The tests after the replay of every
+exchange are the edges of issue 30, each on the exchange that shows it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import official
+import orjson
+import pytest
+from conftest import TEST_KEY, Result, invoke, serve_in_background
+from replay import Exchange, ReplayServer, load, names
+
+EXIT_FOR_STATUS = {400: 5, 401: 4, 404: 5, 422: 5, 429: 6}
+
+
+@pytest.fixture
+def replay(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A factory: a ReplayServer playing a script, with CO_API_URL and a made-up key set."""
+    servers: list[ReplayServer] = []
+
+    def make(*script: Exchange, chunk: int | None = None) -> ReplayServer:
+        server = ReplayServer(script, chunk)
+        serve_in_background(server)
+        servers.append(server)
+        monkeypatch.setenv("CO_API_URL", server.url)
+        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
+        return server
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+# --- what the recording says cohere-chat should print ----------------------------------
+
+def _streamed_blocks(exchange: Exchange) -> dict[int, tuple[str, list[str]]]:
+    """Each content block of a stream: its kind and its delta texts."""
+    blocks: dict[int, tuple[str, list[str]]] = {}
+    for event in exchange.events():
+        content = event.get("delta", {}).get("message", {}).get("content", {})
+        index = event.get("index", 0)
+        if event["type"] == "content-start":
+            blocks[index] = (content.get("type", "text"), [])
+        elif event["type"] == "content-delta":
+            kind, parts = blocks.setdefault(index, ("text", []))
+            parts.append(content.get(kind, ""))
+    return blocks
+
+
+def recorded_text(exchange: Exchange) -> str:
+    """The reply's text as recorded: its text blocks (a stream's text deltas), joined."""
+    if exchange.streamed:
+        return "".join("".join(parts) for kind, parts in _streamed_blocks(exchange).values()
+                       if kind == "text")
+    content = exchange.json()["message"].get("content") or []
+    if isinstance(content, str):
+        return content
+    return "".join(block["text"] for block in content if block["type"] == "text")
+
+
+def recorded_calls(exchange: Exchange) -> list[dict[str, Any]]:
+    """The tool calls as recorded, each {"id", "name", "arguments"} (arguments as sent)."""
+    if not exchange.streamed:
+        return [{"id": call["id"], "name": call["function"]["name"],
+                 "arguments": call["function"]["arguments"]}
+                for call in exchange.json()["message"].get("tool_calls") or []]
+    calls: dict[int, dict[str, Any]] = {}
+    for event in exchange.events():
+        call = event.get("delta", {}).get("message", {}).get("tool_calls", {})
+        if event["type"] == "tool-call-start":
+            calls[event["index"]] = {"id": call["id"], "name": call["function"]["name"],
+                                     "arguments": call["function"].get("arguments", "")}
+        elif event["type"] == "tool-call-delta":
+            calls[event["index"]]["arguments"] += call["function"]["arguments"]
+    return [calls[index] for index in sorted(calls)]
+
+
+def recorded_usage(exchange: Exchange) -> dict[str, Any]:
+    if not exchange.streamed:
+        return dict(exchange.json().get("usage") or {})
+    end = next(e for e in exchange.events() if e["type"] == "message-end")
+    return dict(end["delta"].get("usage") or {})
+
+
+def recorded_finish(exchange: Exchange) -> str:
+    if not exchange.streamed:
+        return str(exchange.json()["finish_reason"])
+    end = next(e for e in exchange.events() if e["type"] == "message-end")
+    return str(end["delta"]["finish_reason"])
+
+
+def call_lines(exchange: Exchange) -> list[dict[str, Any]]:
+    """The tool call lines `-F text` prints: arguments parsed (an empty string is {})."""
+    return [{**call, "arguments": orjson.loads(call["arguments"] or "{}")}
+            for call in recorded_calls(exchange)]
+
+
+def send(exchange: Exchange, *flags: str, document: dict[str, Any] | None = None) -> Result:
+    """cohere-chat with the recorded request as its `-i json` document, streamed as the
+    recording was (unless `flags` say otherwise)."""
+    stream = () if {"--stream", "--no-stream"} & set(flags) else (
+        "--stream" if exchange.streamed else "--no-stream",)
+    body = exchange.request if document is None else document
+    return invoke(["-i", "json", *stream, "--retries", "0", *flags], orjson.dumps(body))
+
+
+def as_sent(request: dict[str, Any], stream: bool) -> dict[str, Any]:
+    """The recorded request as cohere-chat sends it: an assistant message's
+    `"content": null` beside its tool calls is left out (issue 30, item 2)."""
+    messages = [{k: v for k, v in m.items() if not (k == "content" and v is None
+                                                     and m.get("tool_calls"))}
+                for m in request["messages"]]
+    return {**request, "messages": messages, "stream": stream}
+
+
+def expected_exit(exchange: Exchange) -> int:
+    if exchange.status != 200:
+        return EXIT_FOR_STATUS[exchange.status]
+    return 8 if recorded_finish(exchange) in ("ERROR", "TIMEOUT") else 0
+
+
+ALL = names()
+STREAMS = [name for name in ALL if load(name).streamed]
+ANSWERED = [name for name in ALL if load(name).status == 200]
+
+
+# --- every recording: the earlier behaviour, kept -------------------------------------
+
+@pytest.mark.parametrize("name", ALL)
+def test_text_and_exit_code_as_recorded(replay: Any, name: str) -> None:
+    """-F text: the reply's text byte for byte, a line per tool call, the exit code the
+    status calls for; and the request sent is the recorded one."""
+    exchange = load(name)
+    server = replay(exchange)
+    result = send(exchange)
+    assert result.exit_code == expected_exit(exchange), result.stderr
+    assert server.count == 1
+    sent = server.bodies[0]
+    official.validate_request(sent)
+    assert sent == as_sent(exchange.request, exchange.streamed)
+    if exchange.status != 200:
+        message = orjson.loads(exchange.body)["message"]
+        assert message in result.stderr
+        assert result.stdout == ""
+        return
+    text = recorded_text(exchange)
+    lines = result.stdout_bytes.split(b"\n")
+    expected = (text.encode() + b"\n") if text else b""
+    assert result.stdout_bytes[:len(expected)] == expected
+    calls = result.stdout_bytes[len(expected):].splitlines()
+    assert [orjson.loads(line) for line in calls] == call_lines(exchange), lines
+
+
+@pytest.mark.parametrize("chunk", [1, 7])
+@pytest.mark.parametrize("name", STREAMS)
+def test_streams_in_small_chunks_print_the_same(replay: Any, name: str, chunk: int) -> None:
+    """A stream that arrives one or seven bytes at a time (UTF-8 characters cut) prints
+    what the whole body prints, byte for byte, -F text and -F events alike."""
+    exchange = load(name)
+    replay(exchange)
+    whole = send(exchange), send(exchange, "-F", "events")
+    replay(exchange, chunk=chunk)
+    pieces = send(exchange), send(exchange, "-F", "events")
+    assert [r.exit_code for r in pieces] == [r.exit_code for r in whole] == [0, 0]
+    assert [r.stdout_bytes for r in pieces] == [r.stdout_bytes for r in whole]
+
+
+@pytest.mark.parametrize("name", STREAMS)
+def test_events_are_the_recorded_events(replay: Any, name: str) -> None:
+    """-F events: one line per recorded event, its data as sent, up to message-end."""
+    exchange = load(name)
+    replay(exchange)
+    result = send(exchange, "-F", "events")
+    assert result.exit_code == 0, result.stderr
+    assert result.lines() == exchange.events()
+
+
+@pytest.mark.parametrize("name", ANSWERED)
+def test_json_format_as_recorded(replay: Any, name: str) -> None:
+    """-F json: a non-streamed reply's bytes exactly; a stream rebuilt as the reply with
+    the recorded text, tool calls, citations, finish reason and usage."""
+    exchange = load(name)
+    replay(exchange)
+    result = send(exchange, "-F", "json")
+    assert result.exit_code == 0, result.stderr
+    if not exchange.streamed:
+        body = exchange.body
+        assert result.stdout_bytes == (body if body.endswith(b"\n") else body + b"\n")
+        return
+    (rebuilt,) = result.lines()
+    official.validate_response(rebuilt)
+    message = rebuilt["message"]
+    text = "".join(b["text"] for b in message.get("content", []) if b["type"] == "text")
+    assert text == recorded_text(exchange)
+    calls = [{"id": c["id"], "name": c["function"]["name"],
+              "arguments": orjson.loads(c["function"]["arguments"] or "{}")}
+             for c in message.get("tool_calls", [])]
+    assert calls == call_lines(exchange)
+    starts = [e for e in exchange.events() if e["type"] == "citation-start"]
+    assert len(message.get("citations", [])) == len(starts)
+    assert rebuilt["finish_reason"] == recorded_finish(exchange)
+    assert rebuilt["usage"] == recorded_usage(exchange)
+
+
+@pytest.mark.parametrize("name", ANSWERED)
+def test_message_format_as_recorded(replay: Any, name: str) -> None:
+    """-F message: the assistant message as a request takes it back, the same whether
+    the reply was streamed or not; it holds the recorded text and tool calls."""
+    exchange = load(name)
+    replay(exchange)
+    result = send(exchange, "-F", "message")
+    assert result.exit_code == 0, result.stderr
+    (message,) = result.lines()
+    official.validate_request({"model": "m", "messages": [message]})
+    assert message["role"] == "assistant"
+    content = message.get("content", [])
+    text = content if isinstance(content, str) else "".join(
+        b["text"] for b in content if b["type"] == "text")
+    assert text == recorded_text(exchange)
+    assert [c["id"] for c in message.get("tool_calls", [])] == [
+        c["id"] for c in recorded_calls(exchange)]
+
+
+# --- issue 30, item 2: "content": null beside tool calls -------------------------------
+
+NULL_CONTENT = "openllmetry__v2_chat_legacy_with_tool_calls_and_history_1"
+
+
+def _null_content_messages() -> list[dict[str, Any]]:
+    messages = load(NULL_CONTENT).request["messages"]
+    assert messages[1] == {**messages[1], "role": "assistant", "content": None}
+    assert messages[1]["tool_calls"]
+    return list(messages)
+
+
+def _flags(exchange: Exchange, folder: Path) -> list[str]:
+    """The recorded request's model and tools as flags (--tools FILE)."""
+    tools = folder / "tools.json"
+    tools.write_bytes(orjson.dumps(exchange.request["tools"]))
+    return ["-m", exchange.request["model"], "--tools", str(tools), "--no-stream"]
+
+
+def test_null_content_with_tool_calls_from_stdin(replay: Any, tmp_path: Path) -> None:
+    """Cohere answered 200 to an assistant message with `"content": null` beside its
+    tool calls: from an -i json document and from --jsonl it is sent, without the null
+    (as every recorded client that leaves content out sends it), and the reply shown."""
+    exchange = load(NULL_CONTENT)
+    text = recorded_text(exchange).encode() + b"\n"
+    server = replay(exchange)
+    assert send(exchange).stdout_bytes == text
+    jsonl = b"".join(orjson.dumps(m) + b"\n" for m in _null_content_messages())
+    result = invoke(["--jsonl", *_flags(exchange, tmp_path)], jsonl)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == text
+    expected = as_sent(exchange.request, False)
+    assert server.bodies == [expected, expected]
+
+
+def test_null_content_with_tool_calls_in_a_conversation_file(
+    replay: Any, tmp_path: Path
+) -> None:
+    """The same messages as a -c conversation: read, sent, and saved without the null."""
+    exchange = load(NULL_CONTENT)
+    *history, last = _null_content_messages()
+    conversation = tmp_path / "talk.jsonl"
+    conversation.write_bytes(b"".join(orjson.dumps(m) + b"\n" for m in history))
+    server = replay(exchange)
+    result = invoke(["-c", str(conversation), "--jsonl", *_flags(exchange, tmp_path)],
+                    orjson.dumps(last) + b"\n")
+    assert result.exit_code == 0, result.stderr
+    assert server.bodies == [as_sent(exchange.request, False)]
+    saved = [orjson.loads(line) for line in conversation.read_bytes().splitlines()]
+    assert saved[:4] == as_sent(exchange.request, False)["messages"]
+
+
+def test_null_content_with_tool_calls_in_a_batch_line(replay: Any) -> None:
+    exchange = load(NULL_CONTENT)
+    server = replay(exchange)
+    line = {k: v for k, v in exchange.request.items() if k != "stream"}
+    result = invoke(["batch"], orjson.dumps(line) + b"\n")
+    assert result.exit_code == 0, result.stderr
+    (record,) = result.lines()
+    assert record["text"] == recorded_text(exchange)
+    assert server.bodies == [as_sent(exchange.request, False)]
