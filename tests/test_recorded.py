@@ -292,3 +292,91 @@ def test_null_content_with_tool_calls_in_a_batch_line(replay: Any) -> None:
     (record,) = result.lines()
     assert record["text"] == recorded_text(exchange)
     assert server.bodies == [as_sent(exchange.request, False)]
+
+
+# --- issue 30, item 1: a streamed tool call without arguments --------------------------
+
+NO_PARAMETERS = "can_use_tools_without_parameters_in_mu__7c4b14aa_"
+NO_PARAMETERS_PLAIN = "can_use_tools_without_parameters__7c4b14aa_0"
+
+
+def _arguments(message: dict[str, Any]) -> list[str]:
+    return [call["function"]["arguments"] for call in message["tool_calls"]]
+
+
+@pytest.mark.parametrize("name", [
+    f"ruby_llm__function_calling_cohere_command-a-plus-05-2026_{NO_PARAMETERS}0",
+    "ruby_llm__function_calling_cohere_command-a-03-2025_can_use_tools_without_parameters"
+    "_in_multi-t__d94ce71a_0",
+])
+def test_a_streamed_call_without_arguments_is_rebuilt_as_the_plain_reply_has_it(
+    replay: Any, name: str
+) -> None:
+    """For a tool without parameters Cohere streams `"arguments": ""` and no delta, and
+    answers "{}" without streaming (the same test, recorded both ways): -F json and
+    -F message print "{}" streamed and not."""
+    streamed = load(name)
+    assert recorded_calls(streamed)[0]["arguments"] == ""
+    plain = load(f"ruby_llm__function_calling_cohere_command-a-plus-05-2026_{NO_PARAMETERS_PLAIN}")
+    assert _arguments(plain.json()["message"]) == ["{}"]
+    replay(streamed)
+    (rebuilt,) = send(streamed, "-F", "json").lines()
+    (message,) = send(streamed, "-F", "message").lines()
+    assert _arguments(rebuilt["message"]) == _arguments(message) == ["{}"]
+
+
+def test_the_tool_loop_sends_empty_arguments_back_as_an_empty_object(
+    replay: Any, tmp_path: Path
+) -> None:
+    """The tool loop and -c: the round after a streamed call without arguments sends
+    "{}" back, as ruby_llm's recorded follow-up does (and Cohere answered 200 to)."""
+    name = f"ruby_llm__function_calling_cohere_command-a-plus-05-2026_{NO_PARAMETERS}"
+    first, second = load(name + "0"), load(name + "1")
+    server = replay(first, second)
+    conversation = tmp_path / "talk.jsonl"
+    result = send(first, "--tool-exec", "best_language_to_learn=printf Ruby",
+                  "-c", str(conversation))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == recorded_text(second).encode() + b"\n"
+    recorded = second.request["messages"][2]
+    sent = server.bodies[1]["messages"][2]
+    assert sent["tool_calls"] == recorded["tool_calls"]
+    assert server.bodies[1]["messages"][3] == second.request["messages"][3]
+    saved = [orjson.loads(line) for line in conversation.read_bytes().splitlines()]
+    assert _arguments(saved[2]) == ["{}"]
+
+
+def test_empty_arguments_in_a_conversation_file_go_back_as_an_empty_object(
+    replay: Any, tmp_path: Path
+) -> None:
+    """A -c file written before the fix holds `"arguments": ""`: it is sent as "{}"."""
+    name = f"ruby_llm__function_calling_cohere_command-a-plus-05-2026_{NO_PARAMETERS}"
+    second = load(name + "1")
+    *history, last = second.request["messages"]
+    old = [{**m, "tool_calls": [{**c, "function": {**c["function"], "arguments": ""}}
+                                for c in m["tool_calls"]]} if "tool_calls" in m else m
+           for m in history]
+    conversation = tmp_path / "talk.jsonl"
+    conversation.write_bytes(b"".join(orjson.dumps(m) + b"\n" for m in old))
+    server = replay(second)
+    document = {**second.request, "messages": [last]}
+    assert send(second, "-c", str(conversation), document=document).exit_code == 0
+    assert server.bodies == [as_sent(second.request, True)]
+
+
+def test_the_stub_streams_a_call_without_arguments_as_cohere_does(make_stub: Any) -> None:
+    """The stub's stream of a call without arguments has the recorded shape: the
+    tool-call-start's `"arguments": ""`, then tool-call-end, no delta."""
+    recorded = load(f"ruby_llm__function_calling_cohere_command-a-plus-05-2026_{NO_PARAMETERS}0")
+    call = {"id": "best_language_to_learn_whr6dgszbdv7", "type": "function",
+            "function": {"name": "best_language_to_learn", "arguments": "{}"}}
+    make_stub(replies=({"message": {"tool_calls": [call]}},))
+    result = invoke(["--no-stdin", "-F", "events", "hi"])
+    assert result.exit_code == 0, result.stderr
+
+    def tool_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e for e in events if e["type"].startswith("tool-call")]
+
+    assert tool_events(result.lines()) == tool_events(recorded.events())
+    (message,) = invoke(["--no-stdin", "-F", "message", "--stream", "hi"]).lines()
+    assert _arguments(message) == ["{}"]
