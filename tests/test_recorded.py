@@ -380,3 +380,49 @@ def test_the_stub_streams_a_call_without_arguments_as_cohere_does(make_stub: Any
     assert tool_events(result.lines()) == tool_events(recorded.events())
     (message,) = invoke(["--no-stdin", "-F", "message", "--stream", "hi"]).lines()
     assert _arguments(message) == ["{}"]
+
+
+# --- issue 30, item 3: a request document's own "stream" ------------------------------
+
+PLAIN = ("ruby_llm__basic_chat_functionality_cohere_command-a-03-2025_can_have_a_basic"
+         "_conversation__0cded6f9_0")
+STREAMED = ("ruby_llm__streaming_responses_cohere_command-a-03-2025_supports_streaming"
+            "_responses__0cded6f9_0")
+
+
+def test_the_documents_own_stream_is_kept_when_no_flag_decides(replay: Any) -> None:
+    """-i json with `"stream": false` (ruby_llm's recorded request) and no stream flag:
+    sent as the document says, for --dry-run too, and the text shown; `"stream": true`
+    with -F json streams, and prints the reply rebuilt."""
+    plain, streamed = load(PLAIN), load(STREAMED)
+    assert plain.request["stream"] is False and streamed.request["stream"] is True
+    server = replay(plain)
+    document = orjson.dumps(plain.request)
+    dry = invoke(["-i", "json", "--dry-run"], document)
+    assert dry.lines() == [plain.request] and dry.stderr == ""
+    result = invoke(["-i", "json"], document)
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout_bytes == recorded_text(plain).encode() + b"\n"
+    assert server.bodies == [plain.request]
+    server = replay(streamed)
+    result = invoke(["-i", "json", "-F", "json"], orjson.dumps(streamed.request))
+    assert result.exit_code == 0 and result.stderr == ""
+    assert server.bodies == [streamed.request]
+    assert result.lines()[0]["usage"] == recorded_usage(streamed)
+
+
+@pytest.mark.parametrize(("name", "flags", "note"), [
+    (PLAIN, ["--stream"], '"stream": false gives way to --stream'),
+    (PLAIN, ["-F", "events"], '"stream": false gives way to --format events'),
+    (STREAMED, ["--no-stream"], '"stream": true gives way to --no-stream'),
+])
+def test_a_flag_or_format_decides_over_the_document_and_says_so(
+    replay: Any, name: str, flags: list[str], note: str
+) -> None:
+    exchange = load(name)
+    other = load(STREAMED if name == PLAIN else PLAIN)  # an answer of the other kind
+    server = replay(other)
+    result = invoke(["-i", "json", *flags], orjson.dumps(exchange.request))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"cohere-chat: the request document's {note}\n"
+    assert server.bodies[0]["stream"] is (not exchange.request["stream"])

@@ -146,12 +146,15 @@ def _send(prompt: tuple[str, ...], kw: dict[str, Any], console: Console, runlog:
     stream = kw["stream"] if kw["stream"] is not None else output_format in ("text", "events")
     if output_format == "events" and kw["stream"] is False:
         raise UsageError("--format events needs --stream")
+    stream_by = ("--format events" if output_format == "events" else
+                 None if kw["stream"] is None else "--stream" if stream else "--no-stream")
     settings = settings_of(kw, console, with_preset=True)
     runlog.use(settings)
     param_warnings(kw, console)
     options = replace(request_options_of(kw, settings), stdin_media=media)
     plan = SendPlan(
         inputs=inputs, options=options, stream=output_format == "events" or stream,
+        stream_by=stream_by,
         connection=connection_of(settings, kw), fallback_model=settings.model,
         conversation=Path(kw["conversation"]) if kw["conversation"] else None,
         lock_timeout=kw["lock_timeout"],
