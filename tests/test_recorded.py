@@ -426,3 +426,39 @@ def test_a_flag_or_format_decides_over_the_document_and_says_so(
     assert result.exit_code == 0, result.stderr
     assert result.stderr == f"cohere-chat: the request document's {note}\n"
     assert server.bodies[0]["stream"] is (not exchange.request["stream"])
+
+
+# --- issue 30, item 4: the same bad data, the same exit code ---------------------------
+
+TOOLS = ("ruby_llm__function_calling_cohere_command-a-03-2025_can_use_tools_without_parameters"
+         "__0cded6f9_0")
+DOCUMENTS = ("ruby_llm__citations_with_cohere_command-a-plus-05-2026_cites_text_documents_in"
+             "_responses__7c4b14aa_0")
+
+
+@pytest.mark.parametrize(("name", "field", "words"), [
+    (TOOLS, "tools", "stdin: tools[0]: each tool must be"),
+    (DOCUMENTS, "documents", "stdin: documents[0]: each document must be"),
+])
+def test_a_bad_tool_or_document_in_the_document_is_bad_input(
+    replay: Any, tmp_path: Path, name: str, field: str, words: str
+) -> None:
+    """A recorded request whose first tool (or document) lost what the API needs: from
+    an -i json document it is bad data from stdin, exit 3 naming stdin, as a bad message
+    in the same document is, and as the same tool in --tools FILE is."""
+    exchange = load(name)
+    server = replay(exchange)
+    broken = dict(exchange.request[field][0])
+    broken.pop("function" if field == "tools" else "data")
+    document = {**exchange.request, field: [broken, *exchange.request[field][1:]]}
+    result = send(exchange, document=document)
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.startswith(f"cohere-chat: error: {words}")
+    bad_message = {**exchange.request, "messages": [{"role": "user"}]}
+    assert send(exchange, document=bad_message).exit_code == 3
+    if field == "tools":
+        tools = tmp_path / "tools.json"
+        tools.write_bytes(orjson.dumps(document["tools"]))
+        flags = ["--tools", str(tools), "-m", exchange.request["model"]]
+        assert invoke([*flags, "--no-stream", "hi"]).exit_code == 3
+    assert server.count == 0

@@ -12,7 +12,7 @@ import orjson
 
 from cohere_cli.base.errors import InputError, UsageError
 from cohere_cli.base.files import decode_utf8, iter_jsonl, read_file_bytes
-from cohere_cli.chat.rules import message_problem
+from cohere_cli.chat.rules import fields_problem, message_problem
 from cohere_cli.conversation.window import new_input_count
 
 INPUT_FORMATS = ("text", "jsonl", "json")
@@ -143,6 +143,9 @@ def parse_json_document(text: str, source: str) -> tuple[list[dict[str, Any]], d
         if "messages" not in document:
             raise InputError(source, 'a JSON object needs a "messages" array')
         defaults = {k: v for k, v in document.items() if k != "messages"}
+        problem = fields_problem(defaults)
+        if problem:  # bad data from stdin, as a bad message is: exit 3, naming it
+            raise InputError(source, problem)
         document = document["messages"]
     if not isinstance(document, list):
         raise InputError(source, "expected an array of messages or a request object")
