@@ -462,3 +462,33 @@ def test_a_bad_tool_or_document_in_the_document_is_bad_input(
         flags = ["--tools", str(tools), "-m", exchange.request["model"]]
         assert invoke([*flags, "--no-stream", "hi"]).exit_code == 3
     assert server.count == 0
+
+
+# --- issue 30, item 5: a monthly trial limit is not a rate limit -----------------------
+
+@pytest.mark.parametrize("name", ["aalittle__trial-monthly-limit-429",
+                                  "documented__trial-monthly-limit-429-long"])
+def test_a_spent_monthly_trial_limit_is_not_retried(replay: Any, name: str) -> None:
+    """Cohere's 429 for a trial key whose monthly calls are spent: sent once (the default
+    --retries 2 would only spend time), exit 6, and a hint that names the monthly trial
+    limit and the production key instead of "slow down"."""
+    exchange = load(name)
+    server = replay(exchange)
+    result = invoke(["-i", "json", "--max-wait", "0"], orjson.dumps(exchange.request))
+    assert result.exit_code == 6
+    assert server.count == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("cohere-chat: error: HTTP 429: You are using a Trial key, which"
+                           " is limited to 1000 API calls / month.")
+    assert "monthly trial limit" in line and "production key" in line
+    assert "slow down" not in line and "--retries" not in line
+
+
+def test_a_per_minute_trial_limit_is_still_retried(replay: Any) -> None:
+    """The per-minute trial limit is a rate limit: a wait clears it, so it is retried."""
+    exchange = load("documented__trial-minute-limit-429")
+    server = replay(exchange)
+    result = invoke(["-i", "json", "--max-wait", "0"], orjson.dumps(exchange.request))
+    assert result.exit_code == 6
+    assert server.count == 3
+    assert "slow down" in result.stderr and "monthly" not in result.stderr

@@ -160,6 +160,9 @@ RETRIED_STATUSES = frozenset({408, 409, 429})
 NOT_TRANSIENT = frozenset({501, 505})  # Not Implemented, HTTP Version Not Supported
 AUTH_STATUSES = frozenset({401, 403, 498})
 AUTH_HINT = "check the API key (CO_API_KEY or --api-key-file)"
+MONTHLY_LIMIT_HINT = ("the key's monthly trial limit of API calls is spent, which no retry "
+                      "or wait clears before next month: use a production key "
+                      "(https://dashboard.cohere.com/api-keys)")
 
 
 def is_retried_status(status: int) -> bool:
@@ -191,11 +194,12 @@ def status_hint(status: int, where: str = "the base URL") -> str:
 
 
 def error_for_status(
-    status: int, message: str, error_id: str | None = None, where: str = "the base URL"
+    status: int, message: str, error_id: str | None = None, where: str = "the base URL",
+    monthly_limit: bool = False,
 ) -> APIError:
     """The typed error for a final (not retried, or retries spent) HTTP status, with its
-    hint (`status_hint`)."""
-    hint = status_hint(status, where)
+    hint (`status_hint`; a 429 whose monthly trial limit is spent has its own)."""
+    hint = MONTHLY_LIMIT_HINT if monthly_limit else status_hint(status, where)
     if status in AUTH_STATUSES:
         return AuthError(status, message, error_id, hint)
     if status == 429:
