@@ -492,3 +492,69 @@ def test_a_per_minute_trial_limit_is_still_retried(replay: Any) -> None:
     assert result.exit_code == 6
     assert server.count == 3
     assert "slow down" in result.stderr and "monthly" not in result.stderr
+
+
+# --- issue 30, item 6: usage.tokens.reasoning_tokens ------------------------------------
+
+REASONING = "aalittle__chat-basic"  # billed 13 in, 62 out; tokens 38 in, 65 out, 29 reasoning
+PRICES = "[default]\nprice_input = 2.5\nprice_output = 10\n"
+COST = 0.000653  # (13 * 2.5 + 62 * 10) / 1e6: the reasoning is in the 62, priced once
+
+
+def _write_prices(home: Path) -> None:
+    config = home / ".config" / "cohere-chat" / "config.ini"
+    config.parent.mkdir(parents=True)
+    config.write_text(PRICES)
+    config.chmod(0o600)
+
+
+def test_reasoning_tokens_in_the_usage_line_and_the_run_log(
+    replay: Any, clean_env: Path, tmp_path: Path
+) -> None:
+    """A reasoning model's `usage.tokens.reasoning_tokens` is shown beside the other
+    counts in --usage and in the run log; the cost prices it once, as output."""
+    exchange = load(REASONING)
+    assert recorded_usage(exchange)["tokens"]["reasoning_tokens"] == 29
+    _write_prices(clean_env)
+    replay(exchange)
+    log = tmp_path / "runs.jsonl"
+    result = send(exchange, "--usage", "--log", str(log))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ("usage: input_tokens=38 output_tokens=65 reasoning_tokens=29 "
+                             f"billed_input_tokens=13 billed_output_tokens=62 cached_tokens=0 "
+                             f"cost_usd={COST}\n")
+    (run,) = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    assert run["usage"] == {"input_tokens": 38, "output_tokens": 65, "reasoning_tokens": 29,
+                            "billed_input_tokens": 13, "billed_output_tokens": 62,
+                            "cached_tokens": 0, "cost_usd": COST}
+
+
+def test_reasoning_tokens_in_batch_result_lines(replay: Any, clean_env: Path) -> None:
+    exchange = load(REASONING)
+    _write_prices(clean_env)
+    replay(exchange)
+    line = {"messages": exchange.request["messages"], "model": exchange.request["model"]}
+    result = invoke(["batch"], orjson.dumps(line) + b"\n" + orjson.dumps(line) + b"\n")
+    assert result.exit_code == 0, result.stderr
+    assert [r["usage"]["reasoning_tokens"] for r in result.lines()] == [29, 29]
+    assert [r["usage"]["cost_usd"] for r in result.lines()] == [COST, COST]
+
+
+def test_reasoning_tokens_shown_and_unknown_usage_fields_kept(replay: Any) -> None:
+    """A stream's message-end usage (reasoning_tokens, and the image_tokens no client
+    knows yet): --usage shows reasoning_tokens, --json keeps every field as sent."""
+    exchange = load("ruby_llm__vision_models_cohere_command-a-plus-05-2026_can_understand"
+                    "_remote_images_without_exte__429c7202_1")
+    usage = recorded_usage(exchange)
+    assert {"reasoning_tokens", "image_tokens"} <= set(usage["tokens"])
+    replay(exchange)
+    shown = send(exchange, "--usage").stderr
+    assert f"reasoning_tokens={usage['tokens']['reasoning_tokens']} " in shown
+    assert orjson.loads(send(exchange, "--json").stdout)["usage"] == usage
+    streamed = load("ruby_llm__streaming_responses_cohere_command-a-plus-05-2026_reports"
+                    "_consistent_token_counts_com__7c4b14aa_0")
+    replay(streamed)
+    reasoning = recorded_usage(streamed)["tokens"]["reasoning_tokens"]
+    assert f"reasoning_tokens={reasoning} " in send(streamed, "--usage").stderr
+    (rebuilt,) = send(streamed, "-F", "json").lines()
+    assert rebuilt["usage"] == recorded_usage(streamed)
