@@ -558,3 +558,61 @@ def test_reasoning_tokens_shown_and_unknown_usage_fields_kept(replay: Any) -> No
     assert f"reasoning_tokens={reasoning} " in send(streamed, "--usage").stderr
     (rebuilt,) = send(streamed, "-F", "json").lines()
     assert rebuilt["usage"] == recorded_usage(streamed)
+
+
+# --- issue 30, item 7: what goes back to the API ---------------------------------------
+
+EMPTIES = ("ruby_llm__function_calling_cohere_command-a-03-2025_can_use_tools_without_parameters"
+           "_in_multi-t__0cded6f9_2")
+
+
+def test_empty_tool_plan_and_citations_are_not_sent_back(replay: Any, tmp_path: Path) -> None:
+    """A -c history whose assistant turn has the empty fields of a stream's message-start
+    (`"content": []`, `"tool_plan": ""`, `"citations": []`, as a client that builds its
+    message from message-start keeps them): they are left out, and the follow-up is sent
+    as ruby_llm's recorded one, which Cohere answered; ruby_llm notes newer models refuse
+    a tool_plan on the way back."""
+    exchange = load(EMPTIES)
+    empties = exchange.events()[0]["delta"]["message"]
+    assert empties == {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [],
+                       "citations": []}
+    *history, last = exchange.request["messages"]
+    history[2] = {**empties, "tool_calls": history[2]["tool_calls"]}
+    conversation = tmp_path / "talk.jsonl"
+    conversation.write_bytes(b"".join(orjson.dumps(m) + b"\n" for m in history))
+    server = replay(exchange)
+    document = {**exchange.request, "messages": [last]}
+    result = send(exchange, "-c", str(conversation), document=document)
+    assert result.exit_code == 0, result.stderr
+    assert server.bodies == [exchange.request]
+
+
+def test_a_tool_plan_goes_back_as_recorded_accepted(replay: Any) -> None:
+    """The tool loop sends a tool plan with something in it back beside its calls, as
+    langchain-cohere's recorded follow-up did (answered 200; it wrote the arguments
+    again with a space, cohere-chat sends the API's own string)."""
+    first = load("langchain_cohere__langchain_tool_calling_agent_0")
+    second = load("langchain_cohere__langchain_tool_calling_agent_1")
+    server = replay(first, second)
+    result = send(first, "--tool-exec", "magic_function=printf 5")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == recorded_text(second).encode() + b"\n"
+    sent, recorded = server.bodies[1]["messages"][2], second.request["messages"][2]
+    assert sent["tool_plan"] == recorded["tool_plan"] == first.json()["message"]["tool_plan"]
+    assert [(c["id"], orjson.loads(c["function"]["arguments"])) for c in sent["tool_calls"]] == [
+        (c["id"], orjson.loads(c["function"]["arguments"])) for c in recorded["tool_calls"]]
+
+
+def test_thinking_goes_back_as_recorded_accepted(replay: Any, tmp_path: Path) -> None:
+    """A -c turn's thinking block goes back with its text, as pydantic-ai's recorded
+    follow-up to command-a-reasoning did (answered 200)."""
+    exchange = load("pydantic_ai__cohere_model_thinking_part_1")
+    *history, last = exchange.request["messages"]
+    assert [b["type"] for b in history[1]["content"]] == ["thinking", "text"]
+    conversation = tmp_path / "talk.jsonl"
+    conversation.write_bytes(b"".join(orjson.dumps(m) + b"\n" for m in history))
+    server = replay(exchange)
+    result = send(exchange, "-c", str(conversation),
+                  document={**exchange.request, "messages": [last]})
+    assert result.exit_code == 0, result.stderr
+    assert server.bodies == [exchange.request]
