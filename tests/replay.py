@@ -72,13 +72,6 @@ def names() -> list[str]:
     return sorted(path.stem for path in RECORDED.glob("*.json"))
 
 
-def find(*parts: str) -> Exchange:
-    """The one exchange whose name holds every one of `parts`."""
-    found = [name for name in names() if all(part in name for part in parts)]
-    assert len(found) == 1, f"{parts} names {len(found)} recorded exchanges: {found}"
-    return load(found[0])
-
-
 class ReplayServer(ThreadingHTTPServer):
     """Plays `script`, one exchange per POST, the last one repeating; `bodies` are the
     request bodies received (parsed JSON) in order."""
