@@ -10,7 +10,7 @@ import orjson
 from cohere_cli.base.errors import InputError, UsageError
 from cohere_cli.batch.ids import IdSet
 from cohere_cli.chat.media import DocumentError, as_document, attach_images, image_blocks
-from cohere_cli.chat.messages import MessageInputs, read_system, with_system
+from cohere_cli.chat.messages import MessageInputs, read_system, sendable_message, with_system
 from cohere_cli.chat.request import RequestOptions, build_request
 from cohere_cli.chat.rules import REQUEST_FIELDS, body_problem, message_problem
 from cohere_cli.conversation.window import new_input_count
@@ -127,6 +127,7 @@ class JobMaker:
             problem = message_problem(message)
             if problem:
                 raise LineError(f"messages[{index}]: {problem}")
+        messages = [sendable_message(message) for message in messages]
         fields.pop("stream", None)
         applied = apply_preset(self.preset, with_system(messages, self.system))
         messages = applied.messages

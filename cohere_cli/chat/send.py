@@ -68,6 +68,7 @@ class SendPlan:
     connection: Connection
     fallback_model: str  # when neither --model nor the input names one: env, config, built-in
     stream: bool = False
+    stream_by: str | None = None  # the flag that decided `stream`, else -i json's own may
     conversation: Path | None = None
     lock_timeout: float = 300.0
     tools: ToolSettings = field(default_factory=ToolSettings)
@@ -236,6 +237,19 @@ def _locked(path: Path | None, timeout: float, deadline: Deadline) -> Iterator[N
         raise
 
 
+def _stream_of(plan: SendPlan, defaults: dict[str, Any], sink: ReplySink) -> SendPlan:
+    """A request document's own `stream` (-i json) decides unless a flag or the output
+    format did (`plan.stream_by`); then a note says which one it gave way to."""
+    wanted = defaults.get("stream")
+    if not isinstance(wanted, bool) or wanted == plan.stream:
+        return plan
+    if plan.stream_by is None:
+        return replace(plan, stream=wanted)
+    shown = "true" if wanted else "false"
+    sink.note(f'the request document\'s "stream": {shown} gives way to {plan.stream_by}')
+    return plan
+
+
 def run_send(
     plan: SendPlan, sink: ReplySink, dry_run: bool = False,
     log: Callable[[str], None] = lambda _: None, record: RunRecord | None = None,
@@ -255,6 +269,7 @@ def run_send(
     new.check()
     for warning in new.warnings:
         sink.warning(warning)
+    plan = _stream_of(plan, new.defaults, sink)
     with _locked(None if dry_run else path, plan.lock_timeout, live.deadline):
         history = read_history(path) if path else []
         turn = _build(plan, history, fit, new)

@@ -22,7 +22,7 @@ from cohere_cli.base.errors import APIError, Fault, IncompleteReplyError, Networ
 from cohere_cli.wire.connection import Connection, check_base_url, is_loopback
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
 from cohere_cli.wire.pacing import Pacer
-from cohere_cli.wire.retry import asks_everyone_to_wait, retry_wait
+from cohere_cli.wire.retry import asks_everyone_to_wait, monthly_limit_spent, retry_wait
 from cohere_cli.wire.status import error_for_status, is_retried_status
 
 if TYPE_CHECKING:
@@ -125,7 +125,8 @@ class ApiClient:
             if response is not None and response.status_code < 400:
                 return response
             if response is not None and (
-                    attempt == retries or not is_retried_status(response.status_code)):
+                    attempt == retries or not is_retried_status(response.status_code)
+                    or monthly_limit_spent(response.status_code, outcome.error_body)):
                 raise self._error(response, outcome.error_body)
             if deadline.passed():
                 raise deadline.error(f"after {outcome.reason}" if response is not None
@@ -218,7 +219,8 @@ class ApiClient:
     def _error(self, response: requests.Response, body: bytes) -> APIError:
         message, error_id = parse_error_body(body, response.reason or "")
         return error_for_status(response.status_code, message, error_id,
-                                self._base_url_origin())
+                                self._base_url_origin(),
+                                monthly_limit_spent(response.status_code, body))
 
     def _read_body(self, response: requests.Response, deadline: Deadline = NO_DEADLINE) -> bytes:
         """A whole 200 body; a transport fault while reading it is a NetworkError, in words."""

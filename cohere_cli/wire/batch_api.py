@@ -28,7 +28,7 @@ from cohere_cli.wire.api_client import (
     parse_json_body,
 )
 from cohere_cli.wire.connection import Connection, is_loopback
-from cohere_cli.wire.retry import retry_wait
+from cohere_cli.wire.retry import monthly_limit_spent, retry_wait
 from cohere_cli.wire.status import error_for_status, is_retried_status
 
 INPUT_TYPE = "batch-chat-v2-input"
@@ -115,12 +115,13 @@ class BatchAPI:
             self._log(f"HTTP {response.status_code}")
             if response.status_code < 400:
                 return _id_of(parse_json_body(response.content), "id", "the upload")
-            if attempt == self._connection.retries or not is_retried_status(
+            spent = monthly_limit_spent(response.status_code, response.content)
+            if attempt == self._connection.retries or spent or not is_retried_status(
                     response.status_code):
                 break
             time.sleep(retry_wait(response.headers, attempt, self._connection.max_wait))
         message, error_id = parse_error_body(response.content, response.reason or "")
-        raise error_for_status(response.status_code, message, error_id)
+        raise error_for_status(response.status_code, message, error_id, monthly_limit=spent)
 
     def dataset(self, dataset_id: str) -> dict[str, Any]:
         """GET /v1/datasets/{id}: the dataset."""

@@ -14,6 +14,9 @@ from cohere_cli.base.errors import (
 RETRIED_STATUSES = frozenset({408, 409, 429})
 NOT_TRANSIENT = frozenset({501, 505})  # Not Implemented, HTTP Version Not Supported
 AUTH_STATUSES = frozenset({401, 403, 498})
+MONTHLY_LIMIT_HINT = ("the key's monthly trial limit of API calls is spent, which no retry "
+                      "or wait clears before next month: use a production key "
+                      "(https://dashboard.cohere.com/api-keys)")
 
 
 def is_retried_status(status: int) -> bool:
@@ -23,15 +26,18 @@ def is_retried_status(status: int) -> bool:
 
 
 def error_for_status(
-    status: int, message: str, error_id: str | None = None, where: str = "the base URL"
+    status: int, message: str, error_id: str | None = None, where: str = "the base URL",
+    monthly_limit: bool = False,
 ) -> APIError:
     """The typed error for a final (not retried, or retries spent) HTTP status. `where`
     names the base URL and where it came from ("http://... (from flag --base-url)"),
-    for the hint; never the key."""
+    for the hint; never the key. A 429 whose monthly trial limit is spent has its own
+hint: no retry or wait helps."""
     if status in AUTH_STATUSES:
         return AuthError(status, message, error_id, where=where)
     if status == 429:
-        return RateLimitError(status, message, error_id, where=where)
+        hint = MONTHLY_LIMIT_HINT if monthly_limit else None
+        return RateLimitError(status, message, error_id, hint, where=where)
     if status in RETRIED_STATUSES or status >= 500:
         return ServiceError(status, message, error_id, where=where)
     return RejectedError(status, message, error_id, where=where)

@@ -195,12 +195,14 @@ def _send(flags: SendFlags, streams: Streams, console: Console, runlog: RunLog) 
     stream = flags.stream if flags.stream is not None else output_format in ("text", "events")
     if output_format == "events" and flags.stream is False:
         raise UsageError("--format events needs --stream")
+    stream_by = ("--format events" if output_format == "events" else
+                 None if flags.stream is None else "--stream" if stream else "--no-stream")
     settings = settings_of(flags.settings, console, with_preset=True)
     runlog.use(settings)
     param_warnings(flags.request.params, console)
     plan = SendPlan(
         inputs=inputs, options=replace(with_preset(flags.request, settings), stdin_media=media),
-        stream=output_format == "events" or stream,
+        stream=output_format == "events" or stream, stream_by=stream_by,
         connection=connection_of(settings, flags.connection), fallback_model=settings.model,
         conversation=Path(flags.conversation) if flags.conversation else None,
         lock_timeout=flags.lock_timeout,
