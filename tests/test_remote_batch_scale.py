@@ -18,8 +18,11 @@ import orjson
 import pytest
 from conftest import ROOT, TEST_KEY, assert_no_key, invoke, run_process, wait_for
 
-from cohere_cli.base.errors import LocalWriteError
+from cohere_cli.base.errors import ExitCode, InputError, LocalWriteError
+from cohere_cli.batch.remote.prepare import LineSource, prepare
 from cohere_cli.batch.remote.spill import Spill, in_order
+from cohere_cli.batch.remote.state import StateFiles
+from cohere_cli.chat.request import RequestOptions
 from cohere_cli.stub.batch_settings import BatchStubSettings
 from cohere_cli.stub.server import StubServer
 
@@ -88,6 +91,51 @@ def test_a_spill_that_cannot_be_made_is_a_write_error(tmp_path: Path) -> None:
     (tmp_path / "spill" / "inside").write_bytes(b"")  # a folder where the file goes
     with pytest.raises(LocalWriteError, match="spill: cannot write"):
         Spill(tmp_path / "spill")
+
+
+def test_a_spill_that_cannot_be_made_stops_prepare_before_anything_is_sent(
+        tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'"one"\n"two"\n')
+    files = StateFiles(tmp_path / "out.jsonl")
+    files.spill.mkdir()
+    (files.spill / "inside").write_bytes(b"")
+    lines = LineSource(str(source), RequestOptions(), "command-a")
+    with source.open("rb") as stream, pytest.raises(InputError) as raised:
+        prepare(lines, stream, files)
+    assert raised.value.exit_code == ExitCode.INPUT
+    assert str(raised.value).startswith(f"{files.spill}: cannot write: ")
+
+
+FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from cohere_cli.base.errors import ExitCode, InputError, LocalWriteError
+from cohere_cli.batch.remote.prepare import LineSource, prepare
+from cohere_cli.batch.remote.spill import Spill
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+try:
+    with Spill(Path(sys.argv[1])) as spill:
+        for n in range(10_000):
+            spill.claim(str(n), n)
+            spill.put(str(n), bytes(1000))
+        list(spill.records())
+except LocalWriteError as exc:
+    print(exc.exit_code, exc)
+"""
+
+
+def test_a_full_disk_under_the_spill_is_a_write_error(tmp_path: Path) -> None:
+    """10 MB of records where 1 MB fits (a file size limit stands in for a full disk)."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(folder / "spill")],
+                          capture_output=True, cwd=ROOT, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert b"spill: cannot write" in done.stdout, done.stdout
+    assert int(done.stdout.split()[0]) == LocalWriteError.exit_code
+    assert list(folder.iterdir()) == []  # removed all the same
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import orjson
 
-from cohere_cli.base.errors import InputError
+from cohere_cli.base.errors import InputError, LocalWriteError
 from cohere_cli.batch.lines import JobMaker, iter_lines
 from cohere_cli.batch.remote.records import Uncarried, custom_id, input_record
 from cohere_cli.batch.remote.spill import Spill
@@ -83,6 +83,8 @@ def prepare(lines: LineSource, stream: IO[bytes], files: StateFiles,
                     upload.write(orjson.dumps(record) + b"\n")
     except OSError as exc:
         raise InputError(str(files.index.parent), f"cannot write: {exc.strerror}") from None
+    except LocalWriteError as exc:  # the spill's: nothing was sent yet
+        raise InputError(str(files.spill), str(exc).split(": ", 1)[-1]) from None
     found.input_sha256 = digest.hexdigest()
     return found
 

@@ -10,9 +10,9 @@ what the next run rebuilds from the index and the output parts.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from cohere_cli.base.errors import LocalWriteError, UsageError
 
@@ -21,6 +21,7 @@ try:
 except ImportError:  # a Python built without it
     sqlite3 = None  # type: ignore[assignment]
 
+T = TypeVar("T")
 TABLES = ("CREATE TABLE ids (custom_id TEXT PRIMARY KEY, position INTEGER NOT NULL) "
           "WITHOUT ROWID",
           "CREATE TABLE records (position INTEGER PRIMARY KEY, record BLOB NOT NULL)")
@@ -38,7 +39,7 @@ class Spill:
         self._guard(self._remove)
         self._db = self._guard(self._open)
 
-    def _open(self) -> Any:
+    def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), isolation_level=None)
         for pragma in ("journal_mode = OFF", "synchronous = OFF",
                        "locking_mode = EXCLUSIVE", "cache_size = -4096"):
@@ -48,21 +49,22 @@ class Spill:
             db.execute(table)
         return db
 
-    def _guard(self, action: Any, *args: Any) -> Any:
-        """ACTION(*ARGS), a SQLite error (a full disk, a folder not writable) as the
+    def _guard(self, action: Callable[..., T], *args: object) -> T:
+        """ACTION(*ARGS), a SQLite error (a full disk, a folder in the way) as the
         LocalWriteError of the spill file."""
         try:
             return action(*args)
         except (sqlite3.Error, OSError) as exc:
             raise LocalWriteError(f"{self.path}: cannot write: {exc}",
-                                  hint="free some space beside -o FILE, then run the "
-                                  "command again") from None
+                                  hint="the spill needs room beside -o FILE: free some space "
+                                  "(or give -o in another folder), then run the command "
+                                  "again") from None
 
     def claim(self, custom_id: str, position: int) -> bool:
         """CUSTOM_ID belongs to the line at POSITION; False when an earlier line has it."""
         cursor = self._guard(self._db.execute, "INSERT OR IGNORE INTO ids VALUES (?, ?)",
                              (custom_id, position))
-        return bool(cursor.rowcount == 1)
+        return cursor.rowcount == 1
 
     def put(self, custom_id: str, record: bytes) -> None:
         """RECORD is the output of the line that claimed CUSTOM_ID (a later record for the
@@ -75,8 +77,7 @@ class Spill:
         cursor = self._guard(self._db.execute,
                              "SELECT position, record FROM records ORDER BY position")
         while rows := self._guard(cursor.fetchmany, 256):
-            for position, record in rows:
-                yield position, bytes(record)
+            yield from rows
 
     def close(self) -> None:
         """Close and remove the file."""
