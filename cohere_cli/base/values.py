@@ -60,6 +60,13 @@ def path_text(value: str) -> str:
     return value
 
 
+def some_text(value: str) -> str:
+    """Text that is not blank (--compact-prompt, --compact-model)."""
+    if not value.strip():
+        raise ValueProblem("must not be empty")
+    return value
+
+
 def whole_number(value: str | int, lowest: int, highest: int) -> int:
     """A whole number from `lowest` to `highest`."""
     rule = f"must be a whole number from {lowest} to {highest}"

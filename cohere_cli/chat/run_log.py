@@ -54,8 +54,13 @@ class RunRecord:
         reason, answer_id = response.get("finish_reason"), response.get("id")
         self.finish_reason = reason if isinstance(reason, str) else None
         self.response_id = answer_id if isinstance(answer_id, str) else None
-        add_usage(self.usage, usage_counts(response))
+        self.count(response)
         self.reply = reply_text(response)
+
+    def count(self, response: dict[str, Any]) -> None:
+        """A response's usage joins the run's total: each round of a tool loop (through
+        `answered`), --compact's summarising request (on its own: it is not the reply)."""
+        add_usage(self.usage, usage_counts(response))
 
     def line(self, status: int, error: str | None, prices: Prices | None = None,
              content: bool = False) -> bytes:

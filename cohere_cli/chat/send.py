@@ -16,6 +16,7 @@ from cohere_cli.base.errors import (
     TimeLimitError,
     ToolRoundsError,
 )
+from cohere_cli.chat.compact import Compactor, CompactSettings, with_summary
 from cohere_cli.chat.media import attach_images, image_blocks
 from cohere_cli.chat.messages import MessageInputs, NewInput, assemble_messages, read_input
 from cohere_cli.chat.request import RequestOptions, build_request
@@ -24,6 +25,7 @@ from cohere_cli.chat.run_log import RunRecord
 from cohere_cli.chat.tools import ToolSettings, run_tool_calls
 from cohere_cli.conversation.file import ConversationLock, read_history, save_conversation
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
+from cohere_cli.conversation.summary import StoredSummary
 from cohere_cli.settings.names import time_limit
 from cohere_cli.settings.presets import apply_preset
 from cohere_cli.wire.api_client import ApiClient, parse_json_body
@@ -58,6 +60,8 @@ class ReplySink(Protocol):
 
     def tool_results(self, messages: list[dict[str, Any]]) -> None: ...
 
+    def extra_usage(self, label: str, response: dict[str, Any]) -> None: ...
+
 
 @dataclass(frozen=True)
 class SendPlan:
@@ -73,6 +77,7 @@ class SendPlan:
     lock_timeout: float = 300.0
     tools: ToolSettings = field(default_factory=ToolSettings)
     history: HistoryLimits = field(default_factory=HistoryLimits)
+    compact: CompactSettings = field(default_factory=CompactSettings)  # with `conversation`
     max_time: float | None = None  # --max-time: the whole send, tool rounds included
 
 
@@ -170,26 +175,47 @@ class _Turn:
     messages: list[dict[str, Any]]  # without the preset's (they are not saved)
     new_count: int
     body: dict[str, Any]
+    summary: StoredSummary | None = None  # --compact's, sent in each request
 
 
 def _build(
-    plan: SendPlan, history: list[dict[str, Any]], fit: HistoryFit, new: NewInput
+    plan: SendPlan, history: list[dict[str, Any]], fit: HistoryFit, new: NewInput,
+    compactor: Compactor | None,
 ) -> _Turn:
     assembled = assemble_messages(replace(plan.inputs, history=tuple(history)), new)
     attach_images(assembled.messages, image_blocks(plan.inputs.images, plan.inputs.image_detail,
                                                    plan.options.stdin_media))
-    sent = fit.window(assembled.messages, assembled.new_count).messages
-    body = build_request(sent, plan.options, assembled.defaults, plan.fallback_model,
-                         plan.stream)
-    return _Turn(assembled.messages, assembled.new_count, body)
+    windowed = fit.window(assembled.messages, assembled.new_count)
+    body = build_request(windowed.messages, plan.options, assembled.defaults,
+                         plan.fallback_model, plan.stream)
+    if compactor is None:
+        return _Turn(assembled.messages, assembled.new_count, body)
+    summary = compactor.summary(assembled.messages, assembled.new_count,
+                                windowed.turns_left_out, body["model"])
+    body["messages"] = with_summary(apply_preset(plan.options.preset, windowed.messages),
+                                    summary)
+    return _Turn(assembled.messages, assembled.new_count, body, summary)
 
 
 def _exchange_messages(
-    plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None],
-    live: _Live, messages: list[dict[str, Any]],
+    plan: SendPlan, turn: _Turn, body: dict[str, Any], sink: ReplySink,
+    log: Callable[[str], None], live: _Live, messages: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    sent = apply_preset(plan.options.preset, messages).messages
+    sent = with_summary(apply_preset(plan.options.preset, messages), turn.summary)
     return _exchange(plan, {**body, "messages": sent}, sink, log, live)
+
+
+def _fold_exchange(
+    plan: SendPlan, sink: ReplySink, log: Callable[[str], None], live: _Live,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """--compact's summarising request: not streamed, not shown; its usage counts in the
+    run's total (the run log, cost_usd) and has its own --usage line."""
+    with ApiClient(plan.connection, log) as client:
+        response, _ = send_chat(client, body, live.deadline)
+    live.record.count(response)
+    sink.extra_usage("summary", response)
+    return response
 
 
 def _converse(
@@ -205,7 +231,7 @@ def _converse(
     while True:
         every = [*turn.messages, *added] if added else turn.messages
         response = fit.send(every, turn.new_count + len(added),
-                            partial(_exchange_messages, plan, body, sink, log, live))
+                            partial(_exchange_messages, plan, turn, body, sink, log, live))
         assistant = request_message(response)
         added.append(assistant)
         calls = tool_calls(response)
@@ -270,9 +296,11 @@ def run_send(
     for warning in new.warnings:
         sink.warning(warning)
     plan = _stream_of(plan, new.defaults, sink)
+    compactor = (Compactor(plan.compact, path, partial(_fold_exchange, plan, sink, log, live),
+                           sink, log, dry_run) if plan.compact.on and path else None)
     with _locked(None if dry_run else path, plan.lock_timeout, live.deadline):
         history = read_history(path) if path else []
-        turn = _build(plan, history, fit, new)
+        turn = _build(plan, history, fit, new, compactor)
         if dry_run:
             live.record.sent(turn.body)
             sink.body(turn.body)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from cohere_cli import PROGRAM
 
 if TYPE_CHECKING:
+    from cohere_cli.chat.compact import CompactSettings
     from cohere_cli.chat.request import RequestOptions
     from cohere_cli.cli.options import ConnectionFlags
     from cohere_cli.cli.render import Console
@@ -33,6 +34,30 @@ def history_limits(settings: Settings) -> HistoryLimits:
     from cohere_cli.conversation.fit import HistoryLimits
 
     return HistoryLimits(settings.history_turns, settings.history_tokens, settings.fit)
+
+
+def compact_settings(settings: Settings, conversation: str | None) -> CompactSettings:
+    """--compact, --compact-prompt and --compact-model, checked before anything is sent:
+    --compact needs a history window, and -c FILE to keep its summary beside. From the
+    config or a preset, without -c, it does nothing (a one-off send has no history)."""
+    from cohere_cli.base.errors import UsageError
+    from cohere_cli.chat.compact import CompactSettings
+
+    if not settings.compact:
+        return CompactSettings()
+    source = settings.sources.get("compact", "")
+    if conversation is None:
+        if source.startswith("flag"):
+            raise UsageError("--compact keeps its summary beside the conversation: give "
+                             "-c FILE")
+        return CompactSettings()
+    if settings.history_turns is None and settings.history_tokens is None:
+        given = "--compact" if source.startswith("flag") else f"compact ({source})"
+        raise UsageError(f"{given} needs a history window: the turns it leaves out are what "
+                         "the summary sums up",
+                         hint="add --history-turns N or --history-tokens N (or their "
+                              "config keys)")
+    return CompactSettings(True, settings.compact_prompt, settings.compact_model)
 
 
 def with_preset(request: RequestOptions, settings: Settings) -> RequestOptions:

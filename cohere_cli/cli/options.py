@@ -73,6 +73,7 @@ BASE_URL = Checked("url", values.base_url, "bad base URL {value!r}: it {problem}
 HEADER_TEXT = Checked("text", values.header_text)
 HISTORY_TURNS = Checked("n", values.history_turns)
 HISTORY_TOKENS = Checked("n", values.history_tokens)
+SOME_TEXT = Checked("text", values.some_text)
 
 
 def _choice(*names: str) -> click.Choice[str]:
@@ -114,7 +115,8 @@ class MessageFlags:
 PRESET_OPTION = click.option(
     "--preset", type=LocalText(), metavar="NAME|PATH",
     help="Start from a preset: a JSON request document (request fields, messages, "
-    "history_turns, history_tokens, fit, max_time); NAME is in the presets folder "
+    "history_turns, history_tokens, fit, compact, compact_prompt, compact_model, "
+    "max_time); NAME is in the presets folder "
     "($CO_PRESET, config `preset`).")
 
 MODEL_OPTION = click.option("-m", "--model", metavar="NAME",
@@ -180,6 +182,20 @@ HISTORY_OPTIONS = [
                  "(at most 4 more times)."),
 ]
 
+# --compact (send only; chat/compact.py): a summary of what the window leaves out; also
+# config keys and preset settings.
+COMPACT_OPTIONS = [
+    click.option("--compact/--no-compact", default=None,
+                 help="With -c and a history window: fold the turns the window leaves out "
+                 "into a running summary (one more request when turns leave the window), "
+                 "sent in their place; kept in FILE.summary.json."),
+    click.option("--compact-prompt", type=SOME_TEXT, metavar="TEXT",
+                 help="The instruction of the summarising request (see LONG CONVERSATIONS "
+                 "in cohere-chat(1) for the built-in one)."),
+    click.option("--compact-model", type=SOME_TEXT, metavar="NAME",
+                 help="The model of the summarising request.  [default: the request's]"),
+]
+
 # Unattended runs (send and batch): a total deadline and the run log; also config keys.
 RUN_OPTIONS = [
     click.option("--max-time", type=POSITIVE_SECONDS, metavar="SECONDS",
@@ -226,14 +242,18 @@ def history_options(func: F) -> F:
     return _apply(HISTORY_OPTIONS, func)
 
 
+def compact_options(func: F) -> F:
+    return _apply(COMPACT_OPTIONS, func)
+
+
 def run_options(func: F) -> F:
     return _apply(RUN_OPTIONS, func)
 
 
 def settings_options(func: F) -> F:
     """For `config`: every flag a setting comes from (config.ConfigFlags)."""
-    return _apply([MODEL_OPTION, *SETTINGS_OPTIONS, *HISTORY_OPTIONS, *RUN_OPTIONS,
-                   PRESET_OPTION], func)
+    return _apply([MODEL_OPTION, *SETTINGS_OPTIONS, *HISTORY_OPTIONS, *COMPACT_OPTIONS,
+                   *RUN_OPTIONS, PRESET_OPTION], func)
 
 
 def preset_option(func: F) -> F:

@@ -291,9 +291,17 @@ class Renderer:
             for line in citation_lines(response):
                 self.console.err(line)
         if self.options.usage:
-            counts = usage_counts(response, self.options.prices)
-            fields = " ".join(f"{k}={number_text(v)}" for k, v in counts.items())
-            self.console.err(f"usage: {fields or 'none reported'}")
+            self._usage_line("usage", response)
+
+    def extra_usage(self, label: str, response: dict[str, Any]) -> None:
+        """With --usage, the line of a request that is not the reply (--compact's)."""
+        if self.options.usage:
+            self._usage_line(f"usage ({label})", response)
+
+    def _usage_line(self, lead: str, response: dict[str, Any]) -> None:
+        counts = usage_counts(response, self.options.prices)
+        fields = " ".join(f"{k}={number_text(v)}" for k, v in counts.items())
+        self.console.err(f"{lead}: {fields or 'none reported'}")
 
     def note(self, text: str) -> None:
         self.console.note(text)

@@ -23,6 +23,7 @@ import re
 import secrets
 import stat
 import time
+from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
@@ -230,7 +231,8 @@ def _history_line(line: bytes, number: int, offset: int, source: str) -> Any:
         raise JSONLineError(source, f"invalid JSON ({exc.msg})", number) from None
 
 
-def _file_mode(target: Path) -> int:
+def file_mode(target: Path) -> int:
+    """The permissions of `target`, or those a new file gets (0666 less the umask)."""
     try:
         return target.stat().st_mode & 0o777
     except FileNotFoundError:
@@ -259,29 +261,33 @@ def _not_saved(shown: str, exc: OSError) -> LocalWriteError:
     )
 
 
+def replace_file(target: Path, chunks: Iterable[bytes], mode: int) -> None:
+    """Replace `target` (a resolved path) with `chunks` atomically, through a fsynced
+    temporary file `.NAME.<16 hex>.tmp` beside it (`remove_stale_temporaries` knows its
+    name). An OSError says why not; `target` is then as it was and the temporary is gone."""
+    fd, temporary = _create_temporary(target)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(fd, mode)
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise
+    sync_directory(target.parent)
+
+
 def save_conversation(path: Path, messages: list[dict[str, Any]]) -> None:
     """Replace FILE (a link's target, see `resolve_conversation`) with `messages`
     atomically, keeping its permissions. A failed write is a LocalWriteError; FILE is
     then as it was and the temporary file is gone."""
     target = resolve_conversation(path)
-    mode = _file_mode(target)
+    lines = (orjson.dumps(message, option=orjson.OPT_APPEND_NEWLINE) for message in messages)
     try:
-        fd, temporary = _create_temporary(target)
-    except OSError as exc:
-        raise _not_saved(str(path), exc) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(fd, mode)
-            for message in messages:
-                handle.write(orjson.dumps(message, option=orjson.OPT_APPEND_NEWLINE))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException as error:
-        with suppress(OSError):
-            temporary.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise _not_saved(str(path), error) from None
-        raise
-    sync_directory(target.parent)
-
+        replace_file(target, lines, file_mode(target))
+    except OSError as error:
+        raise _not_saved(str(path), error) from None

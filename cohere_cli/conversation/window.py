@@ -12,7 +12,8 @@ history, only the part to send.
 `new_input_count(brought)`: the new input of what a run brings.
 `window(messages, new_count, turns=, tokens=)`: system + the most recent whole turns the
 budgets allow + new input. `leave_out(messages, new_count, count)`: all but the `count`
-oldest turns. `estimate_tokens(messages)`: the estimate below (the stub's too).
+oldest turns. `turn_spans(messages, new_count)`: where each history turn lies (what
+--compact folds). `estimate_tokens(messages)`: the estimate below (the stub's too).
 `parse_too_many_tokens(text)`: Cohere's 400 read. `fit_next(...)`: turns to leave out
 on the next try after that 400.
 
@@ -158,6 +159,13 @@ def leave_out(messages: Sequence[Message], new_count: int, count: int) -> Window
     _check_count("count", count)
     layout = _layout(messages, new_count)
     return _build(messages, layout, min(count, layout.droppable))
+
+
+def turn_spans(messages: Sequence[Message], new_count: int) -> list[tuple[int, int]]:
+    """(start, stop) of each history turn, oldest first: `messages[start:stop]` (a turn
+    the new input continues included; never the system message or the new input)."""
+    layout = _layout(messages, new_count)
+    return [(start, layout.end(turn)) for turn, start in enumerate(layout.starts)]
 
 
 def _value_size(value: Any) -> int:

@@ -49,6 +49,9 @@ class ConfigFlags:
     history_turns: int | None = None
     history_tokens: int | None = None
     fit: bool | None = None
+    compact: bool | None = None
+    compact_prompt: str | None = None
+    compact_model: str | None = None
     max_time: float | None = None
     log: str | None = None
     preset: str | None = None
@@ -72,6 +75,9 @@ class Settings:
     history_turns: int | None = None  # None: the whole history
     history_tokens: int | None = None  # None: no token budget
     fit: bool = False
+    compact: bool = False  # --compact: fold what the window leaves out into a summary
+    compact_prompt: str | None = None  # None: the built-in instruction
+    compact_model: str | None = None  # None: the request's model
     max_time: float | None = None  # --max-time; None: no limit
     log: Path | None = None  # the run log; None: none
     price_input: float | None = None  # USD per million billed tokens
@@ -319,6 +325,9 @@ def load_settings(
         "history_turns": _pick("history_turns", flags.history_turns, None, layers, in_preset),
         "history_tokens": _pick("history_tokens", flags.history_tokens, None, layers, in_preset),
         "fit": _pick("fit", flags.fit, None, layers, in_preset),
+        "compact": _pick("compact", flags.compact, None, layers, in_preset),
+        "compact_prompt": _pick("compact_prompt", flags.compact_prompt, None, layers, in_preset),
+        "compact_model": _pick("compact_model", flags.compact_model, None, layers, in_preset),
         "max_time": _pick("max_time", flags.max_time, None, layers, in_preset),
         "log": _pick("log", flags.log, ("COHERE_CHAT_LOG", environ), layers),
         "price_input": _pick("price_input", None, None, layers),
@@ -345,6 +354,10 @@ def load_settings(
         history_tokens=_checked("history_tokens", picks["history_tokens"],
                                 values.history_tokens, None),
         fit=_checked("fit", picks["fit"], values.boolean, False),
+        compact=_checked("compact", picks["compact"], values.boolean, False),
+        compact_prompt=_checked("compact_prompt", picks["compact_prompt"], values.some_text,
+                                None),
+        compact_model=_checked("compact_model", picks["compact_model"], values.some_text, None),
         max_time=_checked("max_time", picks["max_time"], values.positive_seconds, None),
         log=_log_path(picks["log"], config_dir),
         **_prices(picks["price_input"], picks["price_output"]),

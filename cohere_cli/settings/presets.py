@@ -27,8 +27,11 @@ from cohere_cli.chat.rules import REQUEST_FIELDS, body_problem, message_problem
 PRESET_SETTINGS: dict[str, Callable[[Any], Any] | None] = {
     "history_turns": values.history_turns,
     "history_tokens": values.history_tokens,
-    "fit": None,  # a JSON true or false
+    "fit": None,  # a JSON true or false (as "compact")
     "max_time": values.positive_seconds,
+    "compact": None,
+    "compact_prompt": values.some_text,
+    "compact_model": values.some_text,
 }
 MAX_PRESET_BYTES = 1 << 24
 SUFFIX = ".json"
@@ -152,7 +155,10 @@ def _setting(key: str, item: Any, source: str) -> Any:
             raise InputError(source, f'"{key}" must be true or false')
         return item
     whole = key.startswith("history")
-    if isinstance(item, bool) or not isinstance(item, int if whole else (int, float)):
+    if key.startswith("compact_"):
+        if not isinstance(item, str):
+            raise InputError(source, f'"{key}" must be a string')
+    elif isinstance(item, bool) or not isinstance(item, int if whole else (int, float)):
         raise InputError(source, f'"{key}" must be a {"whole " if whole else ""}number')
     try:
         return rule(item)

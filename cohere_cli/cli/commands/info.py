@@ -69,7 +69,7 @@ def models(flags: ModelsFlags, streams: Streams) -> int:
 @typed(ConfigCommandFlags)
 def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
     """Show the effective settings and where each came from (the key is never shown)."""
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.render import Console, escape_line
     from cohere_cli.settings.config import config_path, load_settings
 
     console = Console.of(streams)
@@ -104,6 +104,10 @@ def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
         "history_tokens": "(no limit)" if settings.history_tokens is None
         else str(settings.history_tokens),
         "fit": "yes" if settings.fit else "no",
+        "compact": "yes" if settings.compact else "no",
+        "compact_prompt": "(built in)" if settings.compact_prompt is None
+        else escape_line(settings.compact_prompt),
+        "compact_model": settings.compact_model or "(the request's model)",
         "max_time": "(no limit)" if settings.max_time is None else f"{settings.max_time:g}",
         "log": "(none)" if settings.log is None else str(settings.log),
         "price_input": "(none)" if settings.price_input is None else f"{settings.price_input:g}",

@@ -11,6 +11,7 @@ from cohere_cli.chat.request import NOT_FLAGS, RequestOptions
 from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.flags import part, typed
 from cohere_cli.cli.from_flags import (
+    compact_settings,
     connection_of,
     history_limits,
     logger,
@@ -25,6 +26,7 @@ from cohere_cli.cli.options import (
     ConnectionFlags,
     LocalText,
     MessageFlags,
+    compact_options,
     connection_options,
     history_options,
     message_options,
@@ -90,6 +92,7 @@ class SendFlags:
               "without sending.")
 @click.option("--force", is_flag=True, help="With --save-preset: replace an existing preset.")
 @history_options
+@compact_options
 @request_options
 @click.option("-F", "--format", "output_format",
               type=click.Choice(["text", "json", "message", "events"]), default="text",
@@ -154,7 +157,9 @@ def _save_preset(flags: SendFlags, name: str, console: Console) -> int:
     given = flags.settings
     settings = {name: value for name, value in (
         ("history_turns", given.history_turns), ("history_tokens", given.history_tokens),
-        ("fit", given.fit), ("max_time", given.max_time)) if value is not None}
+        ("fit", given.fit), ("compact", given.compact), ("compact_prompt", given.compact_prompt),
+        ("compact_model", given.compact_model), ("max_time", given.max_time))
+        if value is not None}
     document = preset_document(flags.request, system, settings)
     path = save_preset(name, document, os.environ, flags.force)
     console.note(f"saved preset {name} ({path})")
@@ -209,6 +214,7 @@ def _send(flags: SendFlags, streams: Streams, console: Console, runlog: RunLog) 
         tools=ToolSettings(parse_tool_exec(flags.tool_exec), flags.max_tool_rounds,
                            flags.tool_timeout),
         history=history_limits(settings), max_time=settings.max_time,
+        compact=compact_settings(settings, flags.conversation),
     )
     renderer = Renderer(console, OutputOptions(
         format=output_format, show_thinking=flags.show_thinking,
