@@ -159,6 +159,7 @@ def test_a_failed_summarising_request_leaves_the_stored_summary(make_stub: Any,
     ("   ", "the reply has no text"),
     ({"message": {"tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]},
       "finish_reason": "COMPLETE"}, "the reply asks for tools"),
+    ("x" * (512 * 1024 + 1), "the reply is over 512 KiB"),
 ])
 def test_a_cut_or_malformed_summary_is_never_stored(make_stub: Any, tmp_path: Path,
                                                     spec: object, why: str) -> None:
@@ -182,6 +183,37 @@ def test_a_body_that_is_no_chat_response_is_never_stored(make_stub: Any,
     result = send(path, "--retries", "0", "again")
     assert "the summarising request failed" in result.stderr
     assert path.with_name("chat.jsonl.summary.json").read_bytes() == before
+
+
+def test_max_time_during_the_summarising_request_stops_the_turn(make_stub: Any,
+                                                                tmp_path: Path) -> None:
+    server = make_stub(fail=("hang",))
+    path = tmp_path / "chat.jsonl"
+    write_turns(path, 5)
+    before = path.read_bytes()
+    result = invoke(["-c", str(path), *WINDOW, "--max-time", "0.5", "hi"])
+    assert result.exit_code == 7 and "stopped after --max-time" in result.stderr
+    assert "warning" not in result.stderr and len(server.requests) == 1
+    assert path.read_bytes() == before
+    assert not path.with_name("chat.jsonl.summary.json").exists()
+
+
+def test_every_round_of_a_tool_loop_carries_the_summary(make_stub: Any,
+                                                        tmp_path: Path) -> None:
+    call = {"message": {"tool_calls": [{"id": "c1", "type": "function",
+                                        "function": {"name": "add", "arguments": "{}"}}]}}
+    server = make_stub(replies=("SUMMARY", call, "done"))
+    path = tmp_path / "chat.jsonl"
+    write_turns(path, 4)
+    tool = tmp_path / "add.sh"
+    tool.write_text("#!/bin/sh\ncat >/dev/null\necho '{\"sum\": 3}'\n")
+    tool.chmod(0o755)
+    result = send(path, "--tool-exec", f"add={tool}", "add them")
+    assert result.stdout == "done\n"
+    fold, first, second = chat_bodies(server)
+    assert is_fold(fold) and folded_turns(fold) == [0, 1]
+    assert summary_lines(first) == summary_lines(second) == [SUMMARY_LEAD + "SUMMARY"]
+    assert second["messages"][-1]["role"] == "tool"
 
 
 @pytest.mark.slow

@@ -6,10 +6,11 @@ When turns leave the window that the stored summary does not sum up yet
 (`--compact-model`, else the request's) for the updated summary: its system message is
 the instruction (`--compact-prompt`, else DEFAULT_PROMPT) and its one user message holds
 the summary so far and a transcript of only the newly left-out turns. A reply that is
-not whole (any finish reason but COMPLETE), has no text, or asks for tools is not a
-summary. A summary is stored at once (the conversation file keeps its messages as they
+not whole (any finish reason but COMPLETE), has no text, is over MAX_TEXT_BYTES, or
+asks for tools is not a summary. A summary is stored at once (the conversation file keeps its messages as they
 were); when the request fails or its reply is not a summary, the turn goes on with the
-summary it had, one warning says so, and the stored summary is unchanged.
+summary it had, one warning says so, and the stored summary is unchanged (past
+--max-time, the turn stops there).
 
 Every request of the turn then carries the summary as a system message (`SUMMARY_LEAD`
 and the text) after the system message and the preset's messages, before the window.
@@ -23,10 +24,11 @@ from typing import Any, Protocol
 
 import orjson
 
-from cohere_cli.base.errors import CohereChatError
+from cohere_cli.base.errors import CohereChatError, TimeLimitError
 from cohere_cli.chat.response import reply_text, tool_calls
 from cohere_cli.conversation.file import remove_stale_temporaries
 from cohere_cli.conversation.summary import (
+    MAX_TEXT_BYTES,
     FoldPlan,
     StoredSummary,
     plan_fold,
@@ -129,8 +131,11 @@ def summary_problem(response: dict[str, Any]) -> str | None:
         return f"the reply did not complete (finish_reason {reason})"
     if tool_calls(response):
         return "the reply asks for tools"
-    if not reply_text(response).strip():
+    text = reply_text(response).strip()
+    if not text:
         return "the reply has no text"
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        return f"the reply is over {MAX_TEXT_BYTES >> 10} KiB, too long for a summary"
     return None
 
 
@@ -188,6 +193,8 @@ class Compactor:
         self.log(f"compact: folding {plan.turns()} of the history into the summary")
         try:
             response = self.send(body)
+        except TimeLimitError:
+            raise  # past --max-time the turn is over: the main request would stop too
         except CohereChatError as error:
             return self._kept(plan, path, error.message)
         problem = summary_problem(response)

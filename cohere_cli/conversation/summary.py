@@ -36,7 +36,8 @@ from cohere_cli.conversation.window import Message, turn_spans
 
 SUFFIX = ".summary.json"
 VERSION = 1
-MAX_BYTES = 1 << 22  # a summary file bigger than 4 MiB is not one cohere-chat wrote
+MAX_TEXT_BYTES = 1 << 19  # the longest summary stored: 512 KiB of UTF-8
+MAX_BYTES = 1 << 22  # so a summary file over 4 MiB (JSON escapes at most 6x) is not ours
 _HEX = frozenset("0123456789abcdef")
 
 
