@@ -7,10 +7,10 @@ When turns leave the window that the stored summary does not sum up yet
 the instruction (`--compact-prompt`, else DEFAULT_PROMPT) and its one user message holds
 the summary so far and a transcript of only the newly left-out turns. A reply that is
 not whole (any finish reason but COMPLETE), has no text, is over MAX_TEXT_BYTES, or
-asks for tools is not a summary. A summary is stored at once (the conversation file keeps its messages as they
-were); when the request fails or its reply is not a summary, the turn goes on with the
-summary it had, one warning says so, and the stored summary is unchanged (past
---max-time, the turn stops there).
+asks for tools is not a summary. A summary is stored at once (the conversation file
+keeps its messages as they were); when the request fails or its reply is not a
+summary, the turn goes on with the summary it had, one warning says so, and the stored
+summary is unchanged (past --max-time, the turn stops there).
 
 Every request of the turn then carries the summary as a system message (`SUMMARY_LEAD`
 and the text) after the system message and the preset's messages, before the window.
