@@ -16,9 +16,13 @@ import orjson
 from cohere_cli.chat.response import reply_text, request_message
 from cohere_cli.chat.usage import Prices, usage_counts
 
+# Each request field (rules.REQUEST_FIELDS) is PASSED as it is, reshaped (messages, tools,
+# thinking), DROPPED or REFUSED: tests/test_flag_consistency.py checks that each is one.
 PASSED = ("temperature", "p", "frequency_penalty", "presence_penalty", "max_tokens", "k",
           "seed", "logprobs")
 DROPPED = ("model", "stream")  # the model goes on the batch; a batch never streams
+REFUSED = ("documents", "citation_options", "response_format", "stop_sequences",
+           "safety_mode", "tool_choice", "strict_tools", "priority")  # no place for them
 MESSAGE_FIELDS = ("role", "content", "tool_calls", "tool_plan", "tool_call_id")
 OUTPUT_ERRORS = ("ERROR", "TIMEOUT")  # finish reasons that fail a line, as in local batch
 
@@ -50,8 +54,10 @@ def input_record(line_id: Any, body: dict[str, Any]) -> dict[str, Any]:
             record.update(_thinking(value))
         elif name in PASSED:
             record[name] = value
-        else:
+        elif name in REFUSED:
             raise Uncarried(name)
+        else:  # a field --param names that /v2/chat does not know either
+            raise Uncarried(name, "not a field of the Batch API's input records")
     return {"custom_id": custom_id(line_id), "body": record}
 
 
