@@ -580,6 +580,7 @@ VALUE_FLAGS = {
     "--max-tokens": choice(["1", "3", "100"], ["0", "-1", "1" + "0" * 20, "x", "1.5"]),
     "--seed": choice(["0", "7"], ["-1", str(2**64), "x"]),
     "--frequency-penalty": choice(["0", "0.5"], ["2", "nan"]),
+    "--presence-penalty": choice(["0", "0.5"], ["-1", "inf"]),
     "-k": choice(["0", "500"], ["501", "-1"]), "-p": choice(["0.5"], ["1", "0"]),
     "--safety-mode": choice(["contextual", "off"], ["STRICT", "x"]),
     "--thinking-budget": choice(["100"], ["0", "-1", "x"]),
