@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 import fastavro
+import jsonschema
 import official
 import orjson
 import pytest
@@ -133,6 +134,10 @@ def remote_problems(field: str, value: Any) -> list[str]:
     bare = input_record(1, {"model": "m", "messages": [USER]})
     if record == bare and field not in records.DROPPED:
         problems.append("batch --remote drops it without a word")
+    body_schema = next(f["type"] for f in INPUT_SCHEMA["fields"] if f["name"] == "body")
+    unknown = set(record["body"]) - {f["name"] for f in body_schema["fields"]}
+    if unknown:  # fastavro.validate lets a record have fields its schema does not
+        problems.append(f"schema.INPUT_SCHEMA has no field {sorted(unknown)}")
     try:
         fastavro.validate(record, fastavro.parse_schema(INPUT_SCHEMA), raise_errors=True)
     except fastavro.validation.ValidationError as exc:
@@ -162,6 +167,8 @@ def field_problems(field: str, value: Any, companions: dict[str, Any],
     problems = []
     if field not in REQUEST_FIELDS:
         problems.append("not in rules.REQUEST_FIELDS")
+    if field not in official.schema()["$defs"]["ChatRequest"]["properties"]:
+        problems.append("not a field of the official schema (tests/schema/)")
     if param_warnings((f"{field}={orjson.dumps(value).decode()}",)):
         problems.append("--param warns about it")
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -173,7 +180,10 @@ def field_problems(field: str, value: Any, companions: dict[str, Any],
     if problem:
         return [*problems, f"its body is refused ({problem}): does it need a field beside "
                 "it (NEEDS)?"]
-    official.validate_request(trial)
+    try:
+        official.validate_request(trial)
+    except jsonschema.ValidationError as exc:
+        problems.append(f"its body does not fit the official schema: {exc.message}")
     path = folder / f"{field}.json"
     try:
         save_preset(str(path), document, {}, force=True)
@@ -232,7 +242,8 @@ def test_what_batch_remote_refuses_is_named_so_in_the_man_page() -> None:
         with pytest.raises(Uncarried) as refused:
             input_record(1, {"messages": [USER], field: None})
         assert refused.value.field == field
-        assert field.replace("_", " ") in text, field
+        assert field.replace("_", " ") in text, (
+            f'{field}: refused by batch --remote, not named in "What cannot be carried"')
 
 
 def test_the_ranges_are_the_official_schemas() -> None:
