@@ -174,6 +174,8 @@ class BatchService:
 
     def _delete(self, name: str) -> BatchAnswer:
         """DELETE /v1/datasets/{id}: gone for good (a batch's output too)."""
+        if "delete-500" in self.settings.faults:
+            return _message(500, "stub: injected delete failure")
         if self._dataset(name) is None:
             return _message(404, f"dataset {name} not found")
         del self._datasets[name]
