@@ -70,7 +70,8 @@ def test_without_no_auth_a_key_is_still_needed(private: StubServer) -> None:
 @pytest.mark.parametrize("where", ["flag", "environment", "config"])
 def test_a_configured_key_is_not_sent_under_no_auth_and_one_warning_says_so(
         private: StubServer, clean_env: Path, where: str) -> None:
-    args, env = ["--no-stream", "hi"], {"CO_API_KEY": TEST_KEY}
+    args = ["--no-stream", "hi"]
+    env: dict[str, str | None] = {"CO_API_KEY": TEST_KEY}
     if where == "flag":
         args.append("--no-auth")
     elif where == "environment":
@@ -98,7 +99,8 @@ def test_co_no_auth_0_and_auth_bearer_send_the_key(stub: StubServer, clean_env: 
     ({}, "[default]\ninsecure_http = sure\n", "insecure_http must be yes or no"),
 ])
 def test_bad_access_settings_exit_2_before_sending(
-        stub: StubServer, clean_env: Path, env: dict[str, str], config: str, said: str) -> None:
+        stub: StubServer, clean_env: Path, env: dict[str, str | None], config: str,
+        said: str) -> None:
     if config:
         write_config(clean_env, config)
     result = invoke(["hi"], env=env)
