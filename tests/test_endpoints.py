@@ -254,7 +254,8 @@ def test_no_header_value_in_verbose_dry_run_or_the_run_log(
     log = tmp_path / "runs.jsonl"
     failed = invoke(["-v", "--log", str(log), "--header", GATEWAY, "hi"])
     assert failed.exit_code == 4
-    assert "with the headers X-Gateway-Key (values hidden)" in failed.stderr
+    sent = [line for line in failed.stderr.splitlines() if line.startswith("cohere-chat: POST")]
+    assert len(sent) == 1 and sent[0].endswith(" bytes) [headers: X-Gateway-Key]")
     worked = invoke(["-v", "--log", str(log), "--log-content", "--header", GATEWAY, "hi"])
     assert worked.exit_code == 0
     data = log.read_bytes()

@@ -74,6 +74,13 @@ def sent_headers(connection: Connection) -> dict[str, str]:
     return headers
 
 
+def named_headers(connection: Connection) -> str:
+    """For a -v request line: the names of the --header headers it carries (never their
+    values), or nothing."""
+    names = ", ".join(name for name, _ in connection.headers)
+    return f" [headers: {names}]" if names else ""
+
+
 class ApiClient:
     """One pooled HTTP session to the API; `request` is the one retry loop (README:
     Reliability). The URL and the key are checked here, before anything is sent."""
@@ -90,9 +97,6 @@ class ApiClient:
         self._log = log
         self._session = api_session([name for name, _ in connection.headers])
         self._session.headers.update(client_headers(connection.client_name))
-        if connection.headers:
-            log("with the headers " + ", ".join(name for name, _ in connection.headers)
-                + " (values hidden)")
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=connection.pool_size)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
@@ -172,7 +176,7 @@ class ApiClient:
             headers["Accept"] = "text/event-stream"
             headers["Accept-Encoding"] = "identity"
         size = f" ({len(body)} bytes)" if body is not None else ""
-        self._log(f"{method} {self._url(path)}{size}")
+        self._log(f"{method} {self._url(path)}{size}{named_headers(self._connection)}")
         started = time.monotonic()
         timeout = (deadline.cap(CONNECT_TIMEOUT), deadline.cap(self._connection.timeout))
         try:

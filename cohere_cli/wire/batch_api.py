@@ -25,6 +25,7 @@ from cohere_cli.wire.api_client import (
     USER_AGENT,
     ApiClient,
     client_headers,
+    named_headers,
     parse_error_body,
     parse_json_body,
     sent_headers,
@@ -104,7 +105,7 @@ class BatchAPI:
         proxies: Any = dict.fromkeys(("http", "https", "all")) if is_loopback(host) else None
         for attempt in range(self._connection.retries + 1):
             body = MultipartFile(path, "data", f"{name}.jsonl", "application/jsonl")
-            self._log(f"POST {url} ({body.len} bytes)")
+            self._log(f"POST {url} ({body.len} bytes){named_headers(self._connection)}")
             try:
                 with api_session([h for h, _ in self._connection.headers]) as session:
                     response = session.post(
