@@ -104,7 +104,7 @@ def test_a_failed_delete_is_a_warning_never_a_failed_run(make_stub: Any,
     result = run_batch(tmp_path, "--retries", "0")
     assert result.exit_code == 0, result.stderr
     assert len((tmp_path / "out.jsonl").read_bytes().splitlines()) == 3
-    assert result.stderr.count("could not delete dataset") == 2
+    assert result.stderr.count("cohere-chat: warning: could not delete dataset") == 2
     assert "HTTP 500" in result.stderr and "batches cleanup" in result.stderr
     cleanup = invoke(["batches", "cleanup", "--min-age", "0", "--retries", "0"])
     assert cleanup.exit_code == 0 and cleanup.stdout == ""

@@ -173,7 +173,8 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
     files.remove()
     if not job.keep_datasets:  # every line is written: no prompt or reply stays (cleanup.py)
         with BatchAPI(job.connection, log) as api:
-            delete_datasets(api, batch_datasets(batch, state.dataset_id), note)
+            delete_datasets(api, batch_datasets(batch, state.dataset_id),
+                            lambda text: note(f"warning: {text}"))
     return Outcome(state.batch_id or "", summary)
 
 
