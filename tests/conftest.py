@@ -1,7 +1,8 @@
 """Shared fixtures: an isolated environment, the stub over loopback, and CLI runners.
 
 Every captured stdout and stderr passes through `assert_no_key`, so a test that made the
-program print the (made-up) API key fails wherever it happens.
+program print the (made-up) API key, or the (made-up) value of a --header, fails wherever
+it happens.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from cohere_cli.stub.server import StubServer
 from cohere_cli.stub.settings import StubSettings, parse_fail_rule
 
 TEST_KEY = "co-test-0000-not-a-real-key"
+TEST_HEADER_VALUE = "gw-test-1111-not-a-real-header-value"  # a --header value: a secret too
 ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIXES = ("CO_", "COHERE_", "XDG_CONFIG_HOME", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 SHUTDOWN_POLL = 0.01  # seconds between a background server's checks for shutdown()
@@ -54,6 +56,7 @@ def assert_no_key(*outputs: str | bytes) -> None:
     for output in outputs:
         text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
         assert TEST_KEY not in text, "the API key leaked into the output"
+        assert TEST_HEADER_VALUE not in text, "a --header value leaked into the output"
 
 
 @pytest.fixture(autouse=True)

@@ -108,11 +108,11 @@ def hold_first(monkeypatch: pytest.MonkeyPatch, server: StubServer,
     held, release = threading.Event(), threading.Event()
     answer = BatchService.answer
 
-    def holding(service: BatchService, request: RecordedRequest) -> Any:
+    def holding(service: BatchService, request: RecordedRequest, authorized: bool) -> Any:
         if not held.is_set() and stage(server, request):
             held.set()
             release.wait(60)
-        return answer(service, request)
+        return answer(service, request, authorized)
 
     monkeypatch.setattr(BatchService, "answer", holding)
     return held, release

@@ -60,7 +60,7 @@ def test_headers_of_every_request(make_stub: Any, tmp_path: Path) -> None:
             assert headers["Content-Type"] == "application/json", kind
     assert seen == {("POST", "/v2/chat"), ("GET", "/v1/models"), ("POST", "/v1/datasets"),
                     ("GET", "/v1/datase"), ("POST", "/v2/batches"), ("GET", "/v2/batche"),
-                    ("GET", "/signed/co"), ("GET", "/v2/batches")}
+                    ("GET", "/signed/co"), ("GET", "/v2/batches"), ("DELETE", "/v1/datase")}
     chats = [r for r in server.requests if r.path == "/v2/chat"]
     assert len(chats) == 3  # the 503, its retry, the stream
     assert chats[2].headers["Accept"] == "text/event-stream"

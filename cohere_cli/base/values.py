@@ -172,3 +172,63 @@ def base_url(text: str) -> str:
     if parts.query or parts.fragment:
         raise ValueProblem("must not have a query or a fragment")
     return text.rstrip("/")
+
+
+MAX_HEADER_VALUE = 8192  # bytes of one --header value
+TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789"
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# names cohere-chat sets itself: the framing, the content's type, the stream's Accept
+RESERVED_HEADERS = {
+    "host": "the host comes from the base URL",
+    "content-type": "cohere-chat sets it for each request",
+    "content-length": "cohere-chat sets it for each request",
+    "transfer-encoding": "cohere-chat sets it for each request",
+    "connection": "cohere-chat keeps its connections itself",
+    "accept": "cohere-chat sets it for each request (a stream needs its own)",
+    "accept-encoding": "cohere-chat sets it for each request (a stream needs its own)",
+    "x-client-name": "it is the client_name setting",
+}
+
+
+def header_line(text: str) -> tuple[str, str]:
+    """`NAME: VALUE` (--header, a line of the config's `headers`) as (NAME, VALUE): NAME a
+    header token, VALUE one line of printable ASCII up to 8 KiB, spaces around it dropped.
+    A header's value is a secret: no problem names it, nor a name that is not a token
+    (it may be a value or a key put in the wrong place)."""
+    name, colon, value = text.partition(":")
+    if not colon:
+        raise ValueProblem("must be NAME: VALUE (no colon found)")
+    if not name or not set(name) <= TOKEN_CHARS:
+        raise ValueProblem("must be NAME: VALUE with NAME a header name (letters, digits "
+                           "and !#$%&'*+-.^_`|~ only, no spaces)")
+    if reason := RESERVED_HEADERS.get(name.lower()):
+        raise ValueProblem(f"may not set {name} ({reason})")
+    value = value.strip(" \t")
+    if "\n" in value or "\r" in value:
+        raise ValueProblem(f"has a line break in the value of {name}")
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ValueProblem(f"has a control character in the value of {name}")
+    if not value.isascii():
+        raise ValueProblem(f"has a character that is not ASCII in the value of {name}")
+    if not value:
+        raise ValueProblem(f"has no value for {name}")
+    if len(value) > MAX_HEADER_VALUE:
+        raise ValueProblem(f"has a value of {name} longer than {MAX_HEADER_VALUE} bytes")
+    return name, value
+
+
+def header_lines(text: str) -> tuple[tuple[str, str], ...]:
+    """The config's `headers`: one `NAME: VALUE` a line (blank lines skipped), each by
+    `header_line`, no name twice."""
+    found = tuple(header_line(line.strip(" \t")) for line in text.split("\n") if line.strip())
+    unique_names(found)
+    return found
+
+
+def unique_names(headers: tuple[tuple[str, str], ...]) -> None:
+    """No header name twice (in any case): which one would be sent is not clear."""
+    seen: set[str] = set()
+    for name, _ in headers:
+        if name.lower() in seen:
+            raise ValueProblem(f"names the header {name} twice")
+        seen.add(name.lower())

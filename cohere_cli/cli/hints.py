@@ -4,8 +4,14 @@ a kind of network fault), and `hint_for` turns that into the hint `run` shows.""
 from __future__ import annotations
 
 from cohere_cli.base.errors import APIError, CohereChatError, Fault, NetworkError
+from cohere_cli.wire.connection import PlainHttpRefused
 from cohere_cli.wire.status import NOT_TRANSIENT, RETRIED_STATUSES
 
+PLAIN_HTTP_HINTS = {
+    True: "use https, or http only to a loopback host (127.0.0.1, ::1, localhost); "
+          "a server that takes no key: --no-auth",
+    False: "use https; or, knowing anyone on the way can read them, --insecure-http",
+}
 AUTH_HINT = "check the API key (CO_API_KEY or --api-key-file)"
 FAULT_HINTS = {
     Fault.SILENT: "a slow model or a long prompt may need a larger --timeout",
@@ -40,6 +46,8 @@ def hint_for(error: CohereChatError) -> str | None:
     """The hint of an error's line: its own, else the one its status or fault calls for."""
     if error.hint is not None:
         return error.hint
+    if isinstance(error, PlainHttpRefused):
+        return PLAIN_HTTP_HINTS[error.key]
     if isinstance(error, APIError):
         return status_hint(error.status, error.where)
     if isinstance(error, NetworkError) and error.fault is not None:

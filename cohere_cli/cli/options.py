@@ -71,6 +71,7 @@ RETRIES = Checked("integer", values.retries)
 PER_MINUTE = Checked("n", values.per_minute)  # for batch --rpm (not NaN, not infinite)
 BASE_URL = Checked("url", values.base_url, "bad base URL {value!r}: it {problem}")
 HEADER_TEXT = Checked("text", values.header_text)
+HEADER_LINE = Checked("header", values.header_line, "{problem}")  # never shows the value
 HISTORY_TURNS = Checked("n", values.history_turns)
 HISTORY_TOKENS = Checked("n", values.history_tokens)
 SOME_TEXT = Checked("text", values.some_text)
@@ -166,6 +167,16 @@ SETTINGS_OPTIONS = [
                  help="Retries after 429/5xx/network errors (at most 100).  [default: 2]"),
     click.option("--client-name", type=HEADER_TEXT, metavar="NAME",
                  help="X-Client-Name header (cohere-chat)."),
+    click.option("--no-auth", is_flag=True, default=None,
+                 help="Send no key and no Authorization header ($CO_NO_AUTH=1, config "
+                 "auth = none): a private deployment."),
+    click.option("--header", "headers", multiple=True, type=HEADER_LINE,
+                 metavar="'NAME: VALUE'",
+                 help="Send this header with every request to the API (repeatable; config "
+                 "headers); the value is a secret, never shown."),
+    click.option("--insecure-http", is_flag=True, default=None,
+                 help="Allow --header values over plain http to another machine (anyone on "
+                 "the way can read them; config insecure_http)."),
 ]
 
 # Which part of a long conversation is sent (history.py, fitting.py); also config keys.
@@ -207,14 +218,15 @@ RUN_OPTIONS = [
                  "status, model, usage, cost, time; never the key."),
 ]
 
-CONNECTION_OPTIONS = [
-    *SETTINGS_OPTIONS,
+# The connection flags that are not settings: `config --check` takes them too.
+TRANSPORT_OPTIONS = [
     click.option("--max-wait", type=SECONDS, default=60.0, show_default=True, metavar="SECONDS",
                  help="Longest single wait between retries (at most 86400)."),
     click.option("--ca-bundle", type=EXISTING, metavar="FILE",
                  help="CA certificates to verify TLS with ($REQUESTS_CA_BUNDLE)."),
     click.option("-v", "--verbose", is_flag=True, help="Log requests, statuses and retries."),
 ]
+CONNECTION_OPTIONS = [*SETTINGS_OPTIONS, *TRANSPORT_OPTIONS]
 
 
 @dataclass(frozen=True)
@@ -236,6 +248,11 @@ def request_options(func: F) -> F:
 
 def connection_options(func: F) -> F:
     return _apply(CONNECTION_OPTIONS, func)
+
+
+def transport_options(func: F) -> F:
+    """For `config`: the connection flags that are not settings (ConnectionFlags)."""
+    return _apply(TRANSPORT_OPTIONS, func)
 
 
 def history_options(func: F) -> F:

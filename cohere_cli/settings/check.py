@@ -30,7 +30,8 @@ def error_line(exc: configparser.Error) -> int | None:
 KNOWN_KEYS = (
     "api_key", "api_key_file", "base_url", "model", "timeout", "retries", "client_name",
     "history_turns", "history_tokens", "fit", "max_time", "log", "price_input",
-    "price_output", "preset", "compact", "compact_prompt", "compact_model",
+    "price_output", "preset", "compact", "compact_prompt", "compact_model", "auth",
+    "headers", "insecure_http",
 )
 _SECTION = re.compile(r"\s*\[(?P<name>[^\]]*)\]")
 _KEY = re.compile(r"(?P<key>[^=:\s#;][^=:]*?)\s*[=:]")

@@ -20,6 +20,7 @@ from cohere_cli.base.errors import InputError, UsageError
 from cohere_cli.base.files import read_stream
 from cohere_cli.base.secret import KEY_VARIABLES, MAX_KEY_FILE_BYTES, Secret
 from cohere_cli.chat.usage import Prices
+from cohere_cli.settings.access import Access, load_access
 from cohere_cli.settings.check import error_line, error_text, unknown_names
 from cohere_cli.settings.names import flag_name
 from cohere_cli.settings.presets import Preset, load_preset
@@ -55,6 +56,9 @@ class ConfigFlags:
     max_time: float | None = None
     log: str | None = None
     preset: str | None = None
+    no_auth: bool | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # --header, each checked (values.header_line)
+    insecure_http: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class Settings:
     price_input: float | None = None  # USD per million billed tokens
     price_output: float | None = None
     preset: Preset | None = None  # --preset, CO_PRESET or the config's `preset`
+    access: Access = field(default_factory=Access)  # --no-auth, --header, --insecure-http
 
     @property
     def prices(self) -> Prices | None:
@@ -102,7 +107,8 @@ class Settings:
             retries=self.retries, client_name=self.client_name, max_wait=max_wait,
             ca_bundle=ca_bundle, pool_size=pool_size,
             base_url_source=self.sources.get("base_url", "built-in default"),
-            timeout_name=flag_name("timeout"),
+            timeout_name=flag_name("timeout"), auth=self.access.auth,
+            headers=self.access.headers, insecure_http=self.access.insecure_http,
         )
 
 
@@ -309,11 +315,15 @@ def load_settings(
     profile, profile_source = _profile(flags, environ)
     layers = _Layers(parser, profile, path)
     holds_key = any("api_key" in parser[name] for name in parser.sections())
-    if path and holds_key and _others_can_read(path):
-        warnings.append(f"{path} holds an API key and is readable by other users; chmod 600 it")
+    holds_headers = any("headers" in parser[name] for name in parser.sections())
+    if path and (holds_key or holds_headers) and _others_can_read(path):
+        secret = "an API key" if holds_key else "headers (their values are secrets)"
+        warnings.append(f"{path} holds {secret} and is readable by other users; chmod 600 it")
     config_dir = path.parent if path is not None else None
     key, key_source = _load_key(flags, environ, layers, config_dir, warnings)
     preset, preset_source = _preset(flags, environ, layers, with_preset)
+    access = load_access(flags.no_auth, flags.headers, flags.insecure_http, environ,
+                         layers.find, key_source if key else None, warnings)
     in_preset = (preset.settings, f"preset {preset.name}") if preset else None
     picks = {
         "base_url": _pick("base_url", flags.base_url, ("CO_API_URL", environ), layers),
@@ -334,7 +344,8 @@ def load_settings(
         "price_output": _pick("price_output", None, None, layers),
     }
     sources = {name: source for name, (_, source) in picks.items()}
-    sources.update(api_key=key_source, profile=profile_source, preset=preset_source)
+    sources.update(api_key=key_source, profile=profile_source, preset=preset_source,
+                   **access.sources)
     return Settings(
         base_url=_checked("base_url", picks["base_url"], values.base_url, DEFAULT_BASE_URL,
                           "bad base URL {value!r} from {source}: it {problem}"),
@@ -362,6 +373,7 @@ def load_settings(
         log=_log_path(picks["log"], config_dir),
         **_prices(picks["price_input"], picks["price_output"]),
         preset=preset,
+        access=access,
     )
 
 

@@ -1,7 +1,9 @@
-"""The Batch API endpoints the stub serves (`/v1/datasets`, `/v2/batches`): issue 19.
+"""The Batch API endpoints the stub serves (`/v1/datasets`, `/v2/batches`): issue 19;
+listing and deleting datasets: issue 28.
 
-Every endpoint wants a Bearer token, as `/v2/chat` does, except the output parts' signed
-URLs (`/signed/...?sig=...`), which, like cloud storage's, refuse one."""
+Every endpoint wants a Bearer token, as `/v2/chat` does (unless `stub --no-auth`), except
+the output parts' signed URLs (`/signed/...?sig=...`), which, like cloud storage's,
+refuse one."""
 from __future__ import annotations
 
 import hashlib
@@ -45,11 +47,6 @@ def _message(status: int, text: str) -> BatchAnswer:
     return _json(status, {"message": text})
 
 
-def _bearer(request: RecordedRequest) -> bool:
-    scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
-    return scheme.lower() == "bearer" and bool(token.strip())
-
-
 class BatchService:
     """The datasets and batches of one stub server (shared by its handler threads)."""
 
@@ -60,9 +57,11 @@ class BatchService:
         self._batches: dict[str, Batch] = {}
         self._key = secrets.token_bytes(16)
         self._creates = 0
+        self._deleted: set[str] = set()
 
-    def answer(self, request: RecordedRequest) -> BatchAnswer | None:
-        """The answer to `request` if it is for a batch endpoint, else None."""
+    def answer(self, request: RecordedRequest, authorized: bool) -> BatchAnswer | None:
+        """The answer to `request` if it is for a batch endpoint, else None; AUTHORIZED:
+        whether it may use them (a Bearer token, or `stub --no-auth`)."""
         url = urlsplit(request.path)
         path, query = url.path, parse_qs(url.query)
         if match := _SIGNED.fullmatch(path):
@@ -71,7 +70,7 @@ class BatchService:
         if not (path in ("/v1/datasets", "/v2/batches") or _BATCH.fullmatch(path)
                 or _DATASET.fullmatch(path)):
             return None
-        if not _bearer(request):
+        if not authorized:
             return _message(401, "invalid api token")
         with self._lock:
             return self._route(request, path, query)
@@ -85,6 +84,10 @@ class BatchService:
             return self._create(request.json)
         if (method, path) == ("GET", "/v2/batches"):
             return self._list(query)
+        if (method, path) == ("GET", "/v1/datasets"):
+            return self._list_datasets(request, query)
+        if method == "DELETE" and (match := _DATASET.fullmatch(path)):
+            return self._delete(match[1])
         now = time.monotonic()
         if method == "GET" and (match := _DATASET.fullmatch(path)):
             if (dataset := self._dataset(match[1])) is None:
@@ -153,6 +156,32 @@ class BatchService:
             page["next_page_token"] = str(start + size)
         return _json(200, page)
 
+    def _list_datasets(self, request: RecordedRequest,
+                       query: dict[str, list[str]]) -> BatchAnswer:
+        """GET /v1/datasets: `limit` (default 10) from `offset`, oldest first."""
+        try:
+            limit = int((query.get("limit") or ["10"])[0])
+            offset = int((query.get("offset") or ["0"])[0])
+        except ValueError:
+            return _message(400, "limit and offset must be numbers")
+        if limit < 1 or offset < 0:
+            return _message(400, "limit must be at least 1, offset not negative")
+        for batch in list(self._batches.values()):
+            self._dataset(batch.output_id)  # a completed batch's output is listed too
+        now, url = time.monotonic(), self._part_url(request)
+        shown = [dataset.view(now, url) for dataset in self._datasets.values()]
+        return _json(200, {"datasets": shown[offset:offset + limit]})
+
+    def _delete(self, name: str) -> BatchAnswer:
+        """DELETE /v1/datasets/{id}: gone for good (a batch's output too)."""
+        if "delete-500" in self.settings.faults:
+            return _message(500, "stub: injected delete failure")
+        if self._dataset(name) is None:
+            return _message(404, f"dataset {name} not found")
+        del self._datasets[name]
+        self._deleted.add(name)
+        return _json(200, {})
+
     def _cancel(self, batch: Batch, now: float) -> BatchAnswer:
         if batch.status(now) not in ("QUEUED", "IN_PROGRESS"):
             return _message(400, f"batch {batch.id} is {batch.status(now)}: it cannot be "
@@ -162,7 +191,7 @@ class BatchService:
 
     def _dataset(self, name: str) -> Dataset | None:
         """A dataset by id: a batch's output once the batch has COMPLETED."""
-        if (dataset := self._datasets.get(name)) is not None:
+        if (dataset := self._datasets.get(name)) is not None or name in self._deleted:
             return dataset
         now = time.monotonic()
         for batch in self._batches.values():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FAULTS = ("validation", "failed", "create-502", "create-502-after")
+FAULTS = ("validation", "failed", "create-502", "create-502-after", "delete-500")
 MAX_RECORD_FAULTS = 1_000_000_000
 
 

@@ -18,6 +18,7 @@ import orjson
 from cohere_cli import PROGRAM
 from cohere_cli.chat import rules as rules
 from cohere_cli.stub import answers
+from cohere_cli.stub.account import account_answer
 from cohere_cli.stub.events import Frame, sse_frames, stream_events
 from cohere_cli.stub.http_server import StubHTTPServer
 from cohere_cli.stub.models import models_page, unknown_model
@@ -175,14 +176,20 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _route(self, request: RecordedRequest, advance: bool = True) -> _Answer:
         url = urlsplit(request.path)
-        batch = self.state.batches.answer(request)
+        settings = self.state.settings
+        bearer = _has_bearer(request.headers.get("Authorization"))
+        authorized = bearer or settings.no_auth
+        batch = self.state.batches.answer(request, authorized) if settings.batch_api else None
         if batch is not None:
             return _Answer(batch.status, batch.body, content_type=batch.content_type)
-        if (request.method, url.path) not in (("POST", "/v2/chat"), ("GET", "/v1/models")):
+        account = account_answer(request.method, url.path, bearer, authorized, settings)
+        if account is not None:
+            return _json(*account)
+        if (request.method, url.path) not in (("POST", "/v2/chat"), ("GET", "/v1/models")) or (
+                url.path == "/v1/models" and not settings.list_models):
             return _json(404, {"message": f"stub: no route for {request.method} {url.path}"})
-        if not _has_bearer(request.headers.get("Authorization")):
+        if not authorized:
             return _json(401, {"message": "invalid api token"})
-        settings = self.state.settings
         if url.path == "/v1/models":
             return _json(*models_page(parse_qs(url.query), settings.models))
         if problem := rules.body_problem(request.json):

@@ -66,6 +66,9 @@ class StubSettings:
     models: tuple[dict[str, Any], ...] | None = None  # from models.load_models; None: built in,
     # and a chat request may name any model
     verbose: bool = False  # a line on stderr for each request
+    no_auth: bool = False  # a private deployment: a request without a key is served
+    list_models: bool = True  # False: no /v1/models (nor /v1/models/NAME), as on Azure
+    batch_api: bool = True  # False: no /v1/datasets, /v2/batches (nor their signed URLs)
     batch: BatchStubSettings = field(default_factory=BatchStubSettings)  # the Batch API
 
     def __post_init__(self) -> None:

@@ -19,8 +19,9 @@ import orjson
 
 from cohere_cli import __version__
 from cohere_cli.base.errors import APIError, Fault, IncompleteReplyError, NetworkError
-from cohere_cli.wire.connection import Connection, check_base_url, is_loopback
+from cohere_cli.wire.connection import Connection, check_connection, is_loopback
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
+from cohere_cli.wire.headers import api_session
 from cohere_cli.wire.pacing import Pacer
 from cohere_cli.wire.retry import asks_everyone_to_wait, monthly_limit_spent, retry_wait
 from cohere_cli.wire.status import error_for_status, is_retried_status
@@ -64,6 +65,22 @@ def client_headers(client_name: str) -> dict[str, str]:
     }
 
 
+def sent_headers(connection: Connection) -> dict[str, str]:
+    """The secret headers of every request to the API (never of a signed part URL or a
+    download): each --header, and the key as a Bearer token unless --no-auth."""
+    headers = dict(connection.headers)
+    if connection.auth:
+        headers["Authorization"] = f"Bearer {connection.key.reveal()}"
+    return headers
+
+
+def named_headers(connection: Connection) -> str:
+    """For a -v request line: the names of the --header headers it carries (never their
+    values), or nothing."""
+    names = ", ".join(name for name, _ in connection.headers)
+    return f" [headers: {names}]" if names else ""
+
+
 class ApiClient:
     """One pooled HTTP session to the API; `request` is the one retry loop (README:
     Reliability). The URL and the key are checked here, before anything is sent."""
@@ -71,14 +88,14 @@ class ApiClient:
     def __init__(
         self, connection: Connection, log: Log = _silent, pacer: Pacer | None = None
     ) -> None:
-        import requests
         from requests.adapters import HTTPAdapter
 
-        check_base_url(connection.base_url)
-        connection.key.reveal()  # a missing or unusable key stops here, not mid-batch
+        check_connection(connection)
+        if connection.auth:
+            connection.key.reveal()  # a missing or unusable key stops here, not mid-batch
         self._connection = connection
         self._log = log
-        self._session = requests.Session()
+        self._session = api_session([name for name, _ in connection.headers])
         self._session.headers.update(client_headers(connection.client_name))
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=connection.pool_size)
         self._session.mount("https://", adapter)
@@ -86,7 +103,8 @@ class ApiClient:
         self._pacer = pacer
         # An explicit --ca-bundle outranks $REQUESTS_CA_BUNDLE; None lets requests read it.
         self._verify: str | None = connection.ca_bundle
-        # The key never goes through a proxy in clear text: plain http is loopback only.
+        # Nothing goes through a proxy to this machine (nor the key in clear text: plain
+        # http with the key is loopback only, check_connection).
         host = urlsplit(connection.base_url).hostname or ""
         self._proxies: Any = dict.fromkeys(("http", "https", "all")) if is_loopback(host) else None
 
@@ -153,12 +171,12 @@ class ApiClient:
     ) -> _Outcome:
         import requests
 
-        headers = {"Authorization": f"Bearer {self._connection.key.reveal()}"}
+        headers = sent_headers(self._connection)
         if stream:
             headers["Accept"] = "text/event-stream"
             headers["Accept-Encoding"] = "identity"
         size = f" ({len(body)} bytes)" if body is not None else ""
-        self._log(f"{method} {self._url(path)}{size}")
+        self._log(f"{method} {self._url(path)}{size}{named_headers(self._connection)}")
         started = time.monotonic()
         timeout = (deadline.cap(CONNECT_TIMEOUT), deadline.cap(self._connection.timeout))
         try:

@@ -1,5 +1,6 @@
-"""HTTP to Cohere's Batch API (issue 19; docs/remote-batch.md): upload a dataset, read
-it, create, read, list and cancel batches, and download output parts.
+"""HTTP to Cohere's Batch API (issue 19; docs/remote-batch.md): upload a dataset, read,
+list and delete datasets, create, read, list and cancel batches, and download output
+parts.
 
 JSON calls go through `ApiClient` (its headers, key rules and retry loop). Two calls
 are different: the upload is multipart and streamed from a file, and the create is
@@ -24,14 +25,19 @@ from cohere_cli.wire.api_client import (
     USER_AGENT,
     ApiClient,
     client_headers,
+    named_headers,
     parse_error_body,
     parse_json_body,
+    sent_headers,
 )
 from cohere_cli.wire.connection import Connection, is_loopback
+from cohere_cli.wire.headers import api_session
 from cohere_cli.wire.retry import monthly_limit_spent, retry_wait
 from cohere_cli.wire.status import error_for_status, is_retried_status
 
 INPUT_TYPE = "batch-chat-v2-input"
+DATASET_PAGE = 100  # datasets asked for a page (GET /v1/datasets `limit`)
+MAX_DATASET_PAGES = 1000
 Log = Callable[[str], None]
 
 
@@ -94,18 +100,19 @@ class BatchAPI:
         url = f"{self._connection.base_url}/v1/datasets"
         params = {"name": name, "type": INPUT_TYPE}
         headers = {**client_headers(self._connection.client_name),
-                   "Authorization": f"Bearer {self._connection.key.reveal()}"}
+                   **sent_headers(self._connection)}
         host = urlsplit(url).hostname or ""
         proxies: Any = dict.fromkeys(("http", "https", "all")) if is_loopback(host) else None
         for attempt in range(self._connection.retries + 1):
             body = MultipartFile(path, "data", f"{name}.jsonl", "application/jsonl")
-            self._log(f"POST {url} ({body.len} bytes)")
+            self._log(f"POST {url} ({body.len} bytes){named_headers(self._connection)}")
             try:
-                response = requests.post(
-                    url, params=params, data=body,
-                    headers={**headers, "Content-Type": body.content_type},
-                    timeout=(CONNECT_TIMEOUT, self._connection.timeout),
-                    verify=self._connection.ca_bundle or True, proxies=proxies)
+                with api_session([h for h, _ in self._connection.headers]) as session:
+                    response = session.post(
+                        url, params=params, data=body,
+                        headers={**headers, "Content-Type": body.content_type},
+                        timeout=(CONNECT_TIMEOUT, self._connection.timeout),
+                        verify=self._connection.ca_bundle or True, proxies=proxies)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt == self._connection.retries:
                     raise NetworkError(f"the upload to {host} failed: {type(exc).__name__}",
@@ -131,6 +138,29 @@ class BatchAPI:
     def output_parts(self, dataset_id: str) -> list[dict[str, Any]]:
         """The parts of the output dataset: each with its signed `url`."""
         return _objects(self.dataset(dataset_id), "dataset_parts")
+
+    def datasets(self) -> list[dict[str, Any]]:
+        """GET /v1/datasets, every page (`limit` and `offset`): the account's datasets."""
+        found: list[dict[str, Any]] = []
+        seen: set[object] = set()
+        for page in range(MAX_DATASET_PAGES):
+            value = self._client.get_json("/v1/datasets", {
+                "limit": str(DATASET_PAGE), "offset": str(page * DATASET_PAGE)})
+            if not isinstance(value, dict):
+                raise NetworkError("the dataset list is not a JSON object")
+            listed = _objects(value, "datasets")
+            new = [item for item in listed if item.get("id") not in seen]
+            if listed and not new:
+                raise NetworkError("the API sent the same page of datasets twice; stopping")
+            seen.update(item.get("id") for item in new)
+            found += new
+            if len(listed) < DATASET_PAGE:
+                return found
+        raise NetworkError(f"more than {MAX_DATASET_PAGES} pages of datasets; stopping")
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """DELETE /v1/datasets/{id}."""
+        self._client.request("DELETE", f"/v1/datasets/{quote(dataset_id, safe='')}").close()
 
     def create(self, name: str, dataset_id: str, model: str) -> dict[str, Any]:
         """POST /v2/batches, sent once (never retried): the batch."""

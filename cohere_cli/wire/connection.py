@@ -2,17 +2,21 @@
 
 The face builds a `Connection` from the settings (config.Settings.connection); the wire
 takes it as it is and reads no settings of its own. `check_base_url` is the rule the
-client applies before anything is sent: https, or plain http only to this machine.
+client applies before anything is sent: https, or plain http only to this machine
+unless nothing secret is sent (--no-auth and no --header; with --header, only with
+--insecure-http). The secrets a connection sends (`Connection.secrets`): the key, and
+the value of every --header.
 """
 from __future__ import annotations
 
 import ipaddress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from cohere_cli.base import values
-from cohere_cli.base.errors import UsageError
+from cohere_cli.base.errors import CohereChatError, UsageError
 
 DEFAULT_MAX_WAIT = 60.0
 DEFAULT_POOL_SIZE = 10
@@ -39,22 +43,54 @@ class Connection:
     pool_size: int = DEFAULT_POOL_SIZE  # connections kept open: at least the concurrency
     base_url_source: str = "built-in default"  # where base_url came from, for error hints
     timeout_name: str = "the timeout"  # what the user calls `timeout`, in messages
+    auth: bool = True  # False (--no-auth): no Authorization header, no key needed
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # --header: secret
+    insecure_http: bool = False  # --insecure-http: --header values over plain http
+
+    def secrets(self) -> tuple[str, ...]:
+        """Everything secret this connection sends: the key (unless --no-auth) and the
+        value of every --header; never to be shown."""
+        key: tuple[str, ...] = ()
+        if self.auth:
+            with suppress(CohereChatError):  # no usable key: none is sent
+                key = (self.key.reveal(),)
+        return key + tuple(value for _, value in self.headers)
 
 
-def check_base_url(url: str) -> None:
-    """Refuse a URL the key must not be sent to: a malformed one, or plain http to a host
-    that is not this machine (only https, or http to a loopback host)."""
+class PlainHttpRefused(UsageError):
+    """A secret would go over plain http to another machine: the KEY (never allowed), or
+    the custom headers' values (allowed when told); the face's hint says how."""
+
+    def __init__(self, message: str, key: bool) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def check_base_url(url: str, key: bool = True, headers: bool = False,
+                   insecure_http: bool = False) -> None:
+    """Refuse a URL a secret must not be sent to: a malformed one, or plain http to a
+    host that is not this machine when the request carries the KEY (never), or HEADERS
+    (--header values: only with INSECURE_HTTP). Without either, any host will do."""
     try:
         values.base_url(url)
     except values.ValueProblem as problem:
         raise UsageError(f"bad base URL {url!r}: it {problem}") from None
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if parts.scheme == "http" and not is_loopback(host):
-        raise UsageError(
-            f"refusing to send the API key over plain http to {host}",
-            hint="use https, or http only to a loopback host (127.0.0.1, ::1, localhost)",
-        )
+    if parts.scheme != "http" or is_loopback(host):
+        return
+    if key:
+        raise PlainHttpRefused(f"refusing to send the API key over plain http to {host}",
+                               key=True)
+    if headers and not insecure_http:
+        raise PlainHttpRefused(
+            f"refusing to send the custom headers' values over plain http to {host}", key=False)
+
+
+def check_connection(connection: Connection) -> None:
+    """The base URL rule for what this connection sends (check_base_url)."""
+    check_base_url(connection.base_url, key=connection.auth, headers=bool(connection.headers),
+                   insecure_http=connection.insecure_http)
 
 
 def is_loopback(host: str) -> bool:

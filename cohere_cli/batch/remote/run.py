@@ -33,6 +33,7 @@ from cohere_cli.base.errors import (
     UsageError,
 )
 from cohere_cli.batch.output import refuse_same_file
+from cohere_cli.batch.remote.cleanup import batch_datasets, delete_datasets
 from cohere_cli.batch.remote.prepare import LineSource, input_digest, prepare
 from cohere_cli.batch.remote.records import failure_line, result_line
 from cohere_cli.batch.remote.spill import Spill, in_order
@@ -70,6 +71,7 @@ class RemoteJob:
     detach: bool = False  # submit, and leave the batch to run
     attach: str | None = None  # a batch submitted before: wait for it and collect
     max_time: float | None = None  # --max-time: the longest wait; the batch goes on after
+    keep_datasets: bool = False  # --keep-datasets: leave the input and output on the account
 
 
 @dataclass
@@ -169,6 +171,10 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
     with spill:
         _write_results(job, files, spill, _missing_text(batch), summary)
     files.remove()
+    if not job.keep_datasets:  # every line is written: no prompt or reply stays (cleanup.py)
+        with BatchAPI(job.connection, log) as api:
+            delete_datasets(api, batch_datasets(batch, state.dataset_id),
+                            lambda text: note(f"warning: {text}"))
     return Outcome(state.batch_id or "", summary)
 
 

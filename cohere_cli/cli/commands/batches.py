@@ -12,6 +12,7 @@ import click
 
 from cohere_cli.base.errors import ExitCode, UsageError
 from cohere_cli.cli.checked_command import CheckedCommand, CheckedGroup
+from cohere_cli.cli.commands.batches_cleanup import cleanup_command
 from cohere_cli.cli.flags import part, typed
 from cohere_cli.cli.from_flags import (
     connection_of,
@@ -42,6 +43,10 @@ REMOTE_OPTIONS: list[Callable[[F], F]] = [  # --remote and what goes with it, on
                  help="With --remote: submit the batch, print its id and exit."),
     click.option("--attach", metavar="ID",
                  help="Wait for the remote batch ID and write its results to -o FILE."),
+    click.option("--keep-datasets", is_flag=True,
+                 help="With --remote: keep the uploaded lines and the replies (the input "
+                 "and output datasets) on the account; by default they are deleted once "
+                 "every result line is written."),
 ]
 REDRAW = 0.2  # seconds between progress lines
 
@@ -92,7 +97,8 @@ def run_remote(flags: BatchFlags, streams: Streams, console: Console,
                        messages.system, messages.system_file, messages.images,
                        messages.image_detail)
     job = RemoteJob(lines, output, connection_of(settings, flags.connection, flags.jobs),
-                    flags.raw, settings.prices, flags.detach, flags.attach, settings.max_time)
+                    flags.raw, settings.prices, flags.detach, flags.attach, settings.max_time,
+                    flags.keep_datasets)
     runlog.record.model = job.lines.options.model or settings.model
     stdin = streams.stdin if input_path == "-" else None
     return _run(job, stdin, input_path, flags.connection.verbose, console, runlog)
@@ -148,7 +154,7 @@ def _counters(batch: dict[str, Any]) -> str:
 
 @click.group("batches", cls=CheckedGroup)
 def batches() -> None:
-    """The account's batches on Cohere's Batch API: list, show, cancel."""
+    """The account's batches on Cohere's Batch API: list, show, cancel, cleanup."""
 
 
 @dataclass(frozen=True)
@@ -222,3 +228,6 @@ def cancel_command(flags: BatchIdFlags, streams: Streams) -> int:
         api.cancel(flags.batch_id)
     console.note(f"batch {flags.batch_id}: cancel requested")
     return ExitCode.OK
+
+
+batches.add_command(cleanup_command)

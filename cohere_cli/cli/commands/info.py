@@ -16,6 +16,7 @@ from cohere_cli.cli.options import (
     LocalText,
     connection_options,
     settings_options,
+    transport_options,
 )
 from cohere_cli.cli.streams import streams_of
 from cohere_cli.settings.config import ConfigFlags
@@ -35,10 +36,13 @@ class ModelsFlags:
 
 @dataclass(frozen=True)
 class ConfigCommandFlags:
-    """`config`: the path only, or every setting the flags would make."""
+    """`config`: the path only, every setting the flags would make, or (--check) whether
+    they reach the API."""
 
     path_only: bool
+    check: bool
     settings: ConfigFlags = field(metadata=part(ConfigFlags))
+    connection: ConnectionFlags = field(metadata=part(ConnectionFlags))
 
 
 @click.command(cls=CheckedCommand)
@@ -65,7 +69,11 @@ def models(flags: ModelsFlags, streams: Streams) -> int:
 
 @click.command("config", cls=CheckedCommand)
 @click.option("--path", "path_only", is_flag=True, help="Print the config file's path only.")
+@click.option("--check", is_flag=True,
+              help="Check the base URL, the key and the model against the API (nothing "
+              "billed): one line each on stderr; exit 0 when all pass.")
 @settings_options
+@transport_options
 @typed(ConfigCommandFlags)
 def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
     """Show the effective settings and where each came from (the key is never shown)."""
@@ -73,6 +81,12 @@ def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
     from cohere_cli.settings.config import config_path, load_settings
 
     console = Console.of(streams)
+    if flags.check:
+        from cohere_cli.cli.commands.check import run_check
+
+        if flags.path_only:
+            raise UsageError("--check and --path cannot go together")
+        return run_check(flags.settings, flags.connection, console)
     if flags.path_only:
         found = config_path(os.environ)
         if found is None:
@@ -91,6 +105,7 @@ def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
     key_problem = settings.api_key.problem() if settings.api_key else None
     shown = {
         "api_key": f"({key_problem})" if key_problem
+        else "(set, not sent: auth = none)" if settings.api_key and not settings.access.auth
         else "(set, hidden)" if settings.api_key else "(not set)",
         "profile": settings.profile or "(none)",
         "preset": settings.preset.name if settings.preset else "(none)",
@@ -99,6 +114,10 @@ def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
         "timeout": f"{settings.timeout:g}",
         "retries": str(settings.retries),
         "client_name": settings.client_name,
+        "auth": "bearer" if settings.access.auth else "none",
+        "headers": ", ".join(name for name, _ in settings.access.headers) + " (values hidden)"
+        if settings.access.headers else "(none)",
+        "insecure_http": "yes" if settings.access.insecure_http else "no",
         "history_turns": "(all)" if settings.history_turns is None
         else str(settings.history_turns),
         "history_tokens": "(no limit)" if settings.history_tokens is None

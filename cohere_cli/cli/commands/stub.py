@@ -30,6 +30,9 @@ class StubFlags:
     retry_after: float
     context_limit: int | None
     models: str | None
+    no_auth: bool
+    no_models: bool
+    no_batch_api: bool
     verbose: bool
     batch: BatchStubFlags = field(metadata=part(BatchStubFlags))
 
@@ -58,6 +61,12 @@ class StubFlags:
 @click.option("--models", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="The models GET /v1/models lists, and the only ones a chat request may "
               "name (else a 404): a JSON array or JSONL of names or model objects.")
+@click.option("--no-auth", is_flag=True,
+              help="Play a private deployment: serve requests that carry no key.")
+@click.option("--no-models", is_flag=True,
+              help="Serve no /v1/models (nor /v1/models/NAME): a 404, as Azure AI Foundry.")
+@click.option("--no-batch-api", is_flag=True,
+              help="Serve no Batch API (/v1/datasets, /v2/batches): a 404.")
 @click.option("-v", "--verbose", is_flag=True,
               help="One line a request on stderr: method, path, status, model, tokens.")
 @batch_stub_options
@@ -83,5 +92,7 @@ def stub(flags: StubFlags, _streams: Streams) -> int:
         retry_after=flags.retry_after, context_limit=flags.context_limit,
         batch=flags.batch.settings(),
         models=load_models(flags.models) if flags.models else None, verbose=flags.verbose,
+        no_auth=flags.no_auth, list_models=not flags.no_models,
+        batch_api=not flags.no_batch_api,
     ))
     return 0
