@@ -22,7 +22,12 @@ from cohere_cli.chat.request import RequestOptions, build_request
 from cohere_cli.chat.response import STREAMED_REPLY, check_response, request_message, tool_calls
 from cohere_cli.chat.run_log import RunRecord
 from cohere_cli.chat.tools import ToolSettings, run_tool_calls
-from cohere_cli.conversation.file import ConversationLock, read_history, save_conversation
+from cohere_cli.conversation.file import (
+    ConversationLock,
+    check_conversation,
+    read_history,
+    save_conversation,
+)
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
 from cohere_cli.settings.names import time_limit
 from cohere_cli.settings.presets import apply_preset
@@ -223,10 +228,13 @@ def _converse(
 
 
 @contextmanager
-def _locked(path: Path | None, timeout: float, deadline: Deadline) -> Iterator[None]:
+def _locked(path: Path | None, timeout: float, deadline: Deadline,
+            dry_run: bool = False) -> Iterator[None]:
     """The conversation's lock (nothing without -c), waited for at most `timeout` and
-    never past --max-time."""
-    if path is None:
+    never past --max-time; for --dry-run, the same checks of FILE without the lock."""
+    if path is None or dry_run:
+        if path is not None:
+            check_conversation(path)
         yield
         return
     try:
@@ -270,7 +278,7 @@ def run_send(
     for warning in new.warnings:
         sink.warning(warning)
     plan = _stream_of(plan, new.defaults, sink)
-    with _locked(None if dry_run else path, plan.lock_timeout, live.deadline):
+    with _locked(path, plan.lock_timeout, live.deadline, dry_run):
         history = read_history(path) if path else []
         turn = _build(plan, history, fit, new)
         if dry_run:

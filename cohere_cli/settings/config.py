@@ -8,6 +8,7 @@ be sent. `Settings.connection` hands the wire what it needs, as a `wire.Connecti
 from __future__ import annotations
 
 import configparser
+import os
 import stat
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -18,6 +19,7 @@ from typing import TypeVar
 from cohere_cli.base import values
 from cohere_cli.base.errors import InputError, UsageError
 from cohere_cli.base.files import read_stream
+from cohere_cli.base.named_files import open_named
 from cohere_cli.base.secret import KEY_VARIABLES, MAX_KEY_FILE_BYTES, Secret
 from cohere_cli.chat.usage import Prices
 from cohere_cli.settings.check import error_line, error_text, unknown_names
@@ -77,6 +79,7 @@ class Settings:
     price_input: float | None = None  # USD per million billed tokens
     price_output: float | None = None
     preset: Preset | None = None  # --preset, CO_PRESET or the config's `preset`
+    preset_problem: str | None = None  # why it cannot be used (load_settings report_preset)
 
     @property
     def prices(self) -> Prices | None:
@@ -132,18 +135,19 @@ def _read_config(
     if path is None:
         return parser, "not found"
     try:
-        with open(path, "rb") as handle:
-            data = read_stream(handle, str(path), MAX_CONFIG_BYTES, "too big for a config file")
+        handle = os.fdopen(open_named(path, str(path)), "rb")
     except FileNotFoundError:
         if explicit:
             raise UsageError(f"config file {path} does not exist (COHERE_CHAT_CONFIG)") from None
         return parser, "not found"
-    except OSError as exc:
+    except (OSError, InputError) as exc:
+        reason = _reason(exc)
         if explicit:
-            raise InputError(str(path), f"cannot read config: {_reason(exc)}") from None
-        warnings.append(f"cannot read the config file {path} ({_reason(exc)}); "
-                        "going on without one")
-        return parser, f"unreadable ({_reason(exc)})"
+            raise InputError(str(path), f"cannot read config: {reason}") from None
+        warnings.append(f"cannot read the config file {path} ({reason}); going on without one")
+        return parser, f"unreadable ({reason})"
+    with handle:
+        data = read_stream(handle, str(path), MAX_CONFIG_BYTES, "too big for a config file")
     try:
         parser.read_string(data.decode("utf-8-sig"), source=str(path))  # a BOM is dropped
     except UnicodeDecodeError as exc:
@@ -155,9 +159,11 @@ def _read_config(
     return parser, "exists"
 
 
-def _reason(exc: OSError | UnicodeDecodeError) -> str:
+def _reason(exc: OSError | UnicodeDecodeError | InputError) -> str:
     if isinstance(exc, UnicodeDecodeError):
         return f"invalid UTF-8 at byte {exc.start}"
+    if isinstance(exc, InputError):  # named_files refused it: a folder, a FIFO, a device
+        return exc.message.removeprefix(f"{exc.source}: ")
     return exc.strerror or type(exc).__name__
 
 
@@ -256,17 +262,16 @@ def _load_key(
     the config is taken from the config file's folder; on the flag, from the current one."""
     if flags.api_key_file:
         where = "flag --api-key-file"
-        return _key_file(Path(flags.api_key_file), where, warnings), where
+        path = setting_path("api_key_file", flags.api_key_file, where, config_dir)
+        return _key_file(path, where, warnings), where
     for name in KEY_VARIABLES:
         if environ.get(name, "").strip():
             where = f"environment {name}"
             return Secret(environ[name].strip(), where), where
     for source, section in layers.sections:  # the profile before the default section
         if "api_key_file" in section:
-            path = Path(section["api_key_file"]).expanduser()
-            if config_dir is not None and not path.is_absolute():
-                path = config_dir / path
             where = f"{source} api_key_file"
+            path = setting_path("api_key_file", section["api_key_file"], source, config_dir)
             return _key_file(path, where, warnings), where
         if "api_key" in section:
             where = f"{source} api_key"
@@ -283,20 +288,33 @@ def _profile(flags: ConfigFlags, environ: Mapping[str, str]) -> tuple[str | None
 
 
 def _preset(
-    flags: ConfigFlags, environ: Mapping[str, str], layers: _Layers, load: bool
-) -> tuple[Preset | None, str]:
-    """The preset (--preset, CO_PRESET, the config's `preset`), loaded when `load`."""
+    flags: ConfigFlags, environ: Mapping[str, str], layers: _Layers, config_dir: Path | None,
+    load: bool, report: bool,
+) -> tuple[Preset | None, str, str | None]:
+    """The preset (--preset, CO_PRESET, the config's `preset`), loaded when `load`, where
+    it came from, and (with `report`, for `config`) the problem that keeps it from being
+    used instead of the error. A PATH in the config is taken from the config file's
+    folder, as `log` is."""
     name, source = _pick("preset", flags.preset, ("CO_PRESET", environ), layers)
     if not isinstance(name, str) or not name.strip():
-        return None, "none"
-    return (load_preset(name.strip(), environ) if load else None), source
+        return None, "none", None
+    try:
+        value = _checked("preset", (name.strip(), source), values.path_text, "")
+        base = config_dir if _from_config(source) else None
+        return (load_preset(value, environ, base) if load else None), source, None
+    except (InputError, UsageError) as error:
+        if not report:
+            raise
+        return None, source, error.message
 
 
 def load_settings(
-    flags: ConfigFlags, environ: Mapping[str, str], with_preset: bool = True
+    flags: ConfigFlags, environ: Mapping[str, str], with_preset: bool = True,
+    report_preset: bool = False,
 ) -> Settings:
     """Resolve every setting by precedence: flag, preset, environment, profile, default,
-    built-in. `with_preset`: load the preset (commands that send; not `models`)."""
+    built-in. `with_preset`: load the preset (commands that send; not `models`);
+    `report_preset`: a preset that cannot be used is `preset_problem`, not an error."""
     path = config_path(environ)
     warnings: list[str] = []
     parser, state = _read_config(path, bool(environ.get("COHERE_CHAT_CONFIG")), warnings)
@@ -307,7 +325,8 @@ def load_settings(
         warnings.append(f"{path} holds an API key and is readable by other users; chmod 600 it")
     config_dir = path.parent if path is not None else None
     key, key_source = _load_key(flags, environ, layers, config_dir, warnings)
-    preset, preset_source = _preset(flags, environ, layers, with_preset)
+    preset, preset_source, preset_problem = _preset(flags, environ, layers, config_dir,
+                                                    with_preset, report_preset)
     in_preset = (preset.settings, f"preset {preset.name}") if preset else None
     picks = {
         "base_url": _pick("base_url", flags.base_url, ("CO_API_URL", environ), layers),
@@ -349,18 +368,34 @@ def load_settings(
         log=_log_path(picks["log"], config_dir),
         **_prices(picks["price_input"], picks["price_output"]),
         preset=preset,
+        preset_problem=preset_problem,
     )
 
 
 def _log_path(picked: tuple[object, str], config_dir: Path | None) -> Path | None:
-    """The run log's path. A relative `log` in the config file is taken from the config
-    file's folder (as `api_key_file` is); from a flag or the environment, as given."""
+    """The run log's path (see `setting_path`)."""
     text = _checked("log", picked, values.path_text, None)
-    if text is None:
-        return None
-    from_config = not picked[1].startswith(("flag", "environment"))
-    path = Path(text).expanduser() if from_config else Path(text)
-    return config_dir / path if from_config and config_dir and not path.is_absolute() else path
+    return None if text is None else setting_path("log", text, picked[1], config_dir)
+
+
+def _from_config(source: str) -> bool:
+    return not source.startswith(("flag", "environment"))
+
+
+def setting_path(key: str, text: str, source: str, config_dir: Path | None) -> Path:
+    """A path a setting names (`log`, `api_key_file`): a NUL byte is a usage error naming
+    where it came from, before anything is sent. From the config file, `~` is expanded
+    and a relative path is taken from the config file's folder; from a flag or the
+    environment, it is as given (the shell expanded it)."""
+    _checked(key, (text, source), values.path_text, None)
+    if not _from_config(source):
+        return Path(text)
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # ~user of no such user
+        raise UsageError(f"{key} cannot be expanded: no such user (got {text!r} from "
+                         f"{source})") from None
+    return config_dir / path if config_dir and not path.is_absolute() else path
 
 
 def _prices(
