@@ -8,21 +8,22 @@ be sent. `Settings.connection` hands the wire what it needs, as a `wire.Connecti
 from __future__ import annotations
 
 import configparser
-import os
-import stat
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from cohere_cli.base import values
 from cohere_cli.base.errors import InputError, UsageError
-from cohere_cli.base.files import read_stream
-from cohere_cli.base.named_files import open_named
-from cohere_cli.base.secret import KEY_VARIABLES, MAX_KEY_FILE_BYTES, Secret
+from cohere_cli.base.secret import KEY_VARIABLES, Secret
 from cohere_cli.chat.usage import Prices
-from cohere_cli.settings.check import error_line, error_text, unknown_names
+from cohere_cli.settings.config_file import (
+    from_config,
+    key_file,
+    others_can_read,
+    read_config,
+    setting_path,
+)
 from cohere_cli.settings.names import flag_name
 from cohere_cli.settings.presets import Preset, load_preset
 from cohere_cli.wire.connection import DEFAULT_MAX_WAIT, DEFAULT_POOL_SIZE, Connection
@@ -32,7 +33,6 @@ DEFAULT_MODEL = "command-a-plus-05-2026"
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_RETRIES = 2
 DEFAULT_CLIENT_NAME = "cohere-chat"
-MAX_CONFIG_BYTES = 1 << 20
 T = TypeVar("T")
 
 
@@ -125,55 +125,6 @@ def config_path(environ: Mapping[str, str]) -> Path | None:
     return None
 
 
-def _read_config(
-    path: Path | None, explicit: bool, warnings: list[str]
-) -> tuple[configparser.ConfigParser, str]:
-    """The parsed config and its state. A config file at the usual place that cannot be
-    opened (XDG_CONFIG_HOME is a file, HOME is unreadable) is skipped with a warning;
-    one named by COHERE_CHAT_CONFIG must be read. A broken file is always an error."""
-    parser = configparser.ConfigParser(interpolation=None, default_section="__none__")
-    if path is None:
-        return parser, "not found"
-    try:
-        handle = os.fdopen(open_named(path, str(path)), "rb")
-    except FileNotFoundError:
-        if explicit:
-            raise UsageError(f"config file {path} does not exist (COHERE_CHAT_CONFIG)") from None
-        return parser, "not found"
-    except (OSError, InputError) as exc:
-        reason = _reason(exc)
-        if explicit:
-            raise InputError(str(path), f"cannot read config: {reason}") from None
-        warnings.append(f"cannot read the config file {path} ({reason}); going on without one")
-        return parser, f"unreadable ({reason})"
-    with handle:
-        data = read_stream(handle, str(path), MAX_CONFIG_BYTES, "too big for a config file")
-    try:
-        parser.read_string(data.decode("utf-8-sig"), source=str(path))  # a BOM is dropped
-    except UnicodeDecodeError as exc:
-        raise InputError(str(path), f"cannot read config: {_reason(exc)}") from None
-    except configparser.Error as exc:
-        raise InputError(str(path), f"bad config: {error_text(exc)}",
-                         error_line(exc)) from None
-    warnings.extend(unknown_names(data.decode("utf-8-sig"), str(path)))
-    return parser, "exists"
-
-
-def _reason(exc: OSError | UnicodeDecodeError | InputError) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return f"invalid UTF-8 at byte {exc.start}"
-    if isinstance(exc, InputError):  # named_files refused it: a folder, a FIFO, a device
-        return exc.message.removeprefix(f"{exc.source}: ")
-    return exc.strerror or type(exc).__name__
-
-
-def _others_can_read(path: Path) -> bool:
-    try:
-        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
-    except OSError:
-        return False
-
-
 class _Layers:
     """Looks a key up through flag, environment, profile section, default section."""
 
@@ -243,17 +194,6 @@ def _checked(
                                         source=source)) from None
 
 
-def _key_file(path: Path, where: str, warnings: list[str]) -> Secret:
-    """A key file, read when the key is needed. A regular file that holds a key and that
-    others can read is warned about now (a missing one is not an error yet)."""
-    with suppress(OSError):
-        if path.is_file() and _others_can_read(path):  # never opens a pipe here
-            with open(path, "rb") as handle:
-                if handle.read(MAX_KEY_FILE_BYTES).strip():
-                    warnings.append(f"{path} is readable by other users; chmod 600 it")
-    return Secret(where=f"{path} ({where})", path=path)
-
-
 def _load_key(
     flags: ConfigFlags, environ: Mapping[str, str], layers: _Layers, config_dir: Path | None,
     warnings: list[str],
@@ -263,7 +203,7 @@ def _load_key(
     if flags.api_key_file:
         where = "flag --api-key-file"
         path = setting_path("api_key_file", flags.api_key_file, where, config_dir)
-        return _key_file(path, where, warnings), where
+        return key_file(path, where, warnings), where
     for name in KEY_VARIABLES:
         if environ.get(name, "").strip():
             where = f"environment {name}"
@@ -272,7 +212,7 @@ def _load_key(
         if "api_key_file" in section:
             where = f"{source} api_key_file"
             path = setting_path("api_key_file", section["api_key_file"], source, config_dir)
-            return _key_file(path, where, warnings), where
+            return key_file(path, where, warnings), where
         if "api_key" in section:
             where = f"{source} api_key"
             return Secret(section["api_key"].strip(), where), where
@@ -300,7 +240,7 @@ def _preset(
         return None, "none", None
     try:
         value = _checked("preset", (name.strip(), source), values.path_text, "")
-        base = config_dir if _from_config(source) else None
+        base = config_dir if from_config(source) else None
         return (load_preset(value, environ, base) if load else None), source, None
     except (InputError, UsageError) as error:
         if not report:
@@ -317,11 +257,11 @@ def load_settings(
     `report_preset`: a preset that cannot be used is `preset_problem`, not an error."""
     path = config_path(environ)
     warnings: list[str] = []
-    parser, state = _read_config(path, bool(environ.get("COHERE_CHAT_CONFIG")), warnings)
+    parser, state = read_config(path, bool(environ.get("COHERE_CHAT_CONFIG")), warnings)
     profile, profile_source = _profile(flags, environ)
     layers = _Layers(parser, profile, path)
     holds_key = any("api_key" in parser[name] for name in parser.sections())
-    if path and holds_key and _others_can_read(path):
+    if path and holds_key and others_can_read(path):
         warnings.append(f"{path} holds an API key and is readable by other users; chmod 600 it")
     config_dir = path.parent if path is not None else None
     key, key_source = _load_key(flags, environ, layers, config_dir, warnings)
@@ -376,26 +316,6 @@ def _log_path(picked: tuple[object, str], config_dir: Path | None) -> Path | Non
     """The run log's path (see `setting_path`)."""
     text = _checked("log", picked, values.path_text, None)
     return None if text is None else setting_path("log", text, picked[1], config_dir)
-
-
-def _from_config(source: str) -> bool:
-    return not source.startswith(("flag", "environment"))
-
-
-def setting_path(key: str, text: str, source: str, config_dir: Path | None) -> Path:
-    """A path a setting names (`log`, `api_key_file`): a NUL byte is a usage error naming
-    where it came from, before anything is sent. From the config file, `~` is expanded
-    and a relative path is taken from the config file's folder; from a flag or the
-    environment, it is as given (the shell expanded it)."""
-    _checked(key, (text, source), values.path_text, None)
-    if not _from_config(source):
-        return Path(text)
-    try:
-        path = Path(text).expanduser()
-    except RuntimeError:  # ~user of no such user
-        raise UsageError(f"{key} cannot be expanded: no such user (got {text!r} from "
-                         f"{source})") from None
-    return config_dir / path if config_dir and not path.is_absolute() else path
 
 
 def _prices(
