@@ -1,6 +1,7 @@
-"""One way to open a file the user names (README "Files you name", man FILES): presets
-and the presets folder's entries, the config, key files, the run log, images, documents,
-schemas, tool files, the conversation, a batch's input, output and state files.
+"""One way to open a file the user names (README "Files you name", man FILES YOU
+NAME): presets and the presets folder's entries, the config, key files, the run log,
+images, documents, schemas, tool files, the conversation, a batch's input, output and
+state files.
 
 `open_named` never blocks and never opens what is not a regular file: the path is
 looked at first (a FIFO, a folder, a socket or a device is refused before it is even
@@ -8,8 +9,9 @@ opened), then opened with O_NONBLOCK (a FIFO swapped in meanwhile cannot hold th
 looked at again through the descriptor (what was opened is what was checked), and
 O_NONBLOCK is cleared. What is refused is an InputError naming it (exit 3). An output
 may be a character device (`devices`: /dev/full, a terminal); the null device is taken
-everywhere as an empty file that takes any write. A path that cannot be one (a NUL byte
-from the config) is an InputError too, never Python's ValueError.
+as an empty file that takes any write (never as a file to replace by a rename). A path
+that cannot be one (a NUL byte from the config) is an InputError too, never Python's
+ValueError.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from cohere_cli.base.errors import InputError
 NOT_A_PATH = "not a usable path (it holds a NUL byte)"
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a symbolic link"))
+          (stat.S_ISBLK, "a block device"))
 
 
 @cache
