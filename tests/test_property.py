@@ -77,6 +77,7 @@ class FileSpec:
     content: bytes | None = None  # None: a directory (or, with `link`, a hard link)
     mode: int = 0o644
     link: str | None = None  # a hard link to this file in the folder
+    fifo: bool = False  # a FIFO (named pipe) where a file is expected
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,9 @@ def make_files(files: Sequence[FileSpec], folder: Path, url: str) -> dict[Path, 
         path.parent.mkdir(parents=True, exist_ok=True)
         if spec.link is not None:
             os.link(folder / spec.link, path)
+            continue
+        if spec.fifo:
+            os.mkfifo(path)
             continue
         if spec.content is None:
             path.mkdir(exist_ok=True)
@@ -602,17 +606,20 @@ RARE_SWITCHES = ("--dry-run", "--no-stdin")
 def request_flags(draw: st.DrawFn, odd: Odd, switches: Sequence[str] = SWITCHES,
                   rare: Sequence[str] = RARE_SWITCHES) -> tuple[list[str], list[FileSpec]]:
     """Request flags with values ("flags" odd: odd values), and the files some of them
-    name ("files" odd: missing, a folder, /dev/zero, odd contents)."""
+    name ("files" odd: missing, a folder, /dev/zero, a FIFO, odd contents)."""
     args: list[str] = []
     files: list[FileSpec] = []
     for flag in draw(st.lists(st.sampled_from(sorted(VALUE_FLAGS)), max_size=3)):
         args += [flag, draw(pick(VALUE_FLAGS[flag], "flags" in odd))]
     for number, flag in enumerate(draw(st.lists(st.sampled_from(sorted(FILE_FLAGS)),
                                                 max_size=2 if "files" in odd else 1))):
-        where = draw(pick(choice(["file"], ["missing", "dir", "zero", "odd"]), "files" in odd))
+        where = draw(pick(choice(["file"], ["missing", "dir", "zero", "odd", "fifo"]),
+                          "files" in odd))
         path = {"missing": "{tmp}/missing", "dir": "{tmp}", "zero": "/dev/zero"}.get(
             where, f"{{tmp}}/input{number}.png")
         good, bad = FILE_FLAGS[flag]
+        if where == "fifo":
+            files.append(FileSpec(f"input{number}.png", fifo=True))
         if where in ("file", "odd"):
             files.append(FileSpec(f"input{number}.png", draw(st.sampled_from(
                 bad if where == "odd" else good))))
@@ -634,7 +641,7 @@ CONVERSATION = choice(st.sampled_from([
 def conversation(draw: st.DrawFn, odd: Odd) -> tuple[list[str], list[FileSpec]]:
     """`-c FILE`: none, a new file, an existing one; odd: a bad path or bad content."""
     bad = "conversation" in odd
-    how = draw(pick(choice(["none", "none", "new", "existing"], ["nodir", "isdir"]), bad))
+    how = draw(pick(choice(["none", "none", "new", "existing"], ["nodir", "isdir", "fifo"]), bad))
     if how == "none":
         return [], []
     path = {"nodir": "{tmp}/no/such/dir/c.jsonl", "isdir": "{tmp}/home"}.get(how,
@@ -642,6 +649,8 @@ def conversation(draw: st.DrawFn, odd: Odd) -> tuple[list[str], list[FileSpec]]:
     args = ["-c", path]
     if draw(st.integers(0, 3)) == 0:
         args += ["--lock-timeout", draw(pick(choice(["1", "0"], ["-5", "nan", "inf"]), bad))]
+    if how == "fifo":
+        return args, [FileSpec("c.jsonl", fifo=True)]
     if how == "existing":
         text = draw(pick(CONVERSATION, bad))
         return args, [FileSpec("c.jsonl", text.encode("utf-8", "surrogateescape"))]
@@ -690,9 +699,26 @@ def streams(args: Sequence[str]) -> bool:
 @example(plain("--", "hi", key=TEST_KEY + "\nx"))
 @example(plain("--no-stream", "--", "hi", replies=[answer()], limit="full"))
 @example(plain("--timeout", "inf", "--", "hi"))
+@example(plain("--image", "{tmp}/in.png", "--", "hi", files=(FileSpec("in.png", fifo=True),)))
+@example(plain("-c", "{tmp}/c.jsonl", "--dry-run", "--", "hi",
+               files=(FileSpec("c.jsonl", fifo=True),)))
 @given(send_case())
 def test_send_keeps_the_guarantee(case: Case) -> None:
-    play(case, once=True)
+    play(case, once=True, oracle=fifo_refused(case))
+
+
+def fifo_refused(case: Case) -> Oracle | None:
+    """With a FIFO among the files (every file a case names is read before sending):
+    nothing sent, and a usage or input error (issue 25: refused, never waited on)."""
+    if not any(spec.fifo for spec in case.files) or case.interrupt is not None:
+        return None
+
+    def check(run: Run, _folder: Path, server: ChaosServer) -> list[str]:
+        if server.seen or run.exit_code not in (2, 3):
+            return [f"Oracle: a FIFO among the files, yet exit {run.exit_code} after "
+                    f"{len(server.seen)} request(s); it is refused (2 or 3) before sending"]
+        return []
+    return check
 
 
 # Issue 12, items 4 and 6: a complete reply is the reply, however the connection ends.

@@ -314,7 +314,8 @@ def test_a_config_location_that_cannot_be_read_is_skipped_with_a_warning(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # config.ini is a directory
     (tmp_path / "cohere-chat" / "config.ini").mkdir(parents=True)
     result = invoke(["--dry-run", "hi"])
-    assert result.exit_code == 0 and "(Is a directory); going on without one" in result.stderr
+    assert result.exit_code == 0 and "(a folder, not a regular file); going on without one" \
+        in result.stderr
 
 
 def test_an_explicit_config_that_cannot_be_read_stays_an_error(
@@ -323,8 +324,8 @@ def test_an_explicit_config_that_cannot_be_read_stays_an_error(
     monkeypatch.setenv("COHERE_CHAT_CONFIG", str(tmp_path))  # a directory
     result = invoke(["--dry-run", "hi"])
     assert result.exit_code == 3
-    assert result.stderr == f"cohere-chat: error: {tmp_path}: cannot read config: Is a " \
-                            "directory\n"
+    assert result.stderr == f"cohere-chat: error: {tmp_path}: cannot read config: a " \
+                            "folder, not a regular file\n"
 
 
 def test_a_stale_key_file_stops_only_what_sends(stub: Any, clean_env: Path,

@@ -6,6 +6,7 @@ JSONL lines end at `\n` alone: U+2028, U+2029, U+0085 and the other characters t
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -13,6 +14,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from cohere_cli.base.errors import InputError, JSONLineError
+from cohere_cli.base.named_files import open_named
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024  # stdin, or one input file (--document, --tools, ...)
 READ_CHUNK = 1 << 20
@@ -50,15 +52,19 @@ def read_stream(
 
 
 def read_file_bytes(
-    path: str | Path, limit: int = MAX_INPUT_BYTES, too_big: str | None = None
+    path: str | Path, limit: int = MAX_INPUT_BYTES, too_big: str | None = None,
+    source: str | None = None,
 ) -> bytes:
-    """A file's bytes (a regular file, a pipe or a device alike), at most `limit` of
-    them; else an InputError naming it."""
+    """A regular file's bytes (opened by named_files.open_named: never a FIFO, a folder or
+    a device; the null device is empty), at most `limit` of them; else an InputError
+    naming `source` (else the path)."""
+    shown = source or str(path)
     try:
-        with open(path, "rb") as handle:
-            return read_stream(handle, str(path), limit, too_big)
+        handle = os.fdopen(open_named(path, shown), "rb")
     except OSError as exc:
-        raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from None
+        raise InputError(shown, f"cannot read: {exc.strerror or exc}") from None
+    with handle:
+        return read_stream(handle, shown, limit, too_big)
 
 
 def split_lines(text: str) -> list[str]:

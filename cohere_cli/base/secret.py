@@ -6,11 +6,13 @@ wire only asks for it, to put it in the Authorization header.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cohere_cli.base import values
 from cohere_cli.base.errors import CohereChatError, InputError, UsageError
 from cohere_cli.base.files import read_stream
+from cohere_cli.base.named_files import open_named
 
 KEY_VARIABLES = ("CO_API_KEY", "COHERE_API_KEY")  # where the environment holds a key
 MAX_KEY_FILE_BYTES = 1 << 16
@@ -68,11 +70,12 @@ def _key_problem(key: str | None) -> str | None:
 
 def _read_key_file(path: Path) -> str:
     try:
-        with open(path, "rb") as handle:
-            data = read_stream(handle, str(path), MAX_KEY_FILE_BYTES, "too big for a key file")
+        handle = os.fdopen(open_named(path), "rb")  # never a FIFO: a refusal, not a hang
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise InputError(str(path), f"cannot read the key file: {reason}") from None
+    with handle:
+        data = read_stream(handle, str(path), MAX_KEY_FILE_BYTES, "too big for a key file")
     text = data.decode("utf-8-sig", "replace").strip()  # never shown: only checked
     if not text:
         raise InputError(str(path), "the key file is empty")

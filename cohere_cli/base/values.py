@@ -54,9 +54,12 @@ def price(value: str | float) -> float:
 
 
 def path_text(value: str) -> str:
-    """A file name (--log, `log`): not empty."""
+    """A file name (`log`, `api_key_file`, `preset`): not empty, no NUL byte (which no
+    path can hold)."""
     if not value.strip():
         raise ValueProblem("must name a file")
+    if "\0" in value:
+        raise ValueProblem("is not a usable path (it holds a NUL byte)")
     return value
 
 

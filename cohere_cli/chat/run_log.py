@@ -5,14 +5,18 @@ The core fills a `RunRecord` while the command runs (the model, each response's 
 finish reason and id; a batch's totals); the face, which alone knows the exit status,
 ends it with `append_line`. The line is one `os.write` on a descriptor opened with
 O_APPEND, so lines of runs at once never interleave (on a local file system). The file
-is created 0600; a symbolic link is followed, as `>>` would; a FIFO with no reader is
-not waited for. The key is never in a record: only counts, names and messages of the
-program's own; the messages sent and the reply only when asked (`--log-content`).
+is created 0600; a symbolic link is followed, as `>>` would. It is opened as every file
+the user names is (base/named_files.py): a FIFO, a folder or a socket is refused
+(`check_log`, before anything is sent: exit 3), never waited for; a character device
+(/dev/null, a terminal) is written to. The key is never in a record: only counts, names
+and messages of the program's own; the messages sent and the reply only when asked
+(`--log-content`).
 """
 from __future__ import annotations
 
 import os
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +25,8 @@ from typing import Any
 import orjson
 
 from cohere_cli import __version__
+from cohere_cli.base.errors import InputError
+from cohere_cli.base.named_files import check_named, open_named
 from cohere_cli.chat.response import reply_text
 from cohere_cli.chat.usage import Prices, add_usage, usage_counts, with_cost
 
@@ -91,12 +97,22 @@ def _rfc3339(seconds: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def check_log(path: Path, source: str) -> None:
+    """Before anything is sent: a run log that could never take a line (a FIFO, a folder,
+    a socket) is an InputError naming it and where it was set (exit 3). What cannot be
+    looked at now (a missing folder) is left to `append_line`, which warns."""
+    with suppress(OSError):
+        check_named(path, f"run log {path} ({source})", devices=True)
+
+
 def append_line(path: Path, line: bytes) -> str | None:
     """Append `line` with one write; None when it went in whole, else why not (the caller
     warns: a log that cannot be written never changes how the run ended)."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
     try:
-        fd = os.open(path, flags, LOG_MODE)
+        fd = open_named(path, str(path), flags, LOG_MODE, devices=True)
+    except InputError as exc:
+        return exc.message.removeprefix(f"{path}: ")
     except OSError as exc:
         return exc.strerror or type(exc).__name__
     try:

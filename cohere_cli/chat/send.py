@@ -23,7 +23,12 @@ from cohere_cli.chat.request import RequestOptions, build_request
 from cohere_cli.chat.response import STREAMED_REPLY, check_response, request_message, tool_calls
 from cohere_cli.chat.run_log import RunRecord
 from cohere_cli.chat.tools import ToolSettings, run_tool_calls
-from cohere_cli.conversation.file import ConversationLock, read_history, save_conversation
+from cohere_cli.conversation.file import (
+    ConversationLock,
+    check_conversation,
+    read_history,
+    save_conversation,
+)
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
 from cohere_cli.conversation.summary import StoredSummary
 from cohere_cli.settings.names import time_limit
@@ -249,10 +254,13 @@ def _converse(
 
 
 @contextmanager
-def _locked(path: Path | None, timeout: float, deadline: Deadline) -> Iterator[None]:
+def _locked(path: Path | None, timeout: float, deadline: Deadline,
+            dry_run: bool = False) -> Iterator[None]:
     """The conversation's lock (nothing without -c), waited for at most `timeout` and
-    never past --max-time."""
-    if path is None:
+    never past --max-time; for --dry-run, the same checks of FILE without the lock."""
+    if path is None or dry_run:
+        if path is not None:
+            check_conversation(path)
         yield
         return
     try:
@@ -298,7 +306,7 @@ def run_send(
     plan = _stream_of(plan, new.defaults, sink)
     compactor = (Compactor(plan.compact, path, partial(_fold_exchange, plan, sink, log, live),
                            sink, log, dry_run) if plan.compact.on and path else None)
-    with _locked(None if dry_run else path, plan.lock_timeout, live.deadline):
+    with _locked(path, plan.lock_timeout, live.deadline, dry_run):
         history = read_history(path) if path else []
         turn = _build(plan, history, fit, new, compactor)
         if dry_run:

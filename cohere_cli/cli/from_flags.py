@@ -88,7 +88,15 @@ def settings_of(flags: ConfigFlags, console: Console, with_preset: bool = False)
 
 def connection_of(settings: Settings, flags: ConnectionFlags, jobs: int = 0) -> Connection:
     """How the wire reaches the API: the settings, and the flags that are not settings
-    (a connection for each of JOBS workers)."""
+    (a connection for each of JOBS workers). A --ca-bundle that is not a regular file or
+    a folder of certificates (a FIFO: the TLS library would wait on it) is exit 3."""
+    from contextlib import suppress
+
+    from cohere_cli.base.named_files import check_named
+
+    if flags.ca_bundle is not None:
+        with suppress(OSError):  # click's check saw it; the TLS library says the rest
+            check_named(flags.ca_bundle, f"--ca-bundle {flags.ca_bundle}", folders=True)
     return settings.connection(max_wait=flags.max_wait, ca_bundle=flags.ca_bundle,
                                pool_size=max(10, jobs))
 

@@ -17,7 +17,7 @@ import click
 from cohere_cli.base import values
 
 F = Callable[..., Any]
-FILE = click.Path(dir_okay=False)
+FILE = click.Path()  # what it is (a folder, a FIFO: exit 3) is base/named_files.py's to say
 EXISTING = click.Path(exists=True, dir_okay=False)
 
 
@@ -94,7 +94,7 @@ MESSAGE_OPTIONS = [
                  help="Add an image to the last user message (repeatable, ≤20)."),
     click.option("--image-detail", type=_choice("auto", "low", "high"),
                  help="Detail level of the images."),
-    click.option("--document", "documents", multiple=True, type=SentPath(dir_okay=False),
+    click.option("--document", "documents", multiple=True, type=SentPath(),
                  metavar="PATH",
                  help="A text file as a document to ground the reply (repeatable)."),
     click.option("--documents", "documents_file", type=FILE, metavar="FILE",

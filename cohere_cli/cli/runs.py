@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cohere_cli.chat.run_log import RunRecord, append_line
+from cohere_cli.chat.run_log import RunRecord, append_line, check_log
 from cohere_cli.cli.exit_status import exit_status
 
 if TYPE_CHECKING:
@@ -33,8 +33,13 @@ class RunLog:
         self.error: str | None = None  # why a run that returned a failing status failed
 
     def use(self, settings: Settings) -> None:
-        """The settings are read: the log's place and the prices are known."""
-        self.path, self.prices = settings.log, settings.prices
+        """The settings are read: the log's place and the prices are known. A log that
+        could never take a line (a FIFO, a folder) is exit 3 now, before anything is
+        sent (and gets no line)."""
+        self.path, self.prices = None, settings.prices
+        if settings.log is not None:
+            check_log(settings.log, settings.sources.get("log", "built-in default"))
+        self.path = settings.log
 
     def run(self, console: Console, body: Callable[[], int]) -> int:
         """Run the command's body; append its line with the status it ends with."""

@@ -33,6 +33,7 @@ import orjson
 
 from cohere_cli.base.atomic_write import sync_directory
 from cohere_cli.base.errors import InputError, JSONLineError, LocalWriteError, LockTimeoutError
+from cohere_cli.base.named_files import open_named, refusal
 from cohere_cli.chat.messages import check_message
 
 LOCK_POLL = 0.05
@@ -71,9 +72,8 @@ class ConversationLock:
         self._fd: int | None = None
 
     def __enter__(self) -> ConversationLock:
-        self.conversation = resolve_conversation(self.given)
+        self.conversation = check_conversation(self.given)
         self.path = self.conversation.with_name(self.conversation.name + ".lock")
-        check_replaceable(self.conversation, str(self.given))
         fd = _open_lock(self.path)
         try:
             self._wait(fd)
@@ -123,6 +123,14 @@ def _open_lock(path: Path) -> int:
     return fd
 
 
+def check_conversation(path: Path) -> Path:
+    """FILE resolved and checked as a turn checks it before sending (`check_replaceable`);
+    `--dry-run` makes the same checks, without the lock."""
+    target = resolve_conversation(path)
+    check_replaceable(target, str(path))
+    return target
+
+
 def check_replaceable(target: Path, shown: str) -> None:
     """Refuse, before anything is sent, a FILE whose new version could not be saved: a
     missing or read-only folder, or an existing FILE that is not a writable regular file
@@ -145,8 +153,9 @@ def check_replaceable(target: Path, shown: str) -> None:
         return
     except OSError as exc:
         raise InputError(shown, f"cannot read: {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError(shown, "not a regular file")
+    problem = refusal(info, shown, null=False)  # named_files words it: "a FIFO, not..."
+    if problem is not None:
+        raise problem
     if not os.access(target, os.W_OK):
         raise InputError(shown, "the file is read-only; make it writable to go on "
                          "with this conversation")
@@ -187,8 +196,8 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     of the file's bytes or text (lines end at `\n` alone, as files.iter_jsonl reads them).
     """
     source = str(path)
-    try:
-        handle = path.open("rb")
+    try:  # never a FIFO or a device: named_files refuses it (exit 3), never waits on it
+        handle = os.fdopen(open_named(path, source), "rb")
     except FileNotFoundError:
         return []
     except OSError as exc:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import orjson
 
 from cohere_cli.base.errors import InputError
+from cohere_cli.base.named_files import open_named
 from cohere_cli.conversation.file import file_mode, replace_file, resolve_conversation
 from cohere_cli.conversation.window import Message, turn_spans
 
@@ -79,18 +79,17 @@ def _damaged(path: Path, problem: str) -> InputError:
 
 def _read_bytes(path: Path) -> bytes | None:
     """The file's bytes; None when there is none. Never through a link, never a FIFO."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags)
+        fd = open_named(path, flags=os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         return None
+    except InputError as exc:  # a FIFO, a folder, a device
+        raise _damaged(path, exc.message.rpartition(": ")[2]) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _damaged(path, "a symbolic link; it is not followed") from None
         raise _damaged(path, f"cannot read: {exc.strerror}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _damaged(path, "not a regular file")
         with os.fdopen(os.dup(fd), "rb") as handle:
             data = handle.read(MAX_BYTES + 1)
     except OSError as exc:

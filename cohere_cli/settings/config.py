@@ -8,20 +8,23 @@ be sent. `Settings.connection` hands the wire what it needs, as a `wire.Connecti
 from __future__ import annotations
 
 import configparser
-import stat
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from cohere_cli.base import values
 from cohere_cli.base.errors import InputError, UsageError
-from cohere_cli.base.files import read_stream
-from cohere_cli.base.secret import KEY_VARIABLES, MAX_KEY_FILE_BYTES, Secret
+from cohere_cli.base.secret import KEY_VARIABLES, Secret
 from cohere_cli.chat.usage import Prices
 from cohere_cli.settings.access import Access, load_access
-from cohere_cli.settings.check import error_line, error_text, unknown_names
+from cohere_cli.settings.config_file import (
+    from_config,
+    key_file,
+    others_can_read,
+    read_config,
+    setting_path,
+)
 from cohere_cli.settings.names import flag_name
 from cohere_cli.settings.presets import Preset, load_preset
 from cohere_cli.wire.connection import DEFAULT_MAX_WAIT, DEFAULT_POOL_SIZE, Connection
@@ -31,7 +34,6 @@ DEFAULT_MODEL = "command-a-plus-05-2026"
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_RETRIES = 2
 DEFAULT_CLIENT_NAME = "cohere-chat"
-MAX_CONFIG_BYTES = 1 << 20
 T = TypeVar("T")
 
 
@@ -88,6 +90,7 @@ class Settings:
     price_output: float | None = None
     preset: Preset | None = None  # --preset, CO_PRESET or the config's `preset`
     access: Access = field(default_factory=Access)  # --no-auth, --header, --insecure-http
+    preset_problem: str | None = None  # why it cannot be used (load_settings report_preset)
 
     @property
     def prices(self) -> Prices | None:
@@ -132,52 +135,6 @@ def config_path(environ: Mapping[str, str]) -> Path | None:
     if environ.get("HOME"):
         return Path(environ["HOME"]) / ".config" / "cohere-chat" / "config.ini"
     return None
-
-
-def _read_config(
-    path: Path | None, explicit: bool, warnings: list[str]
-) -> tuple[configparser.ConfigParser, str]:
-    """The parsed config and its state. A config file at the usual place that cannot be
-    opened (XDG_CONFIG_HOME is a file, HOME is unreadable) is skipped with a warning;
-    one named by COHERE_CHAT_CONFIG must be read. A broken file is always an error."""
-    parser = configparser.ConfigParser(interpolation=None, default_section="__none__")
-    if path is None:
-        return parser, "not found"
-    try:
-        with open(path, "rb") as handle:
-            data = read_stream(handle, str(path), MAX_CONFIG_BYTES, "too big for a config file")
-    except FileNotFoundError:
-        if explicit:
-            raise UsageError(f"config file {path} does not exist (COHERE_CHAT_CONFIG)") from None
-        return parser, "not found"
-    except OSError as exc:
-        if explicit:
-            raise InputError(str(path), f"cannot read config: {_reason(exc)}") from None
-        warnings.append(f"cannot read the config file {path} ({_reason(exc)}); "
-                        "going on without one")
-        return parser, f"unreadable ({_reason(exc)})"
-    try:
-        parser.read_string(data.decode("utf-8-sig"), source=str(path))  # a BOM is dropped
-    except UnicodeDecodeError as exc:
-        raise InputError(str(path), f"cannot read config: {_reason(exc)}") from None
-    except configparser.Error as exc:
-        raise InputError(str(path), f"bad config: {error_text(exc)}",
-                         error_line(exc)) from None
-    warnings.extend(unknown_names(data.decode("utf-8-sig"), str(path)))
-    return parser, "exists"
-
-
-def _reason(exc: OSError | UnicodeDecodeError) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return f"invalid UTF-8 at byte {exc.start}"
-    return exc.strerror or type(exc).__name__
-
-
-def _others_can_read(path: Path) -> bool:
-    try:
-        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
-    except OSError:
-        return False
 
 
 class _Layers:
@@ -249,17 +206,6 @@ def _checked(
                                         source=source)) from None
 
 
-def _key_file(path: Path, where: str, warnings: list[str]) -> Secret:
-    """A key file, read when the key is needed. A regular file that holds a key and that
-    others can read is warned about now (a missing one is not an error yet)."""
-    with suppress(OSError):
-        if path.is_file() and _others_can_read(path):  # never opens a pipe here
-            with open(path, "rb") as handle:
-                if handle.read(MAX_KEY_FILE_BYTES).strip():
-                    warnings.append(f"{path} is readable by other users; chmod 600 it")
-    return Secret(where=f"{path} ({where})", path=path)
-
-
 def _load_key(
     flags: ConfigFlags, environ: Mapping[str, str], layers: _Layers, config_dir: Path | None,
     warnings: list[str],
@@ -268,18 +214,17 @@ def _load_key(
     the config is taken from the config file's folder; on the flag, from the current one."""
     if flags.api_key_file:
         where = "flag --api-key-file"
-        return _key_file(Path(flags.api_key_file), where, warnings), where
+        path = setting_path("api_key_file", flags.api_key_file, where, config_dir)
+        return key_file(path, where, warnings), where
     for name in KEY_VARIABLES:
         if environ.get(name, "").strip():
             where = f"environment {name}"
             return Secret(environ[name].strip(), where), where
     for source, section in layers.sections:  # the profile before the default section
         if "api_key_file" in section:
-            path = Path(section["api_key_file"]).expanduser()
-            if config_dir is not None and not path.is_absolute():
-                path = config_dir / path
             where = f"{source} api_key_file"
-            return _key_file(path, where, warnings), where
+            path = setting_path("api_key_file", section["api_key_file"], source, config_dir)
+            return key_file(path, where, warnings), where
         if "api_key" in section:
             where = f"{source} api_key"
             return Secret(section["api_key"].strip(), where), where
@@ -295,33 +240,47 @@ def _profile(flags: ConfigFlags, environ: Mapping[str, str]) -> tuple[str | None
 
 
 def _preset(
-    flags: ConfigFlags, environ: Mapping[str, str], layers: _Layers, load: bool
-) -> tuple[Preset | None, str]:
-    """The preset (--preset, CO_PRESET, the config's `preset`), loaded when `load`."""
+    flags: ConfigFlags, environ: Mapping[str, str], layers: _Layers, config_dir: Path | None,
+    load: bool, report: bool,
+) -> tuple[Preset | None, str, str | None]:
+    """The preset (--preset, CO_PRESET, the config's `preset`), loaded when `load`, where
+    it came from, and (with `report`, for `config`) the problem that keeps it from being
+    used instead of the error. A PATH in the config is taken from the config file's
+    folder, as `log` is."""
     name, source = _pick("preset", flags.preset, ("CO_PRESET", environ), layers)
     if not isinstance(name, str) or not name.strip():
-        return None, "none"
-    return (load_preset(name.strip(), environ) if load else None), source
+        return None, "none", None
+    try:
+        value = _checked("preset", (name.strip(), source), values.path_text, "")
+        base = config_dir if from_config(source) else None
+        return (load_preset(value, environ, base) if load else None), source, None
+    except (InputError, UsageError) as error:
+        if not report:
+            raise
+        return None, source, error.message
 
 
 def load_settings(
-    flags: ConfigFlags, environ: Mapping[str, str], with_preset: bool = True
+    flags: ConfigFlags, environ: Mapping[str, str], with_preset: bool = True,
+    report_preset: bool = False,
 ) -> Settings:
     """Resolve every setting by precedence: flag, preset, environment, profile, default,
-    built-in. `with_preset`: load the preset (commands that send; not `models`)."""
+    built-in. `with_preset`: load the preset (commands that send; not `models`);
+    `report_preset`: a preset that cannot be used is `preset_problem`, not an error."""
     path = config_path(environ)
     warnings: list[str] = []
-    parser, state = _read_config(path, bool(environ.get("COHERE_CHAT_CONFIG")), warnings)
+    parser, state = read_config(path, bool(environ.get("COHERE_CHAT_CONFIG")), warnings)
     profile, profile_source = _profile(flags, environ)
     layers = _Layers(parser, profile, path)
     holds_key = any("api_key" in parser[name] for name in parser.sections())
     holds_headers = any("headers" in parser[name] for name in parser.sections())
-    if path and (holds_key or holds_headers) and _others_can_read(path):
+    if path and (holds_key or holds_headers) and others_can_read(path):
         secret = "an API key" if holds_key else "headers (their values are secrets)"
         warnings.append(f"{path} holds {secret} and is readable by other users; chmod 600 it")
     config_dir = path.parent if path is not None else None
     key, key_source = _load_key(flags, environ, layers, config_dir, warnings)
-    preset, preset_source = _preset(flags, environ, layers, with_preset)
+    preset, preset_source, preset_problem = _preset(flags, environ, layers, config_dir,
+                                                    with_preset, report_preset)
     access = load_access(flags.no_auth, flags.headers, flags.insecure_http, environ,
                          layers.find, key_source if key else None, warnings)
     in_preset = (preset.settings, f"preset {preset.name}") if preset else None
@@ -374,18 +333,14 @@ def load_settings(
         **_prices(picks["price_input"], picks["price_output"]),
         preset=preset,
         access=access,
+        preset_problem=preset_problem,
     )
 
 
 def _log_path(picked: tuple[object, str], config_dir: Path | None) -> Path | None:
-    """The run log's path. A relative `log` in the config file is taken from the config
-    file's folder (as `api_key_file` is); from a flag or the environment, as given."""
+    """The run log's path (see `setting_path`)."""
     text = _checked("log", picked, values.path_text, None)
-    if text is None:
-        return None
-    from_config = not picked[1].startswith(("flag", "environment"))
-    path = Path(text).expanduser() if from_config else Path(text)
-    return config_dir / path if from_config and config_dir and not path.is_absolute() else path
+    return None if text is None else setting_path("log", text, picked[1], config_dir)
 
 
 def _prices(

@@ -4,8 +4,10 @@ A preset is a JSON object as `-i json` takes one: any request fields, `messages`
 system message, few-shot examples), and a few of cohere-chat's own settings
 (`PRESET_SETTINGS`). `--preset NAME` is `<config dir>/cohere-chat/presets/NAME.json`
 (the config dir is $XDG_CONFIG_HOME, else ~/.config; COHERE_CHAT_CONFIG does not move
-it); a value with a `/` or ending in `.json` is a path. Every problem is an InputError
-naming the preset (exit 3), found before anything is sent.
+it); a value with a `/` is a path, and a NAME (no `/`) is always the folder's NAME.json,
+so what `presets` lists is what `--preset` reads. Every file is read through
+named_files (a FIFO is refused, never waited for). Every problem is an InputError naming
+the preset (exit 3), found before anything is sent.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from cohere_cli.base import values
 from cohere_cli.base.atomic_write import replace_whole
 from cohere_cli.base.errors import InputError, LocalWriteError, UsageError
 from cohere_cli.base.files import decode_utf8, read_file_bytes
+from cohere_cli.base.named_files import check_named
 from cohere_cli.chat.rules import REQUEST_FIELDS, body_problem, message_problem
 
 # cohere-chat settings a preset may hold, each with the rule its config key follows.
@@ -69,25 +72,36 @@ def presets_dir(environ: Mapping[str, str]) -> Path | None:
 
 
 def is_path(value: str) -> bool:
-    """A value with a `/` or ending in `.json` is a path, not a NAME."""
-    return "/" in value or value.endswith(SUFFIX)
+    """A value with a `/` is a path; any other is a NAME in the presets folder."""
+    return "/" in value
 
 
-def preset_names(environ: Mapping[str, str]) -> list[str]:
-    """The names of the presets in the presets folder, sorted."""
+def preset_entries(environ: Mapping[str, str]) -> list[tuple[str, Path]]:
+    """The presets folder's entries, sorted by name: each `NAME.json` (not hidden) as
+    (NAME, its path). What `--preset NAME` reads is the same path."""
     folder = presets_dir(environ)
     try:
         entries = os.listdir(folder) if folder is not None else []
     except OSError:
         return []
-    return sorted(name[: -len(SUFFIX)] for name in entries
+    return sorted((name[: -len(SUFFIX)], Path(folder or ".", name)) for name in entries
                   if name.endswith(SUFFIX) and not name.startswith(".") and len(name) > 5)
 
 
-def preset_path(value: str, environ: Mapping[str, str]) -> Path:
-    """Where the preset VALUE (a NAME or a PATH) lives."""
+def preset_names(environ: Mapping[str, str]) -> list[str]:
+    """The names of the presets in the presets folder, sorted."""
+    return [name for name, _ in preset_entries(environ)]
+
+
+def preset_path(value: str, environ: Mapping[str, str], base: Path | None = None) -> Path:
+    """Where the preset VALUE (a NAME or a PATH) lives; a relative PATH is taken from
+    `base` (the config file's folder, for the config's `preset`), else as given."""
     if is_path(value):
-        return Path(value).expanduser()
+        try:
+            path = Path(value).expanduser()
+        except RuntimeError:  # ~user of no such user
+            raise UsageError(f"preset {value}: no such user to expand ~ for") from None
+        return base / path if base is not None and not path.is_absolute() else path
     if not value or value.startswith("."):
         raise UsageError(f"bad preset name {value!r}")
     folder = presets_dir(environ)
@@ -96,22 +110,33 @@ def preset_path(value: str, environ: Mapping[str, str]) -> Path:
     return folder / f"{value}{SUFFIX}"
 
 
-def load_preset(value: str, environ: Mapping[str, str]) -> Preset:
+def load_preset(value: str, environ: Mapping[str, str], base: Path | None = None) -> Preset:
     """The preset VALUE, read and checked; an InputError naming it otherwise."""
-    path = preset_path(value, environ)
-    source = f"preset {value}" if is_path(value) else f"preset {value} ({path})"
-    if not is_path(value) and not path.exists():
+    return read_preset(value, preset_path(value, environ, base), environ)
+
+
+def read_preset(value: str, path: Path, environ: Mapping[str, str]) -> Preset:
+    """The preset VALUE at PATH (its file, or the folder's entry), read and checked."""
+    source = _source(value, path)
+    if not is_path(value) and not path.exists() and not path.is_symlink():
         names = preset_names(environ)
         error = InputError(source, "no such preset")
         error.hint = (f"the presets: {', '.join(names)}" if names else
                       f"there are none yet in {path.parent} (make one with --save-preset)")
+        if value.endswith(SUFFIX) and Path(value).exists():
+            error.hint = f"a NAME is in the presets folder; for the file here, give ./{value}"
         raise error
-    data = read_file_bytes(path, MAX_PRESET_BYTES, "too big for a preset")
+    data = read_file_bytes(path, MAX_PRESET_BYTES, "too big for a preset", source)
     try:
         document = orjson.loads(decode_utf8(data, source))
     except orjson.JSONDecodeError as exc:
         raise InputError(source, f"invalid JSON ({exc.msg})", exc.lineno) from None
     return _checked(value, path, source, document)
+
+
+def _source(value: str, path: Path) -> str:
+    """How messages name the preset: as given, with its path when given a NAME."""
+    return f"preset {value}" if is_path(value) else f"preset {value} ({path})"
 
 
 def _checked(value: str, path: Path, source: str, document: Any) -> Preset:
@@ -193,19 +218,21 @@ def apply_preset(preset: Preset | None, messages: list[dict[str, Any]],
 
 def save_preset(value: str, document: dict[str, Any], environ: Mapping[str, str],
                 force: bool) -> Path:
-    """Write a preset atomically (0644; the presets folder made 0700 if needed).
-    An existing one is replaced only with `force`."""
+    """Write a preset atomically (0644; the presets folder made 0700 if needed). An
+    existing one is replaced only with `force`; through a symbolic link, its target is
+    (the link stays a link). What is not a regular file is never replaced (exit 3)."""
     path = preset_path(value, environ)
     _checked(value, path, f"preset {value}", document)
-    if path.exists() and not path.is_file():
-        raise UsageError(f"preset {value}: {path} is not a regular file")
-    if path.exists() and not force:
+    target = Path(os.path.realpath(path))
+    if target.is_symlink():  # realpath stops inside a loop of links
+        raise InputError(f"preset {value}", f"{path}: a loop of symbolic links")
+    if check_named(target, _source(value, path), null=False) is not None and not force:
         raise UsageError(f"preset {value} exists ({path})", hint="add --force to replace it")
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     try:
         if not is_path(value):
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        replace_whole(path, data, 0o644)
+        replace_whole(target, data, 0o644)
     except OSError as exc:
         raise LocalWriteError(f"cannot write preset {path}: {exc.strerror or exc}") from None
     return path

@@ -94,7 +94,7 @@ def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
                              "COHERE_CHAT_CONFIG)")
         console.out(f"{found}\n".encode("utf-8", "surrogateescape"))
         return console.written()
-    settings = load_settings(flags.settings, os.environ)
+    settings = load_settings(flags.settings, os.environ, report_preset=True)
     for warning in settings.warnings:
         console.warning(warning)
     path = settings.config_path
@@ -108,7 +108,8 @@ def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
         else "(set, not sent: auth = none)" if settings.api_key and not settings.access.auth
         else "(set, hidden)" if settings.api_key else "(not set)",
         "profile": settings.profile or "(none)",
-        "preset": settings.preset.name if settings.preset else "(none)",
+        "preset": settings.preset.name if settings.preset else "(none)" if not (
+            problem := settings.preset_problem) else f"(cannot be used: {escape_line(problem)})",
         "base_url": settings.base_url,
         "model": settings.model,
         "timeout": f"{settings.timeout:g}",
@@ -136,7 +137,7 @@ def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
     for name, value in shown.items():
         source = settings.sources.get(name, "built-in default")
         lines.append(f"{name} = {value}" if source == "none" else f"{name} = {value}  # {source}")
-    console.out("\n".join(lines).encode("utf-8") + b"\n")
+    console.out("\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")
     return console.written()
 
 

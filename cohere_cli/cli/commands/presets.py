@@ -14,14 +14,16 @@ def presets() -> int:
 
     from cohere_cli.base.errors import CohereChatError
     from cohere_cli.cli.render import Console, escape_line
-    from cohere_cli.settings.presets import load_preset, preset_names
+    from cohere_cli.settings.presets import preset_entries, read_preset
 
     console = Console.of(current_streams())
-    names = preset_names(os.environ)
-    width = max(map(len, names), default=0)
-    for name in names:
+    # each entry read from its own path (what `--preset NAME` reads), through named_files:
+    # a FIFO or a folder is listed as a bad preset, never waited for
+    entries = preset_entries(os.environ)
+    width = max((len(name) for name, _ in entries), default=0)
+    for name, path in entries:
         try:
-            line = load_preset(name, os.environ).system_line
+            line = read_preset(name, path, os.environ).system_line
         except CohereChatError as exc:
             line = f"(bad preset: {exc.message})"
         console.out(f"{escape_line(name):<{width}}  {escape_line(line)}".rstrip().encode()

@@ -76,7 +76,7 @@ class SendFlags:
 
 @click.command(cls=CheckedCommand)
 @click.argument("prompt", nargs=-1)
-@click.option("-c", "--conversation", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("-c", "--conversation", type=click.Path(), metavar="FILE",
               help="Keep the conversation in FILE (JSONL of messages); the reply is appended.")
 @click.option("--lock-timeout", type=SECONDS, default=300, show_default=True, metavar="SECONDS",
               help="How long to wait for another run's lock on the conversation (at most "
@@ -152,6 +152,9 @@ def _save_preset(flags: SendFlags, name: str, console: Console) -> int:
 
     if flags.prompt:
         raise UsageError("--save-preset takes no prompt (it sends nothing)")
+    if "-" in (*flags.messages.images, *flags.request.documents):
+        raise UsageError("--save-preset reads no stdin: --image - and --document - cannot "
+                         "be saved", hint="save the file's path: --document FILE")
     system = read_system(MessageInputs(system=flags.messages.system,
                                        system_file=flags.messages.system_file))
     given = flags.settings
