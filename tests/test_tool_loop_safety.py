@@ -154,8 +154,10 @@ def test_a_signal_during_a_tool_ends_the_tool_too(
     make_stub: Any, tmp_path: Path, pids: list[int], sig: signal.Signals, status: int
 ) -> None:
     pid_file = tmp_path / "tool.pid"
-    tool = script(tmp_path / "slow.sh", f"echo $$ > {pid_file}.tmp\nmv {pid_file}.tmp "
-                  f"{pid_file}\nexec sleep 60")
+    # the pid file appears once the tool has its arguments (stdin closed): cohere-chat is
+    # then waiting for the tool, the stage the signal is meant for
+    tool = script(tmp_path / "slow.sh", f"cat > /dev/null\necho $$ > {pid_file}.tmp\n"
+                  f"mv {pid_file}.tmp {pid_file}\nexec sleep 60")
     make_stub(replies=(call_reply(("c1", "slow", {})), "never"))
     proc = subprocess.Popen(
         [sys.executable, "-c", DEFAULT_SIGNALS, "--tool-exec", f"slow={tool}",
