@@ -143,6 +143,7 @@ def test_no_block_prints_the_whole_reply_and_warns(make_stub: Any, stream: str) 
                              "printed it whole\n")
 
 
+@pytest.mark.slow
 def test_the_block_streams_and_the_rest_is_not_shown(tmp_path: Path, make_stub: Any) -> None:
     """The block's text reaches a pipe while the reply still streams (25 more tokens at
     40 ms each); the text after the closing fence never does."""

@@ -206,6 +206,7 @@ def derive_module() -> Any:
     return derive
 
 
+@pytest.mark.slow
 def test_regenerating_gives_identical_files() -> None:
     """From the committed excerpt of the OpenAPI document: in any clone, in CI."""
     derive = derive_module()

@@ -179,6 +179,7 @@ def test_head_closing_the_pipe_is_quiet(make_stub: Any) -> None:
     assert done.stderr == b"rc=141\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["--stream", "--no-stream"])
 def test_ctrl_c_exits_130_without_a_traceback(make_stub: Any, mode: str) -> None:
     server = make_stub(fail=("hang",))
@@ -224,6 +225,7 @@ def test_official_streams_replay_through_the_cli(raw_server: Any, name: str) -> 
     assert len(rebuilt["message"].get("citations", [])) == len(cited)
 
 
+@pytest.mark.slow
 def test_a_cut_stream_in_a_real_process_keeps_the_partial_text(make_stub: Any) -> None:
     make_stub(fail=("cut=5",))
     proc = _spawn(["--stream", "one two three four five six"])

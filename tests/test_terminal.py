@@ -89,6 +89,7 @@ def results(path: Path) -> list[dict[str, Any]]:
 
 # --- the progress line -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_progress_shows_the_total_percentage_and_eta(make_stub: Any, tmp_path: Path,
                                                      terminal: Terminal) -> None:
     make_stub(latency_ms=60)
@@ -111,6 +112,7 @@ def test_progress_shows_the_total_percentage_and_eta(make_stub: Any, tmp_path: P
                      rb"tokens=\d+ seconds=[\d.]+\r\n$", shown), shown[-200:]
 
 
+@pytest.mark.slow
 def test_result_lines_on_the_same_terminal_clear_the_progress_first(
         make_stub: Any, tmp_path: Path, terminal: Terminal) -> None:
     make_stub(latency_ms=80)
@@ -131,6 +133,7 @@ def test_result_lines_on_the_same_terminal_clear_the_progress_first(
 
 # --- Ctrl-C in a batch -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_ctrl_c_says_what_is_left_and_the_command_that_continues(
         make_stub: Any, tmp_path: Path, terminal: Terminal) -> None:
     make_stub(latency_ms=40)
@@ -155,6 +158,7 @@ def test_ctrl_c_says_what_is_left_and_the_command_that_continues(
     assert sorted(r["id"] for r in results(output)) == list(range(1, 101))
 
 
+@pytest.mark.slow
 def test_ctrl_c_without_output_file_says_how_to_resume(
         make_stub: Any, tmp_path: Path, terminal: Terminal) -> None:
     make_stub(latency_ms=40)
@@ -176,6 +180,7 @@ def test_ctrl_c_without_output_file_says_how_to_resume(
 
 # --- Ctrl-C while a reply streams ----------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stderr_to_file", [False, True], ids=["shared", "stderr-file"])
 def test_ctrl_c_while_streaming_ends_the_line(make_stub: Any, terminal: Terminal,
                                               tmp_path: Path, stderr_to_file: bool) -> None:
