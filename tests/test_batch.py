@@ -140,7 +140,7 @@ def _batch_process(args: list[str], **kw: Any) -> subprocess.Popen[bytes]:
 def test_resume_after_sigkill_sends_only_the_unfinished(make_stub: Any, tmp_path: Path) -> None:
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_bytes(jsonl(*[f"p{n}" for n in range(40)]))
-    make_stub(latency_ms=50)
+    make_stub(latency_ms=300)  # 6 s for all 40: the kill lands long before the end
     proc = _batch_process(["-j", "2", str(source), "-o", str(output)])
     wait_for(lambda: output.exists() and output.read_bytes().count(b"\n") >= 8,
              "eight results in the output")
