@@ -29,7 +29,7 @@ def _on_ctrl_c(_signum: int, frame: FrameType | None) -> None:
     """Ctrl-C. While a module is being imported (most of start-up), exit 130 at once: an
     exception there would print a traceback, or leave an extension module half made (one
     crashes). Otherwise KeyboardInterrupt, so that a command can stop cleanly (release a
-    lock, stop a tool, write what a batch finished) and exit 130 (group.py)."""
+    lock, stop a tool, write what a batch finished) and exit 130 (cli/exit_status.py)."""
     if _importing(frame):
         os._exit(INTERRUPTED)
     raise KeyboardInterrupt
@@ -55,7 +55,7 @@ def main() -> None:
     try:
         _hold_closed_streams()
         from cohere_cli.cli import cli
-        from cohere_cli.cli.group import run
+        from cohere_cli.cli.main import run
 
         status = run(cli)
     except KeyboardInterrupt:  # between imports, or while an error was being reported

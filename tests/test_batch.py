@@ -340,8 +340,8 @@ def test_a_line_with_tools_cannot_take_the_json_schema(stub: Any, tmp_path: Path
 def test_the_count_is_the_lines_a_batch_sends(text: str, size: int) -> None:
     import io
 
+    from cohere_cli.batch.input import iter_lines
     from cohere_cli.batch.line_count import count_in
-    from cohere_cli.batch.lines import iter_lines
 
     data = text.encode()
     sent = sum(1 for _ in iter_lines(io.BytesIO(data)))

@@ -19,10 +19,12 @@ import pytest
 from conftest import ROOT, TEST_KEY, Result, assert_no_key, chat_bodies, invoke
 
 from cohere_cli.base.errors import ExitCode
-from cohere_cli.batch.lines import JobMaker, iter_lines, read_finished
+from cohere_cli.batch.input import iter_lines
+from cohere_cli.batch.jobs import JobMaker
+from cohere_cli.batch.resume import read_finished
 from cohere_cli.batch.run import BatchRun
 from cohere_cli.settings.config import ConfigFlags, load_settings
-from cohere_cli.wire.api_client import ChatClient
+from cohere_cli.wire.api_client import ApiClient
 
 HANG = 30  # seconds: a batch still running after this is hung
 SUMMARY = b"cohere-chat: batch: ok="
@@ -137,7 +139,7 @@ class Exploding:
 
 def _in_process_batch(pacer: Any, lines: bytes, run_class: type = BatchRun) -> tuple[Any, bytes]:
     settings = load_settings(ConfigFlags(), os.environ)
-    client = ChatClient(settings.connection(max_wait=0), pacer=pacer)
+    client = ApiClient(settings.connection(max_wait=0), pacer=pacer)
     maker = JobMaker({"model": settings.model, "stream": False}, None)
     run = run_class(client, maker, set(), jobs=2)
     out_path = Path(os.environ["HOME"]) / "out.jsonl"
@@ -237,7 +239,7 @@ def test_resume_keeps_under_100_bytes_per_finished_id(tmp_path: Path) -> None:
     found: list[Any] = []
 
     def read() -> list[Any]:
-        found.append(read_finished(path))
+        found.append(read_finished(path).ids)
         return found
 
     assert _bytes_per_id(count, read) < 100

@@ -10,6 +10,7 @@ so a stray import fails here, not in review.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,3 +174,70 @@ def test_the_core_never_prints(name: str, path: Path) -> None:
         return
     found = writes_to_a_standard_stream(ast.parse(path.read_text(encoding="utf-8")))
     assert not found, f"{name} writes to a standard stream ({found}): only the face does"
+
+
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+
+
+def flag_names(tree: ast.AST) -> list[str]:
+    """The flags (`--timeout`) that the strings of `tree` name, docstrings left out (f-string
+    pieces included): what a message would show."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                       ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)}
+    return [flag for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in docstrings for flag in FLAG.findall(node.value)]
+
+
+def test_the_flag_check_sees_a_flag_in_any_string() -> None:
+    code = ('"""--help is fine here."""\nx = f"sent nothing ({t}s, --timeout)"\n'
+            'y = "raise --retries/--max-wait"\nz = "a -- b, x--y, and 3--4"\n')
+    assert sorted(flag_names(ast.parse(code))) == ["--max-wait", "--retries", "--timeout"]
+
+
+@pytest.mark.parametrize(("name", "path"), ALL, ids=[name for name, _ in ALL])
+def test_base_and_wire_name_no_flag(name: str, path: Path) -> None:
+    """The base and the wire say what happened; the face says which flag to change
+    (cli/hints.py), and names settings in messages as it tells the wire to
+    (settings/names.py)."""
+    if part(name) in ("base", "wire"):
+        found = flag_names(ast.parse(path.read_text(encoding="utf-8")))
+        assert not found, f"{name} names {found}: only the face names flags"
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each cycle a depth-first walk of `graph` (module -> the modules it imports) meets."""
+    found: list[list[str]] = []
+    state: dict[str, bool] = {}  # True: on the current path; False: done
+    path: list[str] = []
+
+    def walk(name: str) -> None:
+        state[name] = True
+        path.append(name)
+        for other in sorted(graph.get(name, ())):
+            if state.get(other):
+                found.append([*path[path.index(other):], other])
+            elif other not in state:
+                walk(other)
+        path.pop()
+        state[name] = False
+
+    for name in sorted(graph):
+        if name not in state:
+            walk(name)
+    return found
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [
+        ["a", "b", "c", "a"]]
+    assert import_cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
+def test_no_module_imports_itself_round_a_cycle() -> None:
+    """Imports under TYPE_CHECKING and in functions count: a cycle is one part in two
+    places (the stub's RecordedRequest has its own module for that)."""
+    graph = {name: known(imports(name, path)) - {name} for name, path in ALL}
+    assert import_cycles(graph) == []

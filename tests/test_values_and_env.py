@@ -1,6 +1,7 @@
-"""Values checked at the option and in the config by the same rules, keys that are not one
-line of ASCII, arguments that are not UTF-8, a capped stdin, the environment (config
-location, early Ctrl-C, closed standard streams) and odd `models` pages (issues 12, 20)."""
+"""Values checked at the option and in the config by the same rules, and typed by the
+time a command has them (cli/flags.py), keys that are not one line of ASCII, arguments
+that are not UTF-8, a capped stdin, the environment (config location, early Ctrl-C,
+closed standard streams) and odd `models` pages (issues 12, 20, 24)."""
 from __future__ import annotations
 
 import os
@@ -19,7 +20,13 @@ import orjson
 import pytest
 from conftest import ROOT, TEST_KEY, assert_no_key, invoke, run_process, serve_in_background
 
-from cohere_cli.settings.config import ConfigFlags, load_settings
+from cohere_cli.cli.commands.batch import BatchFlags, batch
+from cohere_cli.cli.commands.batches import BatchIdFlags, ListFlags, list_command, show_command
+from cohere_cli.cli.commands.info import ConfigCommandFlags, ModelsFlags, config_command, models
+from cohere_cli.cli.commands.send import SendFlags, send
+from cohere_cli.cli.commands.stub import StubFlags, stub
+from cohere_cli.cli.flags import parsed
+from cohere_cli.settings.config import load_settings
 
 
 def write_config(home: Path, text: str | bytes) -> Path:
@@ -63,11 +70,46 @@ def test_a_bad_number_is_refused_at_its_option(option: str, value: str, stub: An
 
 
 def test_the_flag_value_reaches_the_settings_typed() -> None:
-    found = load_settings(ConfigFlags(timeout=2.5, retries=0), os.environ)
+    ctx = config_command.make_context("config", ["--timeout", "2.5", "--retries", "0"])
+    found = load_settings(parsed(ConfigCommandFlags, ctx.params).settings, os.environ)
     assert (found.timeout, found.retries) == (2.5, 0)
+    assert (type(found.timeout), type(found.retries)) == (float, int)
     assert found.sources["timeout"] == "flag --timeout"
     result = invoke(["config", "--timeout", "-1"])
     assert result.exit_code == 2 and "(got '-1')" in result.stderr  # never '-1.0'
+
+
+TYPED: list[tuple[Any, type[Any], list[str]]] = [
+    (send, SendFlags, ["hi"]), (batch, BatchFlags, []), (models, ModelsFlags, []),
+    (config_command, ConfigCommandFlags, []), (list_command, ListFlags, []),
+    (show_command, BatchIdFlags, ["ID"]), (stub, StubFlags, [])]
+
+
+@pytest.mark.parametrize(("command", "kind", "args"), TYPED)
+def test_each_command_has_its_flags_as_one_dataclass(command: Any, kind: type[Any],
+                                                     args: list[str]) -> None:
+    """Every value click parses lands in a field of the command's dataclass."""
+    ctx = command.make_context(command.name, args)
+    assert isinstance(parsed(kind, ctx.params), kind)
+    with pytest.raises(TypeError, match="has no field for the flags extra"):
+        parsed(kind, {**ctx.params, "extra": 1})
+    name = next(iter(ctx.params))
+    with pytest.raises(TypeError, match=name):
+        parsed(kind, {key: value for key, value in ctx.params.items() if key != name})
+
+
+def test_the_settings_come_from_the_same_flags_as_the_request() -> None:
+    """ConfigFlags is made one way, from the parsed flags: --model is a setting too (it
+    was left out of `send`'s settings), and --preset goes to the settings only."""
+    ctx = send.make_context("send", ["-m", "mine", "--preset", "p", "--history-turns", "3",
+                                     "--max-time", "9", "--log", "runs.jsonl", "hi"])
+    flags = parsed(SendFlags, ctx.params)
+    assert (flags.request.model, flags.settings.model) == ("mine", "mine")
+    assert (flags.request.preset, flags.settings.preset) == (None, "p")
+    assert (flags.settings.history_turns, flags.settings.max_time) == (3, 9.0)
+    assert (flags.settings.log, flags.prompt) == ("runs.jsonl", ("hi",))
+    result = invoke(["--model", "", "--dry-run", "hi"])  # as `config --model ""` shows it
+    assert result.exit_code == 2 and 'the request needs a "model"' in result.stderr
 
 
 def test_the_limits_themselves_are_accepted(stub: Any) -> None:

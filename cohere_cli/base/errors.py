@@ -1,11 +1,12 @@
 """Exit codes and the typed errors that carry them.
 
 The core raises these; only the click face turns them into a message and an exit
-status, in one place: `run` in cli/group.py.
+status, in one place: `run` in cli/group.py, with the hint that names a flag from
+cli/hints.py (an error here says what happened: its status, its `Fault`).
 """
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 
 class ExitCode(IntEnum):
@@ -68,6 +69,7 @@ class APIError(CohereChatError):
         message: str,
         error_id: str | None = None,
         hint: str | None = None,
+        where: str = "the base URL",
     ) -> None:
         text = f"HTTP {status}: {message}"
         if error_id:
@@ -76,6 +78,7 @@ class APIError(CohereChatError):
         self.status = status
         self.api_message = message
         self.error_id = error_id
+        self.where = where  # the base URL and where it came from, for the face's hint
 
 
 class AuthError(APIError):
@@ -96,10 +99,24 @@ class ServiceError(APIError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class Fault(Enum):
+    """What kind of network failure a NetworkError is, for the face's hint (cli/hints.py):
+    the wire says what happened, the face says which setting to change."""
+
+    SILENT = "silent"  # the server took the connection and then sent nothing in time
+    DROPPED = "dropped"  # the connection was reset or closed without an answer
+    TLS = "tls"  # the certificate could not be checked
+
+
 class NetworkError(CohereChatError):
     """No usable answer: refused, reset, timed out, or a body that is not the API's."""
 
     exit_code = ExitCode.UNAVAILABLE
+
+    def __init__(self, message: str, hint: str | None = None,
+                 fault: Fault | None = None) -> None:
+        super().__init__(message, hint)
+        self.fault = fault
 
 
 class IncompleteReplyError(CohereChatError):
@@ -110,12 +127,12 @@ class IncompleteReplyError(CohereChatError):
 
 class TimeLimitError(CohereChatError):
     """--max-time passed: the send (or the batch line) stopped where it was; what was
-    printed stays."""
+    printed stays. `name` is what the user calls the limit (wire/deadline.py)."""
 
     exit_code = ExitCode.UNAVAILABLE
 
-    def __init__(self, limit: float, during: str) -> None:
-        super().__init__(f"stopped after --max-time {limit:g}s ({during})")
+    def __init__(self, limit: float, during: str, name: str) -> None:
+        super().__init__(f"stopped after {name} {limit:g}s ({during})")
         self.limit = limit
 
 
@@ -154,52 +171,3 @@ class OutputClosedError(CohereChatError):
     """The reader of stdout went away (broken pipe): stop quietly, as SIGPIPE would."""
 
     exit_code = ExitCode.BROKEN_PIPE
-
-
-RETRIED_STATUSES = frozenset({408, 409, 429})
-NOT_TRANSIENT = frozenset({501, 505})  # Not Implemented, HTTP Version Not Supported
-AUTH_STATUSES = frozenset({401, 403, 498})
-AUTH_HINT = "check the API key (CO_API_KEY or --api-key-file)"
-
-
-def is_retried_status(status: int) -> bool:
-    """Whether an HTTP status is worth another attempt (man RETRIES): 408, 409, 429 and
-    5xx, but not 501 or 505, which say the server will never do this request."""
-    return status in RETRIED_STATUSES or (status >= 500 and status not in NOT_TRANSIENT)
-
-
-def status_hint(status: int, where: str = "the base URL") -> str:
-    """The next step for a final HTTP status, in one line. `where` names the base URL
-    and where it came from ("http://... (from flag --base-url)"); never the key."""
-    if status in (401, 498):
-        return AUTH_HINT
-    if status == 403:
-        return ("the key is valid but may not do this: check its plan and permissions, "
-                "and the model (cohere-chat models)")
-    if status == 404:
-        return (f"check the model name (cohere-chat models) and {where}, "
-                "which must not end in /v2")
-    if status == 429:
-        return "rate limited: slow down, or raise --retries/--max-wait"
-    if status == 413:
-        return "the request is too large: send fewer or smaller documents, images or turns"
-    if status in NOT_TRANSIENT:
-        return f"the server does not support this request (not retried): check {where}"
-    if status in RETRIED_STATUSES or status >= 500:
-        return "the service failed or was busy: try again later, or raise --retries/--max-wait"
-    return "the API refused the request as sent: --dry-run prints the body"
-
-
-def error_for_status(
-    status: int, message: str, error_id: str | None = None, where: str = "the base URL"
-) -> APIError:
-    """The typed error for a final (not retried, or retries spent) HTTP status, with its
-    hint (`status_hint`)."""
-    hint = status_hint(status, where)
-    if status in AUTH_STATUSES:
-        return AuthError(status, message, error_id, hint)
-    if status == 429:
-        return RateLimitError(status, message, error_id, hint)
-    if status in RETRIED_STATUSES or status >= 500:
-        return ServiceError(status, message, error_id, hint)
-    return RejectedError(status, message, error_id, hint)

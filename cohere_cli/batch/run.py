@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -24,45 +23,31 @@ from typing import Any, BinaryIO, Protocol, runtime_checkable
 import orjson
 
 from cohere_cli.base.errors import (
-    AUTH_STATUSES,
     CohereChatError,
     InputError,
     LocalWriteError,
     OutputClosedError,
 )
+from cohere_cli.batch.ids import IdSet
+from cohere_cli.batch.input import iter_lines
+from cohere_cli.batch.jobs import Job, JobMaker
 from cohere_cli.batch.line_count import count_aside
-from cohere_cli.batch.lines import IdSet, Job, JobMaker, failure, iter_lines, read_finished, run_job
 from cohere_cli.batch.output import Sink, refuse_same_file
+from cohere_cli.batch.results import failure
+from cohere_cli.batch.resume import Finished, cut_torn_line, read_finished
+from cohere_cli.batch.send_line import run_job
+from cohere_cli.batch.summary import Summary
 from cohere_cli.chat.request import RequestOptions
-from cohere_cli.chat.usage import Prices, add_usage, token_total
+from cohere_cli.chat.usage import Prices
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
-from cohere_cli.wire.api_client import ChatClient
+from cohere_cli.wire.api_client import ApiClient
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.pacing import RateGate
+from cohere_cli.wire.status import AUTH_STATUSES
 
 WINDOW_PER_JOB = 4
 TICK = 0.5  # how often a writer with nothing to write checks that its workers live
 Result = tuple[int, dict[str, Any]]
-
-
-@dataclass
-class Summary:
-    ok: int = 0
-    failed: int = 0
-    skipped: int = 0
-    tokens: int = 0
-    usage: dict[str, Any] = field(default_factory=dict)  # the succeeded lines' flat counts
-    started: float = field(default_factory=time.monotonic)
-    interrupted: bool = False
-    total: int | None = None  # the input's lines, once counted (a regular file only)
-    to_file: bool = False  # the results go to -o FILE, so --resume can continue the batch
-    from_stdin: bool = False  # the lines come from stdin (to continue, give them again)
-    stopped_by: dict[str, Any] | None = None  # a refused key's error: every line would get it
-    error: BaseException | None = None  # anything else that ended the batch, raised after it
-
-    @property
-    def seconds(self) -> float:
-        return time.monotonic() - self.started
 
 
 @runtime_checkable
@@ -89,7 +74,7 @@ def _stopping(exc: BaseException) -> CohereChatError:
 class BatchRun:
     """One batch: reader thread, worker threads, and the writer (the calling thread)."""
 
-    def __init__(self, client: ChatClient, maker: JobMaker, finished: IdSet | None = None, *,
+    def __init__(self, client: ApiClient, maker: JobMaker, finished: IdSet | None = None, *,
                  jobs: int = 4, ordered: bool = True, raw: bool = False,
                  history: HistoryLimits | None = None,
                  log: Callable[[str], None] = lambda _: None,
@@ -177,16 +162,12 @@ class BatchRun:
         except (LocalWriteError, OutputClosedError) as exc:
             self._fail(exc)
             return
-        if "error" in record:
-            self.summary.failed += 1
-            if record["error"]["status"] in AUTH_STATUSES and not self.stop.is_set():
-                # every later line would be refused the same way: stop taking new lines
-                self.stop.set()
-                self.summary.stopped_by = record["error"]
-        else:
-            self.summary.ok += 1
-            self.summary.tokens += token_total(record["usage"])
-            add_usage(self.summary.usage, record["usage"])
+        self.summary.count(record)
+        if "error" in record and record["error"]["status"] in AUTH_STATUSES and (
+                not self.stop.is_set()):
+            # every later line would be refused the same way: stop taking new lines
+            self.stop.set()
+            self.summary.stopped_by = record["error"]
 
     def _next(self) -> Result | int | None:
         """The next result or line count; None after a quiet TICK, when a dead worker
@@ -296,10 +277,13 @@ def run_batch_job(
     source = job.input_path if stdin is None else "stdin"
     with _open(job.input_path) if stdin is None else nullcontext(stdin) as lines:
         refuse_same_file(lines, output, stdout)
-        finished = read_finished(output) if job.resume and output else IdSet()
-        with ChatClient(job.connection, log, RateGate(job.rpm)) as client:
+        finished = Finished()
+        if job.resume and output:
+            finished = read_finished(output)
+            cut_torn_line(output, finished)  # what is appended starts on a line of its own
+        with ApiClient(job.connection, log, RateGate(job.rpm)) as client:
             out = Sink.to_file(output, job.resume) if output else Sink(stdout, "stdout")
-            run = BatchRun(client, maker, finished, jobs=job.jobs, ordered=job.ordered,
+            run = BatchRun(client, maker, finished.ids, jobs=job.jobs, ordered=job.ordered,
                            raw=job.raw, history=job.history, log=log, note=note,
                            max_time=job.max_time, prices=job.prices)
             run.summary.to_file, run.summary.from_stdin = output is not None, stdin is not None

@@ -12,7 +12,7 @@ import orjson
 
 from cohere_cli.base.errors import InputError, UsageError
 from cohere_cli.base.files import decode_utf8, iter_jsonl, read_file_bytes
-from cohere_cli.chat.rules import message_problem
+from cohere_cli.chat.rules import fields_problem, message_problem
 from cohere_cli.conversation.window import new_input_count
 
 INPUT_FORMATS = ("text", "jsonl", "json")
@@ -87,14 +87,45 @@ def _json_error(exc: orjson.JSONDecodeError) -> str:
 
 
 def check_message(message: Any, source: str, line: int | None) -> dict[str, Any]:
-    """The message, if the API would accept it; else an InputError at source:line."""
+    """The message as it is sent (`sendable_message`), if the API would accept it; else
+    an InputError at source:line."""
     if not isinstance(message, dict):
         kind = type(message).__name__.replace("dict", "object").replace("list", "array")
         raise InputError(source, f"expected a message object, got {kind}", line)
     problem = message_problem(message)
     if problem:
         raise InputError(source, problem, line)
-    return message
+    return sendable_message(message)
+
+
+def sendable_message(message: dict[str, Any]) -> dict[str, Any]:
+    """An assistant message (one that `message_problem` accepts) in the form recorded
+    exchanges show the API taking back (issue 30); other roles as they are.
+
+    Left out: an empty `tool_plan` or `citations` (a stream's message-start has both),
+    an empty `tool_calls` list, and `"content": null` (or []) beside tool calls. A tool
+    call's empty `arguments` (a stream's, for a tool without parameters) is "{}", as the
+    non-streamed reply has it. Thinking blocks, text, a tool plan and citations with
+    something in them go back as they came."""
+    if message.get("role") != "assistant":
+        return message
+    sent = {key: value for key, value in message.items()
+            if not (key in ("tool_plan", "citations", "tool_calls") and value in ("", []))}
+    if sent.get("tool_calls") and sent.get("content", "") in (None, []):
+        del sent["content"]
+    if isinstance(sent.get("tool_calls"), list):
+        sent["tool_calls"] = [_with_arguments(call) for call in sent["tool_calls"]]
+    if not any(key in sent for key in ("content", "tool_calls", "tool_plan")):
+        sent["content"] = ""
+    return sent
+
+
+def _with_arguments(call: Any) -> Any:
+    """A tool call whose empty `arguments` string is "{}" (the call otherwise as it was)."""
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict) or function.get("arguments") != "":
+        return call
+    return {**call, "function": {**function, "arguments": "{}"}}
 
 
 def parse_jsonl_messages(text: str, source: str) -> list[dict[str, Any]]:
@@ -112,12 +143,15 @@ def parse_json_document(text: str, source: str) -> tuple[list[dict[str, Any]], d
         if "messages" not in document:
             raise InputError(source, 'a JSON object needs a "messages" array')
         defaults = {k: v for k, v in document.items() if k != "messages"}
+        problem = fields_problem(defaults)
+        if problem:  # bad data from stdin, as a bad message is: exit 3, naming it
+            raise InputError(source, problem)
         document = document["messages"]
     if not isinstance(document, list):
         raise InputError(source, "expected an array of messages or a request object")
-    for index, message in enumerate(document):
-        check_message(message, f"{source}: messages[{index}]", None)
-    return document, defaults
+    messages = [check_message(message, f"{source}: messages[{index}]", None)
+                for index, message in enumerate(document)]
+    return messages, defaults
 
 
 def _prompt_text(words: tuple[str, ...]) -> str:

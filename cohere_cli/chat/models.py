@@ -5,13 +5,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from cohere_cli.base.errors import NetworkError
-from cohere_cli.wire.api_client import ChatClient
+from cohere_cli.wire.api_client import ApiClient
 
 MODELS_PATH = "/v1/models"
 MAX_PAGES = 1000
 
 
-def iter_models(client: ChatClient, endpoint: str = "chat") -> Iterator[dict[str, Any]]:
+def iter_models(client: ApiClient, endpoint: str = "chat") -> Iterator[dict[str, Any]]:
     """Each model object, following `next_page_token` until the last page."""
     token = ""
     seen: set[str] = set()

@@ -12,7 +12,7 @@ from cohere_cli.base.errors import InputError, UsageError
 from cohere_cli.base.files import decode_utf8, iter_jsonl, read_file_bytes
 from cohere_cli.chat.media import document_from_file, documents_from_jsonl
 from cohere_cli.chat.rules import REQUEST_FIELDS, body_problem
-from cohere_cli.settings.presets import Preset, with_preset
+from cohere_cli.settings.presets import Preset, apply_preset
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,6 @@ def param_warnings(params: tuple[str, ...]) -> list[str]:
     return warnings
 
 
-def with_preset_messages(
-    options: RequestOptions, messages: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """The preset's messages (if any) first, then `messages` (presets.with_preset)."""
-    return with_preset(list(options.preset.messages), messages) if options.preset else messages
-
-
 def parse_param(text: str) -> tuple[str, Any]:
     """KEY=VALUE; VALUE is JSON when it parses as JSON, else the string itself."""
     key, sep, raw = text.partition("=")
@@ -81,6 +74,17 @@ def parse_param(text: str) -> tuple[str, Any]:
     except orjson.JSONDecodeError:
         value = raw
     return key.strip(), value
+
+
+def param_fields(params: tuple[str, ...]) -> dict[str, Any]:
+    """The --param KEY=VALUE fields; `stream` and `messages` are refused (the command
+    line decides them)."""
+    fields: dict[str, Any] = {}
+    for key, value in map(parse_param, params):
+        if key in ("stream", "messages"):
+            raise UsageError(f"--param {key} is not allowed; the command line decides {key}")
+        fields[key] = value
+    return fields
 
 
 def load_json_file(path: str) -> Any:
@@ -175,10 +179,7 @@ def preset_document(
     and the settings flags given (presets.PRESET_SETTINGS)."""
     document: dict[str, Any] = {"model": options.model} if options.model else {}
     document.update(_flag_fields(options))
-    for key, value in map(parse_param, options.params):
-        if key in ("stream", "messages"):
-            raise UsageError(f"--param {key} is not allowed; the command line decides {key}")
-        document[key] = value
+    document.update(param_fields(options.params))
     document.update(settings)
     if system is not None:
         document["messages"] = [{"role": "system", "content": system}]
@@ -198,15 +199,12 @@ def build_request(
     `defaults` are a JSON request document's own fields (above a preset, below flags);
     `fallback_model` is the model from the environment, config or built-in default.
     """
-    body: dict[str, Any] = dict(options.preset.fields) if options.preset else {}
-    body.update(defaults or {})
-    body.update(_flag_fields(options))
+    applied = apply_preset(options.preset, messages, {**(defaults or {}),
+                                                      **_flag_fields(options)})
+    body = applied.fields
     body["model"] = options.model or body.get("model") or fallback_model
-    body["messages"] = with_preset_messages(options, messages)
-    for key, value in map(parse_param, options.params):
-        if key in ("stream", "messages"):
-            raise UsageError(f"--param {key} is not allowed; the command line decides {key}")
-        body[key] = value
+    body["messages"] = applied.messages
+    body.update(param_fields(options.params))
     body["stream"] = stream
     problem = body_problem(body)
     if problem:

@@ -7,6 +7,7 @@ from typing import Any, cast
 import orjson
 
 from cohere_cli.base.errors import NetworkError
+from cohere_cli.chat.messages import sendable_message
 
 ANSWERED_REPLY = "the API answered 200 with a body"
 STREAMED_REPLY = "the API streamed events that make a reply"
@@ -55,12 +56,12 @@ def api_warnings(response: dict[str, Any]) -> list[str]:
 
 
 def request_message(response: dict[str, Any]) -> dict[str, Any]:
-    """The assistant message in the form a request accepts (ready for a conversation file)."""
+    """The assistant message in the form a request accepts (ready for a conversation
+    file): its fields that hold something, as `sendable_message` sends them back."""
     message = _message(response)
     shaped = {key: message[key] for key in MESSAGE_KEYS if message.get(key) not in (None, [], "")}
     shaped["role"] = "assistant"
-    if not any(key in shaped for key in ("content", "tool_calls", "tool_plan")):
-        shaped["content"] = ""
+    shaped = sendable_message(shaped)
     return {key: shaped[key] for key in MESSAGE_KEYS if key in shaped}
 
 

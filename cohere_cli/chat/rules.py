@@ -3,13 +3,14 @@
 Both sides use these rules: the client checks a body before it sends anything (exit 2
 or 3 locally instead of a 400 later), and the `stub` answers 400 with the same words,
 as the real service would. The client checks a body with `body_problem` (request.py
-`build_request`, batch_lines.py), each message of its input with `message_problem`
-(messages.py); the stub's handler answers 400 with `body_problem`'s words.
+`build_request`, batch/jobs.py), each message of its input with `message_problem`
+and the fields of an -i json request document with `fields_problem` (messages.py); the
+stub's handler answers 400 with `body_problem`'s words.
 """
 # Every rule sentence ("cannot", "must", "only", "not supported", "required", "up to",
 # "min/max value") of the POST /v2/chat request in the official OpenAPI, and where it is
-# enforced. Refused rules: exit 2 before sending (exit 3 for a message read from input;
-# a failed line in a batch); the stub answers 400.
+# enforced. Refused rules: exit 2 before sending (exit 3 for a message or a request
+# document's field read from input; a failed line in a batch); the stub answers 400.
 #
 # | rule (field: what the OpenAPI says)                    | enforced by                    |
 # |--------------------------------------------------------|--------------------------------|
@@ -118,6 +119,8 @@ def message_problem(message: Any) -> str | None:
             return 'assistant message needs "content" or "tool_calls"'
         if "tool_calls" in message and not isinstance(message["tool_calls"], list):
             return 'assistant "tool_calls" must be a list'
+        if message.get("content") is None and message.get("tool_calls"):
+            return None  # "content": null beside tool calls: the API answers 200 to it
         return _content_problem(role, message["content"]) if "content" in message else None
     if "content" not in message:
         return f'{role} message without "content"'
@@ -180,23 +183,23 @@ def _structure_problem(body: dict[str, Any]) -> str | None:
             return "response_format json_schema must be an object"
         if "json_schema" in fmt and fmt["type"] == "text":
             return 'response_format json_schema must not be given with type "text"'
-    return _list_problem(body) or combination_problem(body)
+    return _list_problem(body)
 
 
 def _list_problem(body: dict[str, Any]) -> str | None:
     for field in ("tools", "documents"):
         if field in body and not isinstance(body[field], list):
             return f"{field} must be a list"
-    for tool in body.get("tools") or ():
+    for index, tool in enumerate(body.get("tools") or ()):
         function = tool.get("function") if isinstance(tool, dict) else None
         if (not isinstance(function, dict) or not isinstance(function.get("name"), str)
                 or not isinstance(function.get("parameters"), dict)):
-            return ('each tool must be {"type": "function", "function": {"name": ..., '
-                    '"parameters": {...}}}')
-    for document in body.get("documents") or ():
+            return (f'tools[{index}]: each tool must be {{"type": "function", "function": '
+                    '{"name": ..., "parameters": {...}}}')
+    for index, document in enumerate(body.get("documents") or ()):
         if not isinstance(document, str) and not (
                 isinstance(document, dict) and isinstance(document.get("data"), dict)):
-            return 'each document must be a string or {"data": {...}}'
+            return f'documents[{index}]: each document must be a string or {{"data": {{...}}}}'
     return None
 
 
@@ -229,9 +232,16 @@ def body_problem(body: Any) -> str | None:
         problem = message_problem(message)
         if problem:
             return f"messages[{number - 1}]: {problem}"
+    return fields_problem(body) or combination_problem(body)
+
+
+def fields_problem(fields: dict[str, Any]) -> str | None:
+    """Why a request field other than model and messages would be refused, each field
+    (and each tool and document) on its own, or None: also the check of a request
+    document's own fields (-i json), whose fields flags may complete."""
     for field in RANGES:
-        if field in body:
-            problem = _range_problem(field, body[field])
+        if field in fields:
+            problem = _range_problem(field, fields[field])
             if problem:
                 return problem
-    return _option_problem(body)
+    return _option_problem(fields)

@@ -18,13 +18,15 @@ from cohere_cli.base.errors import (
 )
 from cohere_cli.chat.media import attach_images, image_blocks
 from cohere_cli.chat.messages import MessageInputs, NewInput, assemble_messages, read_input
-from cohere_cli.chat.request import RequestOptions, build_request, with_preset_messages
+from cohere_cli.chat.request import RequestOptions, build_request
 from cohere_cli.chat.response import STREAMED_REPLY, check_response, request_message, tool_calls
 from cohere_cli.chat.run_log import RunRecord
 from cohere_cli.chat.tools import ToolSettings, run_tool_calls
 from cohere_cli.conversation.file import ConversationLock, read_history, save_conversation
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
-from cohere_cli.wire.api_client import ChatClient, parse_json_body
+from cohere_cli.settings.names import time_limit
+from cohere_cli.settings.presets import apply_preset
+from cohere_cli.wire.api_client import ApiClient, parse_json_body
 from cohere_cli.wire.chat_events import Delta, ReplyAssembler, iter_chat_events
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
@@ -66,6 +68,7 @@ class SendPlan:
     connection: Connection
     fallback_model: str  # when neither --model nor the input names one: env, config, built-in
     stream: bool = False
+    stream_by: str | None = None  # the flag that decided `stream`, else -i json's own may
     conversation: Path | None = None
     lock_timeout: float = 300.0
     tools: ToolSettings = field(default_factory=ToolSettings)
@@ -97,7 +100,7 @@ def _consume(chunks: Iterator[bytes], sink: ReplySink) -> tuple[dict[str, Any], 
 
 
 def stream_chat(
-    client: ChatClient, body: dict[str, Any], sink: ReplySink,
+    client: ApiClient, body: dict[str, Any], sink: ReplySink,
     deadline: Deadline = NO_DEADLINE,
 ) -> tuple[dict[str, Any], str | None, bytes | None]:
     """A streamed exchange: the response, the stream's error text, and the body's bytes
@@ -119,7 +122,7 @@ def stream_chat(
 
 
 def send_chat(
-    client: ChatClient, body: dict[str, Any], deadline: Deadline = NO_DEADLINE
+    client: ApiClient, body: dict[str, Any], deadline: Deadline = NO_DEADLINE
 ) -> tuple[dict[str, Any], bytes]:
     """A non-streamed exchange (`send`'s, and each batch line's): the parsed response and
     its bytes exactly as received."""
@@ -144,7 +147,7 @@ def _exchange(
     error_text = None
     sink.begin()
     live.record.sent(body)
-    with ChatClient(plan.connection, log) as client:
+    with ApiClient(plan.connection, log) as client:
         if plan.stream:
             try:
                 response, error_text, raw = stream_chat(client, body, sink, live.deadline)
@@ -185,8 +188,8 @@ def _exchange_messages(
     plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None],
     live: _Live, messages: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    return _exchange(plan, {**body, "messages": with_preset_messages(plan.options, messages)},
-                     sink, log, live)
+    sent = apply_preset(plan.options.preset, messages).messages
+    return _exchange(plan, {**body, "messages": sent}, sink, log, live)
 
 
 def _converse(
@@ -195,7 +198,7 @@ def _converse(
 ) -> list[dict[str, Any]]:
     """One exchange, or with --tool-exec as many rounds as the tools need; the assistant
     and tool messages that each round added. Each request holds the window of the history
-    (fitting.py); the rounds of this turn are new input, always sent."""
+    (conversation/fit.py); the rounds of this turn are new input, always sent."""
     added: list[dict[str, Any]] = []
     rounds = 0
     body = turn.body
@@ -234,6 +237,19 @@ def _locked(path: Path | None, timeout: float, deadline: Deadline) -> Iterator[N
         raise
 
 
+def _stream_of(plan: SendPlan, defaults: dict[str, Any], sink: ReplySink) -> SendPlan:
+    """A request document's own `stream` (-i json) decides unless a flag or the output
+    format did (`plan.stream_by`); then a note says which one it gave way to."""
+    wanted = defaults.get("stream")
+    if not isinstance(wanted, bool) or wanted == plan.stream:
+        return plan
+    if plan.stream_by is None:
+        return replace(plan, stream=wanted)
+    shown = "true" if wanted else "false"
+    sink.note(f'the request document\'s "stream": {shown} gives way to {plan.stream_by}')
+    return plan
+
+
 def run_send(
     plan: SendPlan, sink: ReplySink, dry_run: bool = False,
     log: Callable[[str], None] = lambda _: None, record: RunRecord | None = None,
@@ -246,13 +262,14 @@ def run_send(
     --max-time counts from here. `record` (the run log's) learns what was sent and
     what came back.
     """
-    live = _Live(Deadline(plan.max_time).start(), record or RunRecord("send"))
+    live = _Live(time_limit(plan.max_time).start(), record or RunRecord("send"))
     path = plan.conversation
     fit = HistoryFit(plan.history, log, sink.warning)
     new = read_input(plan.inputs)
     new.check()
     for warning in new.warnings:
         sink.warning(warning)
+    plan = _stream_of(plan, new.defaults, sink)
     with _locked(None if dry_run else path, plan.lock_timeout, live.deadline):
         history = read_history(path) if path else []
         turn = _build(plan, history, fit, new)

@@ -11,6 +11,9 @@ from typing import Any
 USAGE_FIELDS = (
     ("input_tokens", "tokens", "input_tokens"),
     ("output_tokens", "tokens", "output_tokens"),
+    # a reasoning model's thinking: a part of output_tokens (recorded replies: never more),
+    # shown on its own and priced once, as output
+    ("reasoning_tokens", "tokens", "reasoning_tokens"),
     ("billed_input_tokens", "billed_units", "input_tokens"),
     ("billed_output_tokens", "billed_units", "output_tokens"),
 )
@@ -32,7 +35,8 @@ class Prices:
 
     def cost(self, counts: dict[str, Any]) -> float | None:
         """The cost of flat counts: billed tokens, or input/output tokens when the API
-        billed none; None when it counted nothing."""
+        billed none; None when it counted nothing. Reasoning tokens are output tokens
+        (both counts hold them): priced once, never added again."""
         billed = [counts.get(f"billed_{kind}_tokens") for kind in ("input", "output")]
         if billed == [None, None]:
             billed = [counts.get(f"{kind}_tokens") for kind in ("input", "output")]
@@ -49,7 +53,8 @@ class Prices:
 def usage_counts(response: dict[str, Any], prices: Prices | None = None) -> dict[str, Any]:
     """The flat usage counts (--usage, batch result lines, the run log share them): token
     counts from `usage` (current API) or `meta` (older pages), whichever is there,
-    `cached_tokens` when the API sent it, and with `prices` `cost_usd`."""
+    `reasoning_tokens` and `cached_tokens` when the API sent them, and with `prices`
+    `cost_usd`."""
     counts: dict[str, Any] = {}
     for holder in (response.get("usage"), response.get("meta")):
         if not isinstance(holder, dict):

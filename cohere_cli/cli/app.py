@@ -1,6 +1,5 @@
 """The command line: the top-level group and its commands, each in its own module
-(send_command, batch_command, info_commands, stub_command). Errors become exit statuses
-once, in group.py.
+(commands/). Errors become exit statuses once, in exit_status.py.
 
 Heavy modules (requests, the client, the stream decoder) are imported inside the
 commands, so that `--help` and `--version` stay fast.
@@ -10,6 +9,7 @@ from __future__ import annotations
 import click
 
 from cohere_cli import PROGRAM, __version__
+from cohere_cli.cli.checked_command import show
 from cohere_cli.cli.commands.batch import batch
 from cohere_cli.cli.commands.batches import batches
 from cohere_cli.cli.commands.completion import complete_names, completion
@@ -20,8 +20,14 @@ from cohere_cli.cli.commands.stub import stub
 from cohere_cli.cli.group import DefaultGroup
 
 
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        show(ctx, f"{PROGRAM} {__version__}")
+
+
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name=PROGRAM, message="%(prog)s %(version)s")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_show_version, help="Show the version and exit.")
 def cli() -> None:
     """A Unix-style client for Cohere's Chat API (v2).
 

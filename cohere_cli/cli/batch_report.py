@@ -13,7 +13,7 @@ from cohere_cli.chat.usage import with_cost
 from cohere_cli.cli.render import number_text
 
 if TYPE_CHECKING:
-    from cohere_cli.batch.run import Summary
+    from cohere_cli.batch.summary import Summary
     from cohere_cli.chat.usage import Prices
     from cohere_cli.cli.render import Console
 
@@ -83,8 +83,9 @@ class ProgressLine:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.active = console.stderr_is_terminal()
-        self.shared = self.active and _same_terminal(console.stdout, console.stderr)
+        self.active = console.stderr_is_terminal
+        self.shared = (self.active and console.stdout_is_terminal
+                       and _same_file(console.stdout, console.stderr))
         self._drawn = -REDRAW  # when it was last drawn (time.monotonic)
 
     def __call__(self, summary: Summary) -> None:
@@ -104,9 +105,9 @@ def progress_reporter(console: Console) -> ProgressLine:
     return ProgressLine(console)
 
 
-def _same_terminal(first: BinaryIO, second: BinaryIO) -> bool:
+def _same_file(first: BinaryIO, second: BinaryIO) -> bool:
     try:
         one, two = os.fstat(first.fileno()), os.fstat(second.fileno())
-        return first.isatty() and (one.st_dev, one.st_ino) == (two.st_dev, two.st_ino)
+        return (one.st_dev, one.st_ino) == (two.st_dev, two.st_ino)
     except (OSError, ValueError, AttributeError):
         return False

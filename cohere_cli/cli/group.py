@@ -1,85 +1,19 @@
-"""The top-level click group: `send` as the default subcommand (but not for a mistyped
-command name), the check that every argument to be sent is text, and the one place where
-every error becomes its message and exit status: `exit_status`, used by `run` (and by the
-run log). It parses and invokes the command itself rather than through click's `main`,
-which would turn Ctrl-C into "Aborted!" and a broken pipe into exit 1."""
+"""The top-level click group: `send` as the default subcommand, but not for a mistyped
+command name (`close_command`), and the help's usage lines and its ending (the
+environment, the config file, the exit codes). Its commands check their arguments
+(checked_command.py); `main` runs through main.py's `run`."""
 from __future__ import annotations
 
-import errno
-import functools
-import io
 import os
 import sys
-from collections.abc import Iterator
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 import click
 
 from cohere_cli import PROGRAM
-from cohere_cli.base.errors import (
-    CohereChatError,
-    ExitCode,
-    InputError,
-    InterruptError,
-    OutputClosedError,
-    UsageError,
-)
-from cohere_cli.base.values import has_bad_utf8
-
-
-class _ClosedOutput(io.RawIOBase):
-    """Stdout when the program started with it closed (`>&-`): every write fails as a
-    write to a closed descriptor does, so the output is reported lost (exit 10)."""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, _data: Any) -> int:
-        raise OSError(errno.EBADF, "it was closed when the program started")
-
-
-@functools.cache
-def _devnull() -> BinaryIO:
-    return open(os.devnull, "wb")  # kept open for the rest of the run
-
-
-def output_streams() -> tuple[BinaryIO, BinaryIO]:
-    """stdout and stderr as byte streams. A closed stdout refuses writes; a closed
-    stderr is /dev/null (diagnostics have nowhere to go, the run goes on)."""
-    stdout = sys.stdout.buffer if sys.stdout is not None else cast(BinaryIO, _ClosedOutput())
-    return stdout, sys.stderr.buffer if sys.stderr is not None else _devnull()
-
-
-def _texts(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            yield from _texts(item)
-
-
-def _is_sent(param: click.Parameter, value: str) -> bool:
-    """Whether an argument's text goes to the API (paths and commands stay here, and may
-    hold any bytes the system allows); flags.py's types say so with `is_sent`."""
-    decide = getattr(param.type, "is_sent", None)
-    if decide is not None:
-        return bool(decide(value))
-    return not isinstance(param.type, click.Path)
-
-
-class CheckedCommand(click.Command):
-    """A command whose arguments are checked before it runs: bytes that are not UTF-8
-    (Python keeps them as lone surrogates) in text to be sent are bad input, exit 3,
-    named by their option, before anything is sent."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        for param in self.get_params(ctx):
-            for text in _texts(ctx.params.get(param.name or "")):
-                if has_bad_utf8(text) and _is_sent(param, text):
-                    name = "/".join(param.opts) if isinstance(param, click.Option) else (
-                        param.human_readable_name)
-                    raise InputError(name, "not valid UTF-8 (only text can be sent)")
-        return super().invoke(ctx)
+from cohere_cli.base.errors import ExitCode, UsageError
+from cohere_cli.cli.checked_command import CheckedGroup
+from cohere_cli.cli.main import run
 
 
 def _distance(word: str, name: str) -> int:
@@ -136,17 +70,11 @@ EXIT_CODES = {
 }
 
 
-def complete_var(prog_name: str) -> str:
-    """The environment variable under which click's completion script calls the program."""
-    return f"_{prog_name.replace('-', '_').replace('.', '_')}_COMPLETE".upper()
-
-
-class DefaultGroup(click.Group):
+class DefaultGroup(CheckedGroup):
     """A group that runs `send` when the first argument is not a subcommand name (nor
     close to one: see `close_command`). Its help shows `send` as the default in the
     usage line and ends with the environment, the config file and the exit codes."""
 
-    command_class = CheckedCommand
     default_command = "send"
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -195,81 +123,5 @@ class DefaultGroup(click.Group):
     def main(  # type: ignore[override]  # never returns: it exits with our own status
         self, args: Any = None, prog_name: str | None = None, **_: Any
     ) -> Any:
-        """Run and exit with our own status; every error is mapped here, once."""
+        """Run and exit with our own status; every error is mapped in `run`, once."""
         sys.exit(run(self, args, prog_name or PROGRAM))
-
-
-def _quiet_stdout() -> None:
-    """After a broken pipe, point stdout at /dev/null so the exit flush stays silent."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
-def _report(message: str, hint: str | None = None) -> None:
-    """The one-line error, written by render's Console like every other diagnostic."""
-    from cohere_cli.cli.render import Console
-
-    Console(*output_streams()).error(message, hint)
-
-
-def _invoke(group: click.Group, args: Any, prog_name: str) -> Any:
-    """What click's `main` does (shell completion, parsing, the command), with no error
-    handling of its own: every exception reaches `run`."""
-    instruction = os.environ.get(complete_var(prog_name))
-    if instruction:
-        from click.shell_completion import shell_complete
-
-        return shell_complete(group, {}, prog_name, complete_var(prog_name), instruction)
-    with group.make_context(prog_name, list(sys.argv[1:] if args is None else args)) as ctx:
-        return group.invoke(ctx)
-
-
-def exit_status(exc: BaseException) -> tuple[int, str]:
-    """The exit status an error ends the program with, and its message: the one mapping
-    from errors to statuses (`run` reports it; the run log records it)."""
-    if isinstance(exc, click.exceptions.Exit):
-        return exc.exit_code, ""
-    if isinstance(exc, click.ClickException):
-        status = ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
-        return status, exc.format_message()
-    if isinstance(exc, CohereChatError):
-        return exc.exit_code, exc.message
-    if isinstance(exc, KeyboardInterrupt):
-        return ExitCode.INTERRUPTED, "interrupted (Ctrl-C)"
-    if isinstance(exc, BrokenPipeError):
-        return ExitCode.BROKEN_PIPE, "stdout was closed by its reader"
-    return ExitCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
-
-
-def run(group: click.Group, args: Any = None, prog_name: str = PROGRAM) -> int:
-    """Run the program and return its exit status."""
-    debug = os.environ.get("COHERE_CHAT_DEBUG") == "1"
-    try:
-        return int(_invoke(group, args, prog_name) or 0)
-    except (Exception, KeyboardInterrupt) as exc:
-        status, message = exit_status(exc)
-        _tell(exc, message, debug)
-        return status
-
-
-def _tell(exc: BaseException, message: str, debug: bool) -> None:
-    """Say what ended the run: one line on stderr (a traceback too when debugging);
-    nothing for Ctrl-C or a reader that went away."""
-    if debug and not isinstance(exc, (click.ClickException, click.exceptions.Exit,
-                                      KeyboardInterrupt, BrokenPipeError)):
-        import traceback
-
-        traceback.print_exc()
-    if isinstance(exc, click.ClickException):
-        ctx = getattr(exc, "ctx", None)
-        _report(message, f"see '{ctx.command_path} --help'" if ctx is not None else None)
-    elif isinstance(exc, (OutputClosedError, BrokenPipeError)):
-        _quiet_stdout()
-    elif isinstance(exc, CohereChatError):
-        if not isinstance(exc, InterruptError):
-            _report(exc.message, exc.hint)
-    elif not isinstance(exc, (KeyboardInterrupt, click.exceptions.Exit)):
-        _report(message)  # a bug: say so in one line, traceback only when debugging

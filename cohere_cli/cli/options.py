@@ -2,12 +2,14 @@
 click types that check a value at its option by the rules in values.py (the config file
 is checked by the same rules).
 
-Each option is declared once, here. A request flag's destination is the name of its
-`request.RequestOptions` field, and a connection flag's the name of its `config.ConfigFlags`
-field: the commands build both from the parsed flags by field name."""
+Each option is declared once, here, with the dataclass its values go into (flags.py builds
+it by field name): a request flag's destination is the name of its `RequestOptions` field
+(chat/request.py), a setting's the name of its `ConfigFlags` field (settings/config.py),
+and the others' a field of `MessageFlags` or `ConnectionFlags` below."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -97,6 +99,18 @@ MESSAGE_OPTIONS = [
                  help="Documents from JSONL: a string or an object a line."),
 ]
 
+
+
+@dataclass(frozen=True)
+class MessageFlags:
+    """The MESSAGE_OPTIONS that are not request fields (--document and --documents are)."""
+
+    system: str | None
+    system_file: str | None
+    images: tuple[str, ...]
+    image_detail: str | None
+
+
 PRESET_OPTION = click.option(
     "--preset", type=LocalText(), metavar="NAME|PATH",
     help="Start from a preset: a JSON request document (request fields, messages, "
@@ -185,6 +199,15 @@ CONNECTION_OPTIONS = [
                  help="CA certificates to verify TLS with ($REQUESTS_CA_BUNDLE)."),
     click.option("-v", "--verbose", is_flag=True, help="Log requests, statuses and retries."),
 ]
+
+
+@dataclass(frozen=True)
+class ConnectionFlags:
+    """The CONNECTION_OPTIONS that are not settings (those are ConfigFlags fields)."""
+
+    max_wait: float
+    ca_bundle: str | None
+    verbose: bool
 
 
 def message_options(func: F) -> F:

@@ -27,6 +27,7 @@ from cohere_cli.chat.response import (
 )
 from cohere_cli.chat.usage import Prices, usage_counts
 from cohere_cli.cli.citations import citation_lines
+from cohere_cli.cli.streams import Streams
 from cohere_cli.wire.chat_events import Delta
 
 
@@ -85,14 +86,22 @@ class Console:
     ends with it (`written`, exit 10). A reader that went away is BrokenPipeError at once.
     A failed write to stderr is dropped (there is no one to tell)."""
 
-    def __init__(self, stdout: BinaryIO, stderr: BinaryIO) -> None:
+    def __init__(self, stdout: BinaryIO, stderr: BinaryIO, stdout_is_terminal: bool = False,
+                 stderr_is_terminal: bool = False) -> None:
         self.stdout = stdout
         self.stderr = stderr
+        self.stdout_is_terminal = stdout_is_terminal
+        self.stderr_is_terminal = stderr_is_terminal
         self.at_line_start = True  # whether stdout last ended a line (or wrote nothing)
         self.progress_shown = False  # a progress line is on stderr (a terminal), unended
         self._stderr_ok = True
         self._stderr_lock = threading.Lock()  # a batch's workers write notes too
         self.lost: LocalWriteError | None = None  # why stdout could not be written
+
+    @classmethod
+    def of(cls, streams: Streams) -> Console:
+        """The console of the command's streams (streams.py)."""
+        return cls(streams.stdout, streams.stderr, streams.stdout_isatty, streams.stderr_isatty)
 
     def out(self, data: bytes) -> None:
         if not data or self.lost is not None:
@@ -101,7 +110,7 @@ class Console:
             self.stdout.write(data)
             self.stdout.flush()
         except BrokenPipeError:
-            raise  # the reader went away: exit 141, quietly (group.py)
+            raise  # the reader went away: exit 141, quietly (exit_status.py)
         except OSError as error:
             _silence(self.stdout)
             reason = error.strerror or type(error).__name__
@@ -151,9 +160,6 @@ class Console:
 
     def note(self, message: str) -> None:
         self.err(f"{PROGRAM}: {message}")
-
-    def stderr_is_terminal(self) -> bool:
-        return _terminal(self.stderr)
 
     def progress(self, text: str) -> None:
         """Overwrite the progress line on a terminal's stderr (left without a line end;
@@ -299,18 +305,11 @@ class Renderer:
         """After a cut (a broken stream, --max-time, Ctrl-C), end the partial text's line
         on a terminal, so that what follows (an error, the shell's prompt) starts its own:
         the reply's line on stdout, the thinking's or plan's on stderr."""
-        if self.started and not self.console.at_line_start and _terminal(self.console.stdout):
+        if self.started and not self.console.at_line_start and self.console.stdout_is_terminal:
             self.console.out(b"\n")
-        if self._aside_open is not None and _terminal(self.console.stderr):
+        if self._aside_open is not None and self.console.stderr_is_terminal:
             self.console.err("")
             self._aside_open = None
-
-
-def _terminal(stream: BinaryIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def tool_plan(response: dict[str, Any]) -> str:

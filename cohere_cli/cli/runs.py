@@ -1,5 +1,5 @@
 """The run log seen from the face: where it goes, and the line written when a `send` or a
-`batch` ends, with its exit status (mapped as `run` maps it: group.exit_status).
+`batch` ends, with its exit status (mapped as `run` maps it: exit_status.py).
 
 Where: --log FILE, else $COHERE_CHAT_LOG, else `log` in the config (known once the
 settings are read; a run that fails before that still logs to the flag's or the
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cohere_cli.chat.run_log import RunRecord, append_line
-from cohere_cli.cli.group import exit_status
+from cohere_cli.cli.exit_status import exit_status
 
 if TYPE_CHECKING:
     from cohere_cli.chat.usage import Prices

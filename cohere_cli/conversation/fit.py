@@ -1,7 +1,7 @@
 """Sending a long conversation: the history window (--history-turns, --history-tokens)
 before the first try and, with --fit, fewer turns after a `too many tokens` 400.
 
-history.py says what a turn is and how tokens are estimated; this module decides what
+window.py says what a turn is and how tokens are estimated; this module decides what
 each request holds and when to send a smaller one. A 400 is a refusal, not a reply: a
 smaller request after it is a new request (a request that got a 200 is never sent again).
 The system message and the new input are always sent whole.
@@ -34,6 +34,15 @@ class HistoryLimits:
     turns: int | None = None
     tokens: int | None = None
     fit: bool = False
+
+
+@dataclass(frozen=True)
+class NextTry:
+    """After a `too many tokens` 400: the next, smaller try leaves out `left_out` turns;
+    or, with a `hint`, there is none and the 400 is raised with that hint."""
+
+    left_out: int = 0
+    hint: str | None = None
 
 
 def too_many_tokens(error: RejectedError) -> TooManyTokens | None:
@@ -98,27 +107,27 @@ class HistoryFit:
                 overflow = too_many_tokens(error)
                 if overflow is None:
                     raise
-                fewer = self._fewer(messages, new_count, windowed, overflow, tries)
-                if isinstance(fewer, str):
-                    raise _hinted(error, fewer) from None
+                step = self._next_try(messages, new_count, windowed, overflow, tries)
+                if step.hint is not None:
+                    raise _hinted(error, step.hint) from None
             tries += 1
-            self.fit_left_out = fewer
-            windowed = self.last = leave_out(messages, new_count, fewer)
+            self.fit_left_out = step.left_out
+            windowed = self.last = leave_out(messages, new_count, step.left_out)
 
-    def _fewer(self, messages: Sequence[Message], new_count: int, windowed: Windowed,
-               overflow: TooManyTokens, tries: int) -> int | str:
-        """How many turns the next try leaves out; or, when there is no next try, the
-        hint of the error."""
+    def _next_try(self, messages: Sequence[Message], new_count: int, windowed: Windowed,
+                  overflow: TooManyTokens, tries: int) -> NextTry:
+        """The next try after a `too many tokens` 400, or why there is none."""
         if not self.limits.fit:
-            return ("the conversation is too long for the model: --fit leaves out older "
-                    "turns as needed, --history-turns N sends only the last N")
+            return NextTry(hint="the conversation is too long for the model: --fit leaves "
+                           "out older turns as needed, --history-turns N sends only the "
+                           "last N")
         total = windowed.turns_sent + windowed.turns_left_out
         if tries >= FIT_TRIES:
-            return (f"still too long after {FIT_TRIES} smaller tries of --fit "
-                    f"({windowed.turns_left_out} of {total} turns left out); lower "
-                    "--history-turns or --history-tokens")
+            return NextTry(hint=f"still too long after {FIT_TRIES} smaller tries of --fit "
+                           f"({windowed.turns_left_out} of {total} turns left out); lower "
+                           "--history-turns or --history-tokens")
         fewer = fit_next(messages, new_count, windowed.turns_left_out, overflow)
         if fewer is None:
-            return ("too long even with no earlier turn: the system message and the new "
-                    "input alone are over the model's context")
-        return fewer
+            return NextTry(hint="too long even with no earlier turn: the system message "
+                           "and the new input alone are over the model's context")
+        return NextTry(left_out=fewer)

@@ -21,6 +21,7 @@ from cohere_cli.base.files import read_stream
 from cohere_cli.base.secret import KEY_VARIABLES, MAX_KEY_FILE_BYTES, Secret
 from cohere_cli.chat.usage import Prices
 from cohere_cli.settings.check import error_line, error_text, unknown_names
+from cohere_cli.settings.names import flag_name
 from cohere_cli.settings.presets import Preset, load_preset
 from cohere_cli.wire.connection import DEFAULT_MAX_WAIT, DEFAULT_POOL_SIZE, Connection
 
@@ -35,7 +36,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ConfigFlags:
-    """The connection flags as given on the command line (None: not given)."""
+    """Every flag a setting comes from, as given on the command line (None: not given).
+    The face makes it one way: from the parsed flags, by field name (cli/flags.py)."""
 
     api_key_file: str | None = None
     base_url: str | None = None
@@ -94,6 +96,7 @@ class Settings:
             retries=self.retries, client_name=self.client_name, max_wait=max_wait,
             ca_bundle=ca_bundle, pool_size=pool_size,
             base_url_source=self.sources.get("base_url", "built-in default"),
+            timeout_name=flag_name("timeout"),
         )
 
 
@@ -203,7 +206,7 @@ def _pick(
     """The value (typed when a flag or a preset gave it, text otherwise) and where it
     came from. A preset ranks below the flags and above the environment and config."""
     if flag is not None:
-        return flag, f"flag --{key.replace('_', '-')}"
+        return flag, f"flag {flag_name(key)}"
     if preset and key in preset[0]:
         return preset[0][key], preset[1]
     if env is not None:

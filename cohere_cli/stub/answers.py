@@ -21,8 +21,9 @@ _ID_SPACE = uuid.UUID("6b1f6f0e-3c39-4a52-9d43-7d0c1e0b5a21")
 
 
 def context_problem(body: dict[str, Any], limit: int | None) -> str | None:
-    """Cohere's 400 text for a prompt over `limit` tokens, estimated as history.py does
-    (the messages only); None when it fits or there is no limit."""
+    """Cohere's 400 text for a prompt over `limit` tokens, estimated as
+    conversation/window.py does (the messages only); None when it fits or there is no
+    limit."""
     if limit is None:
         return None
     received = estimate_tokens(body["messages"])

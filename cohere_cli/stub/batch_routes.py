@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -19,9 +19,7 @@ import orjson
 from cohere_cli.stub.batch_input import RecordProblem, multipart_field, read_records
 from cohere_cli.stub.batch_lifecycle import INPUT_TYPE, Batch, Dataset, dataset_id, new_batch
 from cohere_cli.stub.batch_settings import BatchStubSettings
-
-if TYPE_CHECKING:
-    from cohere_cli.stub.handler import RecordedRequest
+from cohere_cli.stub.recorded_request import RecordedRequest
 
 PAGE_SIZE = 50  # the API's default (page_size 0 or absent)
 AVRO = "application/octet-stream"

@@ -124,7 +124,10 @@ def _tool_call_events(index: int, call: dict[str, Any]) -> list[Event]:
         "function": {**named, "arguments": ""},
     }
     events = [_event("tool-call-start", index, {"message": {"tool_calls": start}})]
-    for piece in split_tokens(str(function.get("arguments", ""))):
+    arguments = str(function.get("arguments", ""))
+    if arguments.strip() == "{}":  # no arguments: "" at the start and no delta, as Cohere does
+        arguments = ""
+    for piece in split_tokens(arguments):
         delta = {"message": {"tool_calls": {"function": {"arguments": piece}}}}
         events.append(_event("tool-call-delta", index, delta))
     events.append(_event("tool-call-end", index))

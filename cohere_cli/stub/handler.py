@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import random
 import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -20,42 +19,16 @@ from cohere_cli import PROGRAM
 from cohere_cli.chat import rules as rules
 from cohere_cli.stub import answers
 from cohere_cli.stub.events import Frame, sse_frames, stream_events
+from cohere_cli.stub.http_server import StubHTTPServer
 from cohere_cli.stub.models import models_page, unknown_model
+from cohere_cli.stub.recorded_request import Headers, RecordedRequest
 from cohere_cli.stub.request_log import log_request
 from cohere_cli.stub.settings import FailRule, StubSettings
-
-if TYPE_CHECKING:
-    from cohere_cli.stub.server import StubHTTPServer
 
 GARBAGE = (  # what `--fail garbage` answers, with a 200 and Content-Type JSON
     b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
     b"<body><h1>502 Bad Gateway</h1><p>stub: injected garbage</p></body></html>\n"
 )
-
-
-class Headers(dict[str, str]):
-    """Request headers: names stored in lower case, looked up in any case."""
-
-    def __getitem__(self, name: str) -> str:
-        return super().__getitem__(name.lower())
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and super().__contains__(name.lower())
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return super().get(name.lower(), default)
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as received; `path` keeps the query string."""
-
-    method: str
-    path: str
-    headers: Headers = field(repr=False)  # holds Authorization: kept out of the repr
-    body: bytes
-    json: Any = None  # the parsed body, None when it is not JSON
-    received: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass

@@ -50,7 +50,7 @@ _REPLY = {
         "tool_calls": [_TOOL_CALL], "citations": [_CITATION],
     },
     "usage": {"billed_units": dict.fromkeys(_COUNTS, float), "cached_tokens": float,
-              "tokens": dict.fromkeys(_COUNTS[:2], float)},
+              "tokens": dict.fromkeys((*_COUNTS[:2], "reasoning_tokens"), float)},
     "logprobs": [{"token_ids": _Required([int]), "text": str, "logprobs": [float]}],
 }
 _KINDS = ((bool, "true/false"), (str, "a string"), (int, "an integer"), (float, "a number"),

@@ -62,7 +62,7 @@ class StubSettings:
     retry_after: float = 1
     read_timeout: float = READ_TIMEOUT
     max_connections: int = MAX_CONNECTIONS
-    context_limit: int | None = None  # estimated tokens (history.py) a chat request may hold
+    context_limit: int | None = None  # estimated tokens (window.py) a request may hold
     models: tuple[dict[str, Any], ...] | None = None  # from models.load_models; None: built in,
     # and a chat request may name any model
     verbose: bool = False  # a line on stderr for each request

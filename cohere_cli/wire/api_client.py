@@ -1,5 +1,5 @@
-"""HTTP to the Chat API: headers, authentication, timeouts and the one retry loop
-(README: Reliability).
+"""HTTP to the API (chat, models, the Batch API): headers, authentication, timeouts and
+the one retry loop (README: Reliability).
 
 `requests` is imported here, lazily, so that `--help` and `--version` never load it.
 """
@@ -18,17 +18,12 @@ from urllib.parse import urlsplit
 import orjson
 
 from cohere_cli import __version__
-from cohere_cli.base.errors import (
-    APIError,
-    IncompleteReplyError,
-    NetworkError,
-    error_for_status,
-    is_retried_status,
-)
+from cohere_cli.base.errors import APIError, Fault, IncompleteReplyError, NetworkError
 from cohere_cli.wire.connection import Connection, check_base_url, is_loopback
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
 from cohere_cli.wire.pacing import Pacer
-from cohere_cli.wire.retry import asks_everyone_to_wait, retry_wait
+from cohere_cli.wire.retry import asks_everyone_to_wait, monthly_limit_spent, retry_wait
+from cohere_cli.wire.status import error_for_status, is_retried_status
 
 if TYPE_CHECKING:
     import requests
@@ -69,7 +64,7 @@ def client_headers(client_name: str) -> dict[str, str]:
     }
 
 
-class ChatClient:
+class ApiClient:
     """One pooled HTTP session to the API; `request` is the one retry loop (README:
     Reliability). The URL and the key are checked here, before anything is sent."""
 
@@ -98,7 +93,7 @@ class ChatClient:
     def close(self) -> None:
         self._session.close()
 
-    def __enter__(self) -> ChatClient:
+    def __enter__(self) -> ApiClient:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -130,13 +125,14 @@ class ChatClient:
             if response is not None and response.status_code < 400:
                 return response
             if response is not None and (
-                    attempt == retries or not is_retried_status(response.status_code)):
+                    attempt == retries or not is_retried_status(response.status_code)
+                    or monthly_limit_spent(response.status_code, outcome.error_body)):
                 raise self._error(response, outcome.error_body)
             if deadline.passed():
                 raise deadline.error(f"after {outcome.reason}" if response is not None
                                      else f"no answer yet from {self._host()}")
             if attempt == retries:
-                raise NetworkError(outcome.reason, outcome.hint)
+                raise outcome.failure or NetworkError(outcome.reason)
             headers = response.headers if response is not None else {}
             wait = retry_wait(headers, attempt, self._connection.max_wait)
             attempt += 1
@@ -172,10 +168,10 @@ class ChatClient:
             )
         except requests.exceptions.SSLError as exc:
             raise NetworkError(f"TLS error talking to {self._host()}: {_short(exc)}",
-                               "for a private CA, give --ca-bundle FILE") from None
+                               fault=Fault.TLS) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            reason, hint = self._failure(exc)
-            return _Outcome(None, reason, hint=hint)
+            failure = self._failure(exc)
+            return _Outcome(None, failure.message, failure=failure)
         elapsed = time.monotonic() - started
         self._log(f"HTTP {response.status_code} in {elapsed:.3f}s")
         outcome = _Outcome(response, f"HTTP {response.status_code}")
@@ -186,26 +182,28 @@ class ChatClient:
                 response.close()
         return outcome
 
-    def _failure(self, exc: Exception) -> tuple[str, str]:
-        """What went wrong before any answer, in words, and the next step (the final
-        error's text and hint if the retries run out)."""
+    def _failure(self, exc: Exception) -> NetworkError:
+        """What went wrong before any answer: the error raised if the retries run out
+        (its message names the failure, its hint or fault the next step)."""
         import requests
 
         host = self._host()
         unreached = f"is a server listening there? check {self._base_url_origin()}"
         if isinstance(exc, requests.ConnectTimeout):
-            return f"cannot reach {host}: no connection within {CONNECT_TIMEOUT:g}s", unreached
+            return NetworkError(f"cannot reach {host}: no connection within "
+                                f"{CONNECT_TIMEOUT:g}s", unreached)
         if isinstance(exc, requests.Timeout):
-            return (f"the server at {host} accepted the connection but sent nothing for "
-                    f"{self._connection.timeout:g}s (--timeout)", "a slow model or a long "
-                    "prompt may need a larger --timeout")
-        dropped = "try again later, or raise --retries"
+            return NetworkError(f"the server at {host} accepted the connection but sent "
+                                f"nothing for {self._connection.timeout:g}s "
+                                f"({self._connection.timeout_name})", fault=Fault.SILENT)
         causes = _causes(exc)
         if any(isinstance(cause, ConnectionResetError) for cause in causes):
-            return f"the server at {host} reset the connection without answering", dropped
+            return NetworkError(f"the server at {host} reset the connection without "
+                                "answering", fault=Fault.DROPPED)
         if any(isinstance(cause, http.client.RemoteDisconnected) for cause in causes):
-            return f"the server at {host} closed the connection without answering", dropped
-        return f"cannot reach {host}: {_short(exc)}", unreached
+            return NetworkError(f"the server at {host} closed the connection without "
+                                "answering", fault=Fault.DROPPED)
+        return NetworkError(f"cannot reach {host}: {_short(exc)}", unreached)
 
     def _host(self) -> str:
         return urlsplit(self._connection.base_url).netloc
@@ -221,7 +219,8 @@ class ChatClient:
     def _error(self, response: requests.Response, body: bytes) -> APIError:
         message, error_id = parse_error_body(body, response.reason or "")
         return error_for_status(response.status_code, message, error_id,
-                                self._base_url_origin())
+                                self._base_url_origin(),
+                                monthly_limit_spent(response.status_code, body))
 
     def _read_body(self, response: requests.Response, deadline: Deadline = NO_DEADLINE) -> bytes:
         """A whole 200 body; a transport fault while reading it is a NetworkError, in words."""
@@ -246,7 +245,8 @@ class ChatClient:
         """Why a body stopped arriving, in words."""
         causes = _causes(exc)
         if any(isinstance(cause, TimeoutError) for cause in causes):
-            return f"nothing more arrived within --timeout {self._connection.timeout:g}s"
+            return (f"nothing more arrived within {self._connection.timeout_name} "
+                    f"{self._connection.timeout:g}s")
         if any(isinstance(cause, ConnectionResetError) for cause in causes):
             return "the connection was reset"
         return "the connection closed"
@@ -323,7 +323,7 @@ class _Outcome:
     response: requests.Response | None
     reason: str  # "HTTP 503", or the failure in words
     error_body: bytes = b""  # a 4xx/5xx answer's body, read before the connection goes back
-    hint: str | None = None  # the next step, when the retries run out on this failure
+    failure: NetworkError | None = None  # no answer: raised when the retries run out
 
 
 def _socket_of(response: requests.Response) -> socket.socket | None:

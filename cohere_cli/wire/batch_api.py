@@ -1,7 +1,7 @@
 """HTTP to Cohere's Batch API (issue 19; docs/remote-batch.md): upload a dataset, read
 it, create, read, list and cancel batches, and download output parts.
 
-JSON calls go through `ChatClient` (its headers, key rules and retry loop). Two calls
+JSON calls go through `ApiClient` (its headers, key rules and retry loop). Two calls
 are different: the upload is multipart and streamed from a file, and the create is
 sent once, never retried (it is not idempotent: the caller looks for the batch by name
 before it sends another). Output parts come from signed URLs with a plain GET: no
@@ -17,24 +17,19 @@ from dataclasses import replace
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
-from cohere_cli.base.errors import (
-    LocalWriteError,
-    NetworkError,
-    UsageError,
-    error_for_status,
-    is_retried_status,
-)
+from cohere_cli.base.errors import Fault, LocalWriteError, NetworkError, UsageError
 from cohere_cli.wire.api_client import (
     CHUNK_SIZE,
     CONNECT_TIMEOUT,
     USER_AGENT,
-    ChatClient,
+    ApiClient,
     client_headers,
     parse_error_body,
     parse_json_body,
 )
 from cohere_cli.wire.connection import Connection, is_loopback
-from cohere_cli.wire.retry import retry_wait
+from cohere_cli.wire.retry import monthly_limit_spent, retry_wait
+from cohere_cli.wire.status import error_for_status, is_retried_status
 
 INPUT_TYPE = "batch-chat-v2-input"
 Log = Callable[[str], None]
@@ -79,8 +74,8 @@ class BatchAPI:
 
     def __init__(self, connection: Connection, log: Log) -> None:
         self._connection, self._log = connection, log
-        self._client = ChatClient(connection, log)
-        self._once = ChatClient(replace(connection, retries=0), log)
+        self._client = ApiClient(connection, log)
+        self._once = ApiClient(replace(connection, retries=0), log)
 
     def close(self) -> None:
         self._client.close()
@@ -114,18 +109,19 @@ class BatchAPI:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt == self._connection.retries:
                     raise NetworkError(f"the upload to {host} failed: {type(exc).__name__}",
-                                       "try again later, or raise --retries") from None
+                                       fault=Fault.DROPPED) from None
                 time.sleep(retry_wait({}, attempt, self._connection.max_wait))
                 continue
             self._log(f"HTTP {response.status_code}")
             if response.status_code < 400:
                 return _id_of(parse_json_body(response.content), "id", "the upload")
-            if attempt == self._connection.retries or not is_retried_status(
+            spent = monthly_limit_spent(response.status_code, response.content)
+            if attempt == self._connection.retries or spent or not is_retried_status(
                     response.status_code):
                 break
             time.sleep(retry_wait(response.headers, attempt, self._connection.max_wait))
         message, error_id = parse_error_body(response.content, response.reason or "")
-        raise error_for_status(response.status_code, message, error_id)
+        raise error_for_status(response.status_code, message, error_id, monthly_limit=spent)
 
     def dataset(self, dataset_id: str) -> dict[str, Any]:
         """GET /v1/datasets/{id}: the dataset."""

@@ -268,6 +268,8 @@ class ReplyAssembler:
 
 
 def _tool_call_body(call: _ToolCall) -> dict[str, Any]:
+    """A tool call as the non-streamed reply has it: a call without arguments (a tool
+    without parameters, streamed as `"arguments": ""` and no delta) has "{}"."""
     body = dict(call.fields)
-    body["function"] = {**call.fields["function"], "arguments": "".join(call.arguments)}
+    body["function"] = {**call.fields["function"], "arguments": "".join(call.arguments) or "{}"}
     return body

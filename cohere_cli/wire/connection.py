@@ -38,6 +38,7 @@ class Connection:
     ca_bundle: str | None = None  # None: requests' default ($REQUESTS_CA_BUNDLE, certifi)
     pool_size: int = DEFAULT_POOL_SIZE  # connections kept open: at least the concurrency
     base_url_source: str = "built-in default"  # where base_url came from, for error hints
+    timeout_name: str = "the timeout"  # what the user calls `timeout`, in messages
 
 
 def check_base_url(url: str) -> None:

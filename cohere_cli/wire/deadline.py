@@ -16,10 +16,12 @@ LATE = 0.005  # a timeout that fired within this of the deadline was the deadlin
 class Deadline:
     """A limit of `seconds` (None: no limit) from `start()`; started once, by the first
     call (the core starts a `send`'s at once; a batch line's starts with its first
-    request, once --rpm lets it go)."""
+    request, once --rpm lets it go). `name` is what the user calls the limit: its
+    TimeLimitError says "stopped after NAME 2s" (settings/names.py gives the flag)."""
 
-    def __init__(self, seconds: float | None = None) -> None:
+    def __init__(self, seconds: float | None = None, name: str = "the time limit") -> None:
         self.seconds = seconds
+        self.name = name
         self._at: float | None = None
 
     def start(self) -> Deadline:
@@ -48,7 +50,7 @@ class Deadline:
             raise self.error(during)
 
     def error(self, during: str) -> TimeLimitError:
-        return TimeLimitError(self.seconds or 0.0, during)
+        return TimeLimitError(self.seconds or 0.0, during, self.name)
 
 
 NO_DEADLINE = Deadline()

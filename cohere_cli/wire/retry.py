@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
 WAIT_HEADERS = ("retry-after", "retry-after-ms", "x-ratelimit-reset")
+# Cohere's 429 for a trial key whose monthly calls are spent: "You are using a Trial key,
+# which is limited to 1000 API calls / month." (a per-minute limit says "/ minute")
+MONTHLY_LIMIT = re.compile(rb"\bcalls?\s*(?:/|per)\s*month\b", re.IGNORECASE)
 
 
 def retry_wait(
@@ -36,6 +40,12 @@ def retry_wait(
 def asks_everyone_to_wait(status: int, headers: Mapping[str, str]) -> bool:
     """A 429, or any answer that names a wait, slows every request, not only this one."""
     return status == 429 or any(name in headers for name in WAIT_HEADERS)
+
+
+def monthly_limit_spent(status: int, body: bytes) -> bool:
+    """A 429 that says a monthly allowance of calls is spent: no wait within reach clears
+    it, so it is not retried (the per-minute rate limit is)."""
+    return status == 429 and MONTHLY_LIMIT.search(body) is not None
 
 
 def _seconds_from(text: str, per_second: float) -> float | None:

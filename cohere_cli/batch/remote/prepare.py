@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
 
-from cohere_cli.base.errors import InputError
-from cohere_cli.batch.lines import JobMaker, iter_lines
+from cohere_cli.base.errors import InputError, LocalWriteError
+from cohere_cli.batch.input import iter_lines
+from cohere_cli.batch.jobs import JobMaker
 from cohere_cli.batch.remote.records import Uncarried, custom_id, input_record
+from cohere_cli.batch.remote.spill import Spill
 from cohere_cli.batch.remote.state import StateFiles
 from cohere_cli.chat.request import RequestOptions
 
@@ -42,7 +44,6 @@ class Prepared:
     input_sha256: str
     model: str
     records: int = 0
-    custom_ids: set[str] = field(default_factory=set)
 
 
 def _hashed(lines: Iterable[tuple[int, bytes]], digest: Any) -> Iterator[tuple[int, bytes]]:
@@ -73,22 +74,26 @@ def prepare(lines: LineSource, stream: IO[bytes], files: StateFiles,
     digest = hashlib.sha256()
     found = Prepared("", model)
     try:
-        with open(files.index, "wb") as index, open(files.upload, "wb") as upload:
+        with open(files.index, "wb") as index, open(files.upload, "wb") as upload, \
+                Spill(files.spill) as seen:
             for seq, (number, data) in enumerate(_hashed(iter_lines(stream, source), digest)):
-                entry = _convert(maker, found, seq, number, data, source)
+                entry = _convert(maker, found, seen, (seq, number, data), source)
                 record = entry.pop("record", None)
                 index.write(orjson.dumps(entry) + b"\n")
                 if record is not None and write_upload:
                     upload.write(orjson.dumps(record) + b"\n")
     except OSError as exc:
         raise InputError(str(files.index.parent), f"cannot write: {exc.strerror}") from None
+    except LocalWriteError as exc:  # the spill's: nothing was sent yet
+        raise InputError(str(files.spill), str(exc).split(": ", 1)[-1]) from None
     found.input_sha256 = digest.hexdigest()
     return found
 
 
-def _convert(maker: JobMaker, found: Prepared, seq: int, number: int, data: bytes,
+def _convert(maker: JobMaker, found: Prepared, seen: Spill, line: tuple[int, int, bytes],
              source: str) -> dict[str, Any]:
     """One line's index entry, with the record to upload (`record`) when it is sent."""
+    seq, number, data = line
     job = maker.make(seq, number, data)
     if job.body is None:
         return {"line": number, "id": job.id, "error": job.error or "bad line"}
@@ -101,9 +106,8 @@ def _convert(maker: JobMaker, found: Prepared, seq: int, number: int, data: byte
         raise InputError(source, f"cannot go to the Batch API: {exc} (run this line with "
                          "local batch, without --remote)", number) from None
     key = custom_id(job.id)
-    if key in found.custom_ids:
+    if not seen.claim(key, seq):
         return {"line": number, "id": job.id,
                 "error": "its id is, as a batch custom_id, the same as an earlier line's"}
-    found.custom_ids.add(key)
     found.records += 1
     return {"line": number, "id": job.id, "custom_id": key, "record": record}

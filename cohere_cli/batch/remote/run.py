@@ -3,9 +3,10 @@ lines written as local `batch` writes them (docs/remote-batch.md).
 
 Upload the records, wait for the dataset's validation, create the batch (once: a create
 that got no clear answer is looked for by name before another is sent), poll it with
-backoff, download every output part and write one result line per input line, in input
-order. Each id the service gives is saved in the state file the moment it exists
-(remote_state.py), so a rerun of the same command continues where a killed one stopped.
+backoff, download every output part (its records spilled to disk by input position:
+spill.py) and write one result line per input line, in input order, as a stream. Each id
+the service gives is saved in the state file the moment it exists (state.py), so a rerun
+of the same command continues where a killed one stopped.
 """
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ from cohere_cli.base.errors import (
 from cohere_cli.batch.output import refuse_same_file
 from cohere_cli.batch.remote.prepare import LineSource, input_digest, prepare
 from cohere_cli.batch.remote.records import failure_line, result_line
+from cohere_cli.batch.remote.spill import Spill, in_order
 from cohere_cli.batch.remote.state import RemoteState, StateFiles, new_name
-from cohere_cli.batch.run import Summary
-from cohere_cli.chat.usage import Prices, add_usage, token_total
+from cohere_cli.batch.summary import Summary
+from cohere_cli.chat.usage import Prices
+from cohere_cli.settings.names import time_limit
 from cohere_cli.wire.batch_api import BatchAPI
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import Deadline
@@ -154,7 +157,7 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
     summary = Summary(to_file=True, from_stdin=stdin is not None)
     state = _state(job, stdin, files, note)
     summary.total = state.records
-    deadline = Deadline(job.max_time).start()
+    deadline = time_limit(job.max_time).start()
     with BatchAPI(job.connection, log) as api:
         if state.records and state.batch_id is None:
             state = _submit(api, files, state, job.connection.max_wait, deadline)
@@ -162,8 +165,9 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
             return Outcome(state.batch_id or "")
         batch = (_wait(api, state.batch_id, progress, summary, deadline)
                  if state.records else {})
-        found = _download(api, batch, files)
-    _write_results(job, files, found, _missing_text(batch), summary)
+        spill = _download(api, batch, files)
+    with spill:
+        _write_results(job, files, spill, _missing_text(batch), summary)
     files.remove()
     return Outcome(state.batch_id or "", summary)
 
@@ -248,35 +252,54 @@ def _missing_text(batch: dict[str, Any]) -> str:
     return f"{ended}; the Batch API returned no result for this line"
 
 
-def _download(api: BatchAPI, batch: dict[str, Any], files: StateFiles) -> dict[str, bytes]:
-    """Every output part, read into result records (as JSON) by custom_id."""
+def _download(api: BatchAPI, batch: dict[str, Any], files: StateFiles) -> Spill:
+    """Every output part, its records (as JSON) spilled by input position."""
+    spill = Spill(files.spill)
+    try:
+        output_id = batch.get("output_dataset_id")
+        if output_id:
+            _claim_positions(spill, files)
+            for number, part in enumerate(api.output_parts(str(output_id))):
+                _read_part(api, str(part.get("url", "")), files.part(number), number, spill)
+    except BaseException:
+        spill.close()
+        raise
+    return spill
+
+
+def _claim_positions(spill: Spill, files: StateFiles) -> None:
+    """Each sent line's custom_id at its position in the index."""
+    try:
+        with open(files.index, "rb") as index:
+            for position, entry_line in enumerate(index):
+                key = orjson.loads(entry_line).get("custom_id")
+                if key is not None:
+                    spill.claim(key, position)
+    except OSError as exc:
+        raise InputError(str(files.index), f"cannot read: {exc.strerror}") from None
+
+
+def _read_part(api: BatchAPI, url: str, path: Path, number: int, spill: Spill) -> None:
     import fastavro
 
-    found: dict[str, bytes] = {}
-    output_id = batch.get("output_dataset_id")
-    if not output_id:
-        return found
-    parts = api.output_parts(str(output_id))
-    for number, part in enumerate(parts):
-        path = files.part(number)
-        api.download(str(part.get("url", "")), str(path))
-        try:
-            with open(path, "rb") as handle:
-                for record in fastavro.reader(handle):
-                    if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
-                        found[record["custom_id"]] = orjson.dumps(record)
-        except (ValueError, EOFError, TypeError) as exc:  # fastavro's errors for a bad file
-            raise NetworkError(f"output part {number + 1} is not a readable Avro file "
-                               f"({type(exc).__name__})", "run the command again") from None
-    return found
+    api.download(url, str(path))
+    try:
+        with open(path, "rb") as handle:
+            for record in fastavro.reader(handle):
+                if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
+                    spill.put(record["custom_id"], orjson.dumps(record))
+    except (ValueError, EOFError, TypeError) as exc:  # fastavro's errors for a bad file
+        raise NetworkError(f"output part {number + 1} is not a readable Avro file "
+                           f"({type(exc).__name__})", "run the command again") from None
+    path.unlink(missing_ok=True)  # read: its disk space goes before the next part's
 
 
-def _write_results(job: RemoteJob, files: StateFiles, found: dict[str, bytes],
-                   missing: str, summary: Summary) -> None:
-    """FILE replaced by one result line per input line, in input order."""
+def _write_results(job: RemoteJob, files: StateFiles, spill: Spill, missing: str,
+                   summary: Summary) -> None:
+    """FILE replaced by one result line per input line, in input order, as a stream."""
     temporary = files.output.with_name(files.output.name + ".remote.result")
     try:
-        _write_lines(job, files, found, missing, summary, temporary)
+        _write_lines(job, files, spill, missing, summary, temporary)
         os.replace(temporary, files.output)
     except OSError as exc:
         raise LocalWriteError(f"{files.output}: cannot write: {exc.strerror or exc}",
@@ -285,13 +308,12 @@ def _write_results(job: RemoteJob, files: StateFiles, found: dict[str, bytes],
     sync_directory(files.output.parent)
 
 
-def _write_lines(job: RemoteJob, files: StateFiles, found: dict[str, bytes], missing: str,
+def _write_lines(job: RemoteJob, files: StateFiles, spill: Spill, missing: str,
                  summary: Summary, temporary: Path) -> None:
     with open(files.index, "rb") as index, open(temporary, "wb") as out:
-        for entry_line in index:
+        for entry_line, record in zip(index, in_order(spill), strict=False):  # no end
             entry = orjson.loads(entry_line)
             line, line_id = entry["line"], entry["id"]
-            record = found.get(entry.get("custom_id", ""))
             if "error" in entry:
                 result = failure_line(line, line_id, entry["error"])
             elif record is None:
@@ -299,15 +321,6 @@ def _write_lines(job: RemoteJob, files: StateFiles, found: dict[str, bytes], mis
             else:
                 result = result_line(line, line_id, orjson.loads(record), job.raw, job.prices)
             out.write(orjson.dumps(result) + b"\n")
-            _count(summary, result)
+            summary.count(result)
         out.flush()
         os.fsync(out.fileno())
-
-
-def _count(summary: Summary, result: dict[str, Any]) -> None:
-    if "error" in result:
-        summary.failed += 1
-        return
-    summary.ok += 1
-    add_usage(summary.usage, result["usage"])
-    summary.tokens += token_total(result["usage"])

@@ -4,7 +4,8 @@ and synced, so a run killed at any point is continued, never sent twice.
 
 Beside it, while the run lasts: `FILE.remote.index.jsonl` (each input line: its number,
 id, and custom_id or why it was not sent), `FILE.remote.upload.jsonl` (the records
-uploaded) and the downloaded output parts. All are removed once FILE is written.
+uploaded), the downloaded output parts and the spill (spill.py: the custom_ids and
+output records by input position). All are removed once FILE is written.
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ class StateFiles:
         self.state = output.with_name(output.name + ".remote.json")
         self.index = output.with_name(output.name + ".remote.index.jsonl")
         self.upload = output.with_name(output.name + ".remote.upload.jsonl")
+        self.spill = output.with_name(output.name + ".remote.spill.sqlite")
 
     def part(self, number: int) -> Path:
         return self.output.with_name(f"{self.output.name}.remote.part-{number}.avro")

@@ -1,23 +1,23 @@
 """`batch`: many requests from JSONL, one result line per input line."""
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from cohere_cli.base.errors import AuthError, ExitCode, UsageError
+from cohere_cli.cli.checked_command import CheckedCommand
+from cohere_cli.cli.commands.batch_flags import BatchFlags
 from cohere_cli.cli.commands.batches import remote_options, run_remote
+from cohere_cli.cli.flags import typed
 from cohere_cli.cli.from_flags import (
     connection_of,
     history_limits,
     logger,
     param_warnings,
-    request_options_of,
     settings_of,
+    with_preset,
 )
-from cohere_cli.cli.group import CheckedCommand
-from cohere_cli.cli.group import output_streams as _streams
 from cohere_cli.cli.options import (
     PER_MINUTE,
     connection_options,
@@ -31,6 +31,7 @@ from cohere_cli.cli.options import (
 if TYPE_CHECKING:
     from cohere_cli.cli.render import Console
     from cohere_cli.cli.runs import RunLog
+    from cohere_cli.cli.streams import Streams
 
 
 @click.command(cls=CheckedCommand)
@@ -53,47 +54,51 @@ if TYPE_CHECKING:
 @run_options
 @connection_options
 @remote_options
-def batch(input_path: str, **kw: Any) -> int:
+@typed(BatchFlags)
+def batch(flags: BatchFlags, streams: Streams) -> int:
     """Send many requests from JSONL; write one result line per input line."""
     from cohere_cli.cli.render import Console
     from cohere_cli.cli.runs import RunLog
 
-    console = Console(*_streams())
-    runlog = RunLog("batch", kw["log"])
-    return runlog.run(console, lambda: _batch(input_path, kw, console, runlog))
+    console = Console.of(streams)
+    runlog = RunLog("batch", flags.settings.log)
+    return runlog.run(console, lambda: _batch(flags, streams, console, runlog))
 
 
-def _batch(input_path: str, kw: dict[str, Any], console: Console, runlog: RunLog) -> int:
+def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog) -> int:
     from cohere_cli.batch.run import BatchJob, run_batch_job
     from cohere_cli.cli.batch_report import progress_reporter, report_summary
 
-    if kw["resume"] and not kw["output"]:
+    if flags.resume and not flags.output:
         raise UsageError("--resume needs -o/--output FILE")
-    remote = run_remote(input_path, kw, console, runlog)
+    remote = run_remote(flags, streams, console, runlog)
     if remote is not None:
         return remote
-    if input_path == "-" and (sys.stdin is None or sys.stdin.isatty()):
+    input_path = flags.input_path
+    if input_path == "-" and (streams.stdin is None or streams.stdin_isatty):
         raise UsageError("no input", hint="give INPUT, or pipe JSONL on stdin")
-    if "-" in (*kw["images"], *kw["documents"]):
+    messages = flags.messages
+    if "-" in (*messages.images, *flags.request.documents):
         raise UsageError("batch takes no --image - or --document - (stdin is not for them)")
-    settings = settings_of(kw, console, with_preset=True)
+    settings = settings_of(flags.settings, console, with_preset=True)
     runlog.use(settings)
-    param_warnings(kw, console)
+    param_warnings(flags.request.params, console)
     job = BatchJob(
-        input_path=input_path, output=kw["output"], resume=kw["resume"], jobs=kw["jobs"],
-        rpm=kw["rpm"], ordered=not kw["unordered"], raw=kw["raw"], system=kw["system"],
-        system_file=kw["system_file"], images=kw["images"], image_detail=kw["image_detail"],
-        options=request_options_of(kw, settings),
-        connection=connection_of(settings, kw), fallback_model=settings.model,
-        history=history_limits(settings), max_time=settings.max_time, prices=settings.prices,
+        input_path=input_path, output=flags.output, resume=flags.resume, jobs=flags.jobs,
+        rpm=flags.rpm, ordered=not flags.unordered, raw=flags.raw, system=messages.system,
+        system_file=messages.system_file, images=messages.images,
+        image_detail=messages.image_detail, options=with_preset(flags.request, settings),
+        connection=connection_of(settings, flags.connection, flags.jobs),
+        fallback_model=settings.model, history=history_limits(settings),
+        max_time=settings.max_time, prices=settings.prices,
     )
     runlog.record.model = job.options.model or settings.model
-    summary = run_batch_job(job, sys.stdin.buffer if input_path == "-" else None,
+    summary = run_batch_job(job, streams.stdin if input_path == "-" else None,
                             console.stdout, progress_reporter(console),
-                            logger(console, kw["verbose"]), console.note)
+                            logger(console, flags.connection.verbose), console.note)
     report_summary(console, summary, settings.prices)
     runlog.record.usage = summary.usage
-    runlog.record.totals = {"input": input_path, "output": kw["output"], "ok": summary.ok,
+    runlog.record.totals = {"input": input_path, "output": flags.output, "ok": summary.ok,
                             "failed": summary.failed, "skipped": summary.skipped}
     runlog.error = ("interrupted (Ctrl-C)" if summary.interrupted else
                     f"{summary.failed} of {summary.ok + summary.failed} lines failed")

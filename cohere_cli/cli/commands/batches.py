@@ -3,29 +3,34 @@ and cancels the account's batches (issue 19; docs/remote-batch.md)."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
 from cohere_cli.base.errors import ExitCode, UsageError
+from cohere_cli.cli.checked_command import CheckedCommand, CheckedGroup
+from cohere_cli.cli.flags import part, typed
 from cohere_cli.cli.from_flags import (
     connection_of,
     logger,
     param_warnings,
-    request_options_of,
     settings_of,
+    with_preset,
 )
-from cohere_cli.cli.group import CheckedCommand
-from cohere_cli.cli.group import output_streams as _streams
-from cohere_cli.cli.options import connection_options
+from cohere_cli.cli.options import ConnectionFlags, connection_options
+from cohere_cli.settings.config import ConfigFlags
 
 if TYPE_CHECKING:
-    from cohere_cli.batch.run import Summary
+    from cohere_cli.batch.remote.run import RemoteJob
+    from cohere_cli.batch.summary import Summary
+    from cohere_cli.cli.commands.batch_flags import BatchFlags
     from cohere_cli.cli.render import Console
     from cohere_cli.cli.runs import RunLog
+    from cohere_cli.cli.streams import Streams
+    from cohere_cli.wire.batch_api import BatchAPI
 
 F = Callable[..., Any]
 
@@ -47,58 +52,60 @@ def remote_options(func: F) -> F:
     return func
 
 
-def _check_flags(kw: dict[str, Any]) -> str:
+def _check_flags(flags: BatchFlags) -> str:
     """The flags that go with --remote; -o FILE."""
-    if kw["detach"] and kw["attach"]:
+    if flags.detach and flags.attach:
         raise UsageError("--detach and --attach cannot go together")
-    output = kw["output"]
+    output = flags.output
     if not output or output == "-":
         raise UsageError("--remote needs -o/--output FILE",
                          hint="the run's state is kept beside FILE, as FILE.remote.json")
-    for flag in ("resume", "unordered"):
-        if kw[flag]:
+    for flag, given in (("resume", flags.resume), ("unordered", flags.unordered)):
+        if given:
             raise UsageError(f"--{flag} does not go with --remote",
                              hint="a remote batch continues when the same command runs again")
-    return str(output)
+    return output
 
 
-def run_remote(input_path: str, kw: dict[str, Any], console: Console,
+def run_remote(flags: BatchFlags, streams: Streams, console: Console,
                runlog: RunLog) -> int | None:
     """Run `batch` on the Batch API when asked to (its exit status); None: run it here."""
-    if not (kw["remote"] or kw["attach"]):
-        if kw["detach"]:
+    if not (flags.remote or flags.attach):
+        if flags.detach:
             raise UsageError("--detach needs --remote")
         return None
     from cohere_cli.batch.remote.prepare import LineSource
     from cohere_cli.batch.remote.run import RemoteJob, require_fastavro
 
-    output = _check_flags(kw)
-    attached = kw["attach"] and os.path.exists(f"{output}.remote.json")  # needs no INPUT
-    if input_path == "-" and (sys.stdin is None or sys.stdin.isatty()) and not attached:
+    output = _check_flags(flags)
+    input_path, messages = flags.input_path, flags.messages
+    attached = flags.attach and os.path.exists(f"{output}.remote.json")  # needs no INPUT
+    if input_path == "-" and (streams.stdin is None or streams.stdin_isatty) and not attached:
         raise UsageError("no input", hint="give INPUT: the lines the batch is made from")
     require_fastavro()
-    if "-" in kw["images"]:
+    if "-" in messages.images:
         raise UsageError("batch takes no --image - (stdin is not for it)")
-    settings = settings_of(kw, console, with_preset=True)
+    settings = settings_of(flags.settings, console, with_preset=True)
     runlog.use(settings)
-    param_warnings(kw, console)
-    lines = LineSource(input_path, request_options_of(kw, settings), settings.model,
-                       kw["system"], kw["system_file"], kw["images"], kw["image_detail"])
-    job = RemoteJob(lines, output, connection_of(settings, kw), kw["raw"], settings.prices,
-                    kw["detach"], kw["attach"], settings.max_time)
+    param_warnings(flags.request.params, console)
+    lines = LineSource(input_path, with_preset(flags.request, settings), settings.model,
+                       messages.system, messages.system_file, messages.images,
+                       messages.image_detail)
+    job = RemoteJob(lines, output, connection_of(settings, flags.connection, flags.jobs),
+                    flags.raw, settings.prices, flags.detach, flags.attach, settings.max_time)
     runlog.record.model = job.lines.options.model or settings.model
-    return _run(job, input_path, kw, console, runlog)
+    stdin = streams.stdin if input_path == "-" else None
+    return _run(job, stdin, input_path, flags.connection.verbose, console, runlog)
 
 
-def _run(job: Any, input_path: str, kw: dict[str, Any], console: Console,
-         runlog: RunLog) -> int:
+def _run(job: RemoteJob, stdin: BinaryIO | None, input_path: str, verbose: bool,
+         console: Console, runlog: RunLog) -> int:
     from cohere_cli.batch.remote.run import run_remote_job
     from cohere_cli.cli.batch_report import report_summary
 
-    stdin = sys.stdin.buffer if input_path == "-" else None
     try:
         outcome = run_remote_job(job, stdin, _progress(console),
-                                 logger(console, kw["verbose"]), console.note)
+                                 logger(console, verbose), console.note)
     except KeyboardInterrupt:
         console.clear_progress()
         console.note(f"interrupted: the batch goes on at Cohere; run the same command again "
@@ -125,7 +132,7 @@ def _progress(console: Console) -> Callable[[dict[str, Any], Summary], None]:
 
     def show(batch: dict[str, Any], summary: Summary) -> None:
         now = time.monotonic()
-        if not console.stderr_is_terminal() or now - drawn[0] < REDRAW:
+        if not console.stderr_is_terminal or now - drawn[0] < REDRAW:
             return
         drawn[0] = now
         console.progress(f"remote {_counters(batch)} {summary.seconds:.0f}s")
@@ -139,29 +146,48 @@ def _counters(batch: dict[str, Any]) -> str:
     return f"{done}/{batch.get('num_records', '?')} failed={failed} {status}"
 
 
-@click.group("batches", cls=click.Group)
+@click.group("batches", cls=CheckedGroup)
 def batches() -> None:
     """The account's batches on Cohere's Batch API: list, show, cancel."""
 
 
-def _api(kw: dict[str, Any], console: Console) -> Any:
+@dataclass(frozen=True)
+class ListFlags:
+    """`batches list`: the output's form, and how to reach the API."""
+
+    as_json: bool
+    settings: ConfigFlags = field(metadata=part(ConfigFlags))
+    connection: ConnectionFlags = field(metadata=part(ConnectionFlags))
+
+
+@dataclass(frozen=True)
+class BatchIdFlags:
+    """`batches show` and `batches cancel`: the batch, and how to reach the API."""
+
+    batch_id: str
+    settings: ConfigFlags = field(metadata=part(ConfigFlags))
+    connection: ConnectionFlags = field(metadata=part(ConnectionFlags))
+
+
+def _api(settings: ConfigFlags, connection: ConnectionFlags, console: Console) -> BatchAPI:
     from cohere_cli.wire.batch_api import BatchAPI
 
-    return BatchAPI(connection_of(settings_of(kw, console), kw),
-                    logger(console, kw["verbose"]))
+    return BatchAPI(connection_of(settings_of(settings, console), connection),
+                    logger(console, connection.verbose))
 
 
 @batches.command("list", cls=CheckedCommand)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line, as the API sent it.")
 @connection_options
-def list_command(as_json: bool, **kw: Any) -> int:
+@typed(ListFlags)
+def list_command(flags: ListFlags, streams: Streams) -> int:
     """One batch a line: id, status, done/total, name."""
     from cohere_cli.cli.render import Console, escape_line
 
-    console = Console(*_streams())
-    with _api(kw, console) as api:
+    console = Console.of(streams)
+    with _api(flags.settings, flags.connection, console) as api:
         for batch in api.batches():
-            if as_json:
+            if flags.as_json:
                 console.out_json(batch)
             else:
                 fields = (str(batch.get("id")), _counters(batch), str(batch.get("name", "")))
@@ -172,25 +198,27 @@ def list_command(as_json: bool, **kw: Any) -> int:
 @batches.command("show", cls=CheckedCommand)
 @click.argument("batch_id", metavar="ID")
 @connection_options
-def show_command(batch_id: str, **kw: Any) -> int:
+@typed(BatchIdFlags)
+def show_command(flags: BatchIdFlags, streams: Streams) -> int:
     """The batch ID: status, counters, tokens (JSON, as the API sent it)."""
     from cohere_cli.cli.render import Console
 
-    console = Console(*_streams())
-    with _api(kw, console) as api:
-        console.out_json(api.batch(batch_id))
+    console = Console.of(streams)
+    with _api(flags.settings, flags.connection, console) as api:
+        console.out_json(api.batch(flags.batch_id))
     return console.written()
 
 
 @batches.command("cancel", cls=CheckedCommand)
 @click.argument("batch_id", metavar="ID")
 @connection_options
-def cancel_command(batch_id: str, **kw: Any) -> int:
+@typed(BatchIdFlags)
+def cancel_command(flags: BatchIdFlags, streams: Streams) -> int:
     """Cancel the batch ID (while it is queued or running)."""
     from cohere_cli.cli.render import Console
 
-    console = Console(*_streams())
-    with _api(kw, console) as api:
-        api.cancel(batch_id)
-    console.note(f"batch {batch_id}: cancel requested")
+    console = Console.of(streams)
+    with _api(flags.settings, flags.connection, console) as api:
+        api.cancel(flags.batch_id)
+    console.note(f"batch {flags.batch_id}: cancel requested")
     return ExitCode.OK

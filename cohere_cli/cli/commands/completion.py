@@ -15,7 +15,9 @@ import click
 from click.shell_completion import CompletionItem, get_completion_class
 
 from cohere_cli import PROGRAM
-from cohere_cli.cli.group import CheckedCommand, complete_var
+from cohere_cli.cli.checked_command import CheckedCommand
+from cohere_cli.cli.main import complete_var
+from cohere_cli.cli.streams import streams_of
 from cohere_cli.settings.config import config_path
 
 
@@ -30,11 +32,14 @@ def completion(ctx: click.Context, shell: str) -> int:
     zsh:   eval "$(cohere-chat completion zsh)"    (in ~/.zshrc)
     fish:  cohere-chat completion fish > ~/.config/fish/completions/cohere-chat.fish
     """
+    from cohere_cli.cli.render import Console
+
     make = get_completion_class(shell)
     assert make is not None  # click knows every SHELL the Choice lets through
     script = make(ctx.find_root().command, {}, PROGRAM, complete_var(PROGRAM)).source()
-    click.echo(script)
-    return 0
+    console = Console.of(streams_of(ctx))
+    console.out(f"{script}\n".encode())
+    return console.written()
 
 
 def profile_names() -> list[str]:

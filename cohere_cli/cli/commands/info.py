@@ -2,31 +2,60 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
 from cohere_cli.base.errors import UsageError
+from cohere_cli.cli.checked_command import CheckedCommand
+from cohere_cli.cli.flags import part, typed
 from cohere_cli.cli.from_flags import connection_of, logger, settings_of
-from cohere_cli.cli.group import CheckedCommand
-from cohere_cli.cli.group import output_streams as _streams
-from cohere_cli.cli.options import LocalText, connection_options, settings_options
+from cohere_cli.cli.options import (
+    ConnectionFlags,
+    LocalText,
+    connection_options,
+    settings_options,
+)
+from cohere_cli.cli.streams import streams_of
+from cohere_cli.settings.config import ConfigFlags
+
+if TYPE_CHECKING:
+    from cohere_cli.cli.streams import Streams
+
+
+@dataclass(frozen=True)
+class ModelsFlags:
+    """`models`: the output's form, and how to reach the API."""
+
+    as_json: bool
+    settings: ConfigFlags = field(metadata=part(ConfigFlags))
+    connection: ConnectionFlags = field(metadata=part(ConnectionFlags))
+
+
+@dataclass(frozen=True)
+class ConfigCommandFlags:
+    """`config`: the path only, or every setting the flags would make."""
+
+    path_only: bool
+    settings: ConfigFlags = field(metadata=part(ConfigFlags))
 
 
 @click.command(cls=CheckedCommand)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line, as the API sent it.")
 @connection_options
-def models(as_json: bool, **kw: Any) -> int:
+@typed(ModelsFlags)
+def models(flags: ModelsFlags, streams: Streams) -> int:
     """List the chat-capable models, one name a line."""
     from cohere_cli.chat.models import iter_models
     from cohere_cli.cli.render import Console, escape_line
-    from cohere_cli.wire.api_client import ChatClient
+    from cohere_cli.wire.api_client import ApiClient
 
-    console = Console(*_streams())
-    connection = connection_of(settings_of(kw, console), kw)
-    with ChatClient(connection, logger(console, kw["verbose"])) as client:
+    console = Console.of(streams)
+    connection = connection_of(settings_of(flags.settings, console), flags.connection)
+    with ApiClient(connection, logger(console, flags.connection.verbose)) as client:
         for model in iter_models(client):
-            if as_json:
+            if flags.as_json:
                 console.out_json(model)
             elif isinstance(model.get("name"), str):  # a model without a name is not listed
                 console.out(f"{escape_line(model['name'])}\n".encode())  # one line each
@@ -37,20 +66,21 @@ def models(as_json: bool, **kw: Any) -> int:
 @click.command("config", cls=CheckedCommand)
 @click.option("--path", "path_only", is_flag=True, help="Print the config file's path only.")
 @settings_options
-def config_command(path_only: bool, **kw: Any) -> int:
+@typed(ConfigCommandFlags)
+def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
     """Show the effective settings and where each came from (the key is never shown)."""
     from cohere_cli.cli.render import Console
-    from cohere_cli.settings.config import ConfigFlags, config_path, load_settings
+    from cohere_cli.settings.config import config_path, load_settings
 
-    console = Console(*_streams())
-    if path_only:
+    console = Console.of(streams)
+    if flags.path_only:
         found = config_path(os.environ)
         if found is None:
             raise UsageError("no config file path (no HOME, XDG_CONFIG_HOME or "
                              "COHERE_CHAT_CONFIG)")
         console.out(f"{found}\n".encode("utf-8", "surrogateescape"))
         return console.written()
-    settings = load_settings(ConfigFlags(**kw), os.environ)
+    settings = load_settings(flags.settings, os.environ)
     for warning in settings.warnings:
         console.warning(warning)
     path = settings.config_path
@@ -95,7 +125,7 @@ def help_command(ctx: click.Context, command: str | None) -> int:
     from cohere_cli.cli.group import close_command
     from cohere_cli.cli.render import Console
 
-    console = Console(*_streams())
+    console = Console.of(streams_of(ctx))
     root = ctx.find_root()
     cli = root.command
     assert isinstance(cli, click.Group)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from cohere_cli.cli.group import CheckedCommand
-from cohere_cli.cli.group import output_streams as _streams
+from cohere_cli.cli.checked_command import CheckedCommand
+from cohere_cli.cli.streams import current_streams
 
 
 @click.command("presets", cls=CheckedCommand)
@@ -16,7 +16,7 @@ def presets() -> int:
     from cohere_cli.cli.render import Console, escape_line
     from cohere_cli.settings.presets import load_preset, preset_names
 
-    console = Console(*_streams())
+    console = Console.of(current_streams())
     names = preset_names(os.environ)
     width = max(map(len, names), default=0)
     for name in names:

@@ -1,26 +1,30 @@
 """`send`, the default command: one conversation, one reply."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import click
 
 from cohere_cli.base.errors import UsageError
+from cohere_cli.chat.request import NOT_FLAGS, RequestOptions
+from cohere_cli.cli.checked_command import CheckedCommand
+from cohere_cli.cli.flags import part, typed
 from cohere_cli.cli.from_flags import (
     connection_of,
     history_limits,
     logger,
     param_warnings,
     read_stdin,
-    request_options_of,
     settings_of,
+    with_preset,
 )
-from cohere_cli.cli.group import CheckedCommand
-from cohere_cli.cli.group import output_streams as _streams
 from cohere_cli.cli.options import (
     POSITIVE_SECONDS,
     SECONDS,
+    ConnectionFlags,
     LocalText,
+    MessageFlags,
     connection_options,
     history_options,
     message_options,
@@ -28,10 +32,44 @@ from cohere_cli.cli.options import (
     request_options,
     run_options,
 )
+from cohere_cli.settings.config import ConfigFlags
 
 if TYPE_CHECKING:
     from cohere_cli.cli.render import Console
     from cohere_cli.cli.runs import RunLog
+    from cohere_cli.cli.streams import Streams
+
+
+@dataclass(frozen=True)
+class SendFlags:
+    """Everything `send` is given on its command line."""
+
+    prompt: tuple[str, ...]
+    conversation: str | None
+    lock_timeout: float
+    input_format: str
+    jsonl_input: bool
+    no_stdin: bool
+    save_preset: str | None
+    force: bool
+    output_format: str
+    json_output: bool
+    stream: bool | None
+    usage: bool
+    show_thinking: bool
+    show_citations: bool
+    show_plan: bool
+    extract: bool
+    extract_last: bool
+    dry_run: bool
+    tool_exec: tuple[str, ...]
+    max_tool_rounds: int
+    tool_timeout: float
+    log_content: bool
+    messages: MessageFlags = field(metadata=part(MessageFlags))
+    request: RequestOptions = field(metadata=part(RequestOptions, leave=NOT_FLAGS))
+    settings: ConfigFlags = field(metadata=part(ConfigFlags))
+    connection: ConnectionFlags = field(metadata=part(ConnectionFlags))
 
 
 @click.command(cls=CheckedCommand)
@@ -78,29 +116,30 @@ if TYPE_CHECKING:
 @click.option("--log-content", is_flag=True,
               help="With the run log: add the messages sent and the reply to its line.")
 @connection_options
-def send(prompt: tuple[str, ...], **kw: Any) -> int:
+@typed(SendFlags)
+def send(flags: SendFlags, streams: Streams) -> int:
     """Send one conversation, print one reply (the default command)."""
     from cohere_cli.cli.render import Console
     from cohere_cli.cli.runs import RunLog
 
-    console = Console(*_streams())
-    runlog = RunLog("send", kw["log"], kw["log_content"])
-    return runlog.run(console, lambda: _send(prompt, kw, console, runlog))
+    console = Console.of(streams)
+    runlog = RunLog("send", flags.settings.log, flags.log_content)
+    return runlog.run(console, lambda: _send(flags, streams, console, runlog))
 
 
-def _stdin(kw: dict[str, Any]) -> tuple[bytes | None, bytes | None]:
+def _stdin(flags: SendFlags, streams: Streams) -> tuple[bytes | None, bytes | None]:
     """stdin as the message input, or (for `--image -` or `--document -`) the media."""
-    dashes = [*kw["images"], *kw["documents"]].count("-")
+    dashes = [*flags.messages.images, *flags.request.documents].count("-")
     if dashes > 1:
         raise UsageError("only one --image or --document may be - (stdin)")
     if dashes:
-        if kw["no_stdin"]:
+        if flags.no_stdin:
             raise UsageError("--image - or --document - reads stdin: drop --no-stdin")
-        return None, read_stdin(False) or b""
-    return read_stdin(kw["no_stdin"]), None
+        return None, read_stdin(streams, False) or b""
+    return read_stdin(streams, flags.no_stdin), None
 
 
-def _save_preset(prompt: tuple[str, ...], kw: dict[str, Any], console: Console) -> int:
+def _save_preset(flags: SendFlags, name: str, console: Console) -> int:
     """--save-preset NAME: the request flags and --system as a preset; nothing sent."""
     import os
 
@@ -108,19 +147,32 @@ def _save_preset(prompt: tuple[str, ...], kw: dict[str, Any], console: Console) 
     from cohere_cli.chat.request import preset_document
     from cohere_cli.settings.presets import save_preset
 
-    if prompt:
+    if flags.prompt:
         raise UsageError("--save-preset takes no prompt (it sends nothing)")
-    system = read_system(MessageInputs(system=kw["system"], system_file=kw["system_file"]))
-    settings = {name: kw[name] for name in ("history_turns", "history_tokens", "fit",
-                                            "max_time") if kw[name] is not None}
-    document = preset_document(request_options_of(kw), system, settings)
-    path = save_preset(kw["save_preset"], document, os.environ, kw["force"])
-    console.note(f"saved preset {kw['save_preset']} ({path})")
+    system = read_system(MessageInputs(system=flags.messages.system,
+                                       system_file=flags.messages.system_file))
+    given = flags.settings
+    settings = {name: value for name, value in (
+        ("history_turns", given.history_turns), ("history_tokens", given.history_tokens),
+        ("fit", given.fit), ("max_time", given.max_time)) if value is not None}
+    document = preset_document(flags.request, system, settings)
+    path = save_preset(name, document, os.environ, flags.force)
+    console.note(f"saved preset {name} ({path})")
     return 0
 
 
-def _send(prompt: tuple[str, ...], kw: dict[str, Any], console: Console, runlog: RunLog) -> int:
-    from dataclasses import replace
+def _output_format(flags: SendFlags) -> str:
+    """--format (or --json), checked against -x/--extract and --stream."""
+    output_format = "json" if flags.json_output else flags.output_format
+    if flags.extract and flags.extract_last:
+        raise UsageError("give -x/--extract or --extract-last, not both")
+    if (flags.extract or flags.extract_last) and output_format != "text":
+        raise UsageError(f"-x/--extract and --extract-last print text: not with --format "
+                         f"{output_format}")
+    return output_format
+
+
+def _send(flags: SendFlags, streams: Streams, console: Console, runlog: RunLog) -> int:
     from pathlib import Path
 
     from cohere_cli.chat.messages import MessageInputs
@@ -128,44 +180,43 @@ def _send(prompt: tuple[str, ...], kw: dict[str, Any], console: Console, runlog:
     from cohere_cli.chat.tools import ToolSettings, parse_tool_exec
     from cohere_cli.cli.render import OutputOptions, Renderer
 
-    runlog.record.conversation = kw["conversation"]
-    output_format = "json" if kw["json_output"] else kw["output_format"]
-    if kw["extract"] and kw["extract_last"]:
-        raise UsageError("give -x/--extract or --extract-last, not both")
-    if (kw["extract"] or kw["extract_last"]) and output_format != "text":
-        raise UsageError(f"-x/--extract and --extract-last print text: not with --format "
-                         f"{output_format}")
-    if kw["save_preset"] is not None:
-        return _save_preset(prompt, kw, console)
-    stdin, media = _stdin(kw)
+    runlog.record.conversation = flags.conversation
+    output_format = _output_format(flags)
+    if flags.save_preset is not None:
+        return _save_preset(flags, flags.save_preset, console)
+    stdin, media = _stdin(flags, streams)
+    messages = flags.messages
     inputs = MessageInputs(
-        input_format="jsonl" if kw["jsonl_input"] else kw["input_format"],
-        stdin=stdin, prompt=prompt, system=kw["system"],
-        system_file=kw["system_file"], images=kw["images"], image_detail=kw["image_detail"],
+        input_format="jsonl" if flags.jsonl_input else flags.input_format,
+        stdin=stdin, prompt=flags.prompt, system=messages.system,
+        system_file=messages.system_file, images=messages.images,
+        image_detail=messages.image_detail,
     )
-    stream = kw["stream"] if kw["stream"] is not None else output_format in ("text", "events")
-    if output_format == "events" and kw["stream"] is False:
+    stream = flags.stream if flags.stream is not None else output_format in ("text", "events")
+    if output_format == "events" and flags.stream is False:
         raise UsageError("--format events needs --stream")
-    settings = settings_of(kw, console, with_preset=True)
+    stream_by = ("--format events" if output_format == "events" else
+                 None if flags.stream is None else "--stream" if stream else "--no-stream")
+    settings = settings_of(flags.settings, console, with_preset=True)
     runlog.use(settings)
-    param_warnings(kw, console)
-    options = replace(request_options_of(kw, settings), stdin_media=media)
+    param_warnings(flags.request.params, console)
     plan = SendPlan(
-        inputs=inputs, options=options, stream=output_format == "events" or stream,
-        connection=connection_of(settings, kw), fallback_model=settings.model,
-        conversation=Path(kw["conversation"]) if kw["conversation"] else None,
-        lock_timeout=kw["lock_timeout"],
-        tools=ToolSettings(parse_tool_exec(kw["tool_exec"]), kw["max_tool_rounds"],
-                           kw["tool_timeout"]),
+        inputs=inputs, options=replace(with_preset(flags.request, settings), stdin_media=media),
+        stream=output_format == "events" or stream, stream_by=stream_by,
+        connection=connection_of(settings, flags.connection), fallback_model=settings.model,
+        conversation=Path(flags.conversation) if flags.conversation else None,
+        lock_timeout=flags.lock_timeout,
+        tools=ToolSettings(parse_tool_exec(flags.tool_exec), flags.max_tool_rounds,
+                           flags.tool_timeout),
         history=history_limits(settings), max_time=settings.max_time,
     )
     renderer = Renderer(console, OutputOptions(
-        format=output_format, show_thinking=kw["show_thinking"],
-        show_citations=kw["show_citations"], usage=kw["usage"],
+        format=output_format, show_thinking=flags.show_thinking,
+        show_citations=flags.show_citations, usage=flags.usage,
         tool_lines=not plan.tools.commands, prices=settings.prices,
-        extract="first" if kw["extract"] else "last" if kw["extract_last"] else None,
-        show_plan=kw["show_plan"],
+        extract="first" if flags.extract else "last" if flags.extract_last else None,
+        show_plan=flags.show_plan,
     ))
-    return console.written(run_send(plan, renderer, dry_run=kw["dry_run"],
-                                    log=logger(console, kw["verbose"]),
+    return console.written(run_send(plan, renderer, dry_run=flags.dry_run,
+                                    log=logger(console, flags.connection.verbose),
                                     record=runlog.record))

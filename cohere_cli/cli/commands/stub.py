@@ -2,14 +2,36 @@
 program: the only face module that imports cohere_cli.stub)."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
 from cohere_cli.base.errors import InputError, UsageError
-from cohere_cli.cli.commands.stub_options import batch_stub_options, batch_stub_settings
-from cohere_cli.cli.group import CheckedCommand
+from cohere_cli.cli.checked_command import CheckedCommand
+from cohere_cli.cli.commands.stub_options import BatchStubFlags, batch_stub_options
+from cohere_cli.cli.flags import part, typed
 from cohere_cli.cli.options import HISTORY_TOKENS, MILLISECOND_RANGE, MILLISECONDS, SECONDS
+
+if TYPE_CHECKING:
+    from cohere_cli.cli.streams import Streams
+
+
+@dataclass(frozen=True)
+class StubFlags:
+    """Everything `stub` is given on its command line."""
+
+    host: str
+    port: int
+    replies: str | None
+    latency: tuple[float, float | None]
+    token_delay: float
+    fail_rules: tuple[str, ...]
+    retry_after: float
+    context_limit: int | None
+    models: str | None
+    verbose: bool
+    batch: BatchStubFlags = field(metadata=part(BatchStubFlags))
 
 
 @click.command(cls=CheckedCommand)
@@ -39,7 +61,8 @@ from cohere_cli.cli.options import HISTORY_TOKENS, MILLISECOND_RANGE, MILLISECON
 @click.option("-v", "--verbose", is_flag=True,
               help="One line a request on stderr: method, path, status, model, tokens.")
 @batch_stub_options
-def stub(**kw: Any) -> int:
+@typed(StubFlags)
+def stub(flags: StubFlags, _streams: Streams) -> int:
     """Serve the v2 chat wire format locally, for offline tests."""
     from cohere_cli.stub.models import load_models
     from cohere_cli.stub.replies import load_replies
@@ -47,19 +70,18 @@ def stub(**kw: Any) -> int:
     from cohere_cli.stub.settings import StubSettings, parse_fail_rule
 
     try:
-        rules = tuple(parse_fail_rule(rule) for rule in kw["fail_rules"])
+        rules = tuple(parse_fail_rule(rule) for rule in flags.fail_rules)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
-        replies = load_replies(kw["replies"]) if kw["replies"] else ()
+        replies = load_replies(flags.replies) if flags.replies else ()
     except ValueError as exc:
         raise InputError("--replies", str(exc)) from None
-    latency = kw["latency"]
     run_stub(StubSettings(
-        host=kw["host"], port=kw["port"], replies=replies, latency_ms=latency[0],
-        latency_max_ms=latency[1],
-        token_delay_ms=kw["token_delay"], fail_rules=rules, retry_after=kw["retry_after"],
-        context_limit=kw["context_limit"], batch=batch_stub_settings(kw),
-        models=load_models(kw["models"]) if kw["models"] else None, verbose=kw["verbose"],
+        host=flags.host, port=flags.port, replies=replies, latency_ms=flags.latency[0],
+        latency_max_ms=flags.latency[1], token_delay_ms=flags.token_delay, fail_rules=rules,
+        retry_after=flags.retry_after, context_limit=flags.context_limit,
+        batch=flags.batch.settings(),
+        models=load_models(flags.models) if flags.models else None, verbose=flags.verbose,
     ))
     return 0

@@ -2,12 +2,14 @@
 they make."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from cohere_cli.base import values
+from cohere_cli.cli.flags import parsed
 from cohere_cli.cli.options import Checked
 from cohere_cli.stub.batch_settings import BatchStubSettings, parse_batch_fault
 
@@ -47,11 +49,24 @@ def batch_stub_options(func: F) -> F:
     return func
 
 
-def batch_stub_settings(kw: dict[str, Any]) -> BatchStubSettings:
-    """The batch settings from the parsed `stub` flags."""
-    rules: list[tuple[str, int]] = list(kw.get("batch_faults") or ())
-    counts = {name: number for name, number in rules if number}
-    return BatchStubSettings(
-        time=kw.get("batch_time", 1.0), validation_time=kw.get("batch_validation_time", 0.2),
-        parts=kw.get("batch_parts", 1), faults=frozenset(n for n, c in rules if not c),
-        missing=counts.get("missing", 0), errored=counts.get("error", 0))
+@dataclass(frozen=True)
+class BatchStubFlags:
+    """The values of BATCH_STUB_OPTIONS."""
+
+    batch_time: float
+    batch_validation_time: float
+    batch_parts: int
+    batch_faults: tuple[tuple[str, int], ...]
+
+    def settings(self) -> BatchStubSettings:
+        """The stub's batch settings these flags make."""
+        counts = {name: number for name, number in self.batch_faults if number}
+        return BatchStubSettings(
+            time=self.batch_time, validation_time=self.batch_validation_time,
+            parts=self.batch_parts, faults=frozenset(n for n, c in self.batch_faults if not c),
+            missing=counts.get("missing", 0), errored=counts.get("error", 0))
+
+
+def batch_stub_settings(given: Mapping[str, object]) -> BatchStubSettings:
+    """The batch settings from the parsed values of BATCH_STUB_OPTIONS, by name."""
+    return parsed(BatchStubFlags, given).settings()

@@ -1,0 +1,35 @@
+"""Reading a batch's lines: lazily, each at most MAX_LINE_BYTES (an endless line, as
+from /dev/zero, is an InputError, not all the memory)."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from cohere_cli.base.errors import InputError
+from cohere_cli.base.files import MAX_INPUT_BYTES
+
+MAX_LINE_BYTES = MAX_INPUT_BYTES  # one input line, its newline included
+
+
+def bounded_lines(stream: Iterable[bytes], source: str) -> Iterator[bytes]:
+    """Lines of a stream as they are (newline kept), none longer than MAX_LINE_BYTES; a
+    read that fails is an InputError naming the line it was reading."""
+    readline = getattr(stream, "readline", None)
+    lines = iter(lambda: readline(MAX_LINE_BYTES + 1), b"") if readline else iter(stream)
+    number = 0
+    try:
+        for number, data in enumerate(lines, 1):
+            if len(data) > MAX_LINE_BYTES:
+                raise InputError(source, f"a line longer than {MAX_LINE_BYTES >> 20} MiB",
+                                 number)
+            yield data
+    except OSError as exc:
+        raise InputError(source, f"cannot read: {exc.strerror or exc}", number + 1) from None
+
+
+def iter_lines(stream: Iterable[bytes], source: str = "stdin") -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of each non-blank line, read lazily (a leading BOM dropped)."""
+    for number, data in enumerate(bounded_lines(stream, source), 1):
+        if number == 1 and data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        if data.strip():
+            yield number, data

@@ -1,0 +1,80 @@
+"""What every command of the program is: its arguments checked before it runs (text
+that goes to the API must be UTF-8; paths and command lines stay on this machine, and
+may hold any bytes the system allows), and its --help written to the run's stdout
+(streams.py) like any other output, so that a lost one is exit 10, not click's own."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import click
+
+from cohere_cli.base.errors import InputError
+from cohere_cli.base.values import has_bad_utf8
+from cohere_cli.cli.streams import streams_of
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _texts(item)
+
+
+def _is_sent(param: click.Parameter, value: str) -> bool:
+    """Whether an argument's text goes to the API (paths and commands stay here, and may
+    hold any bytes the system allows); options.py's types say so with `is_sent`."""
+    decide = getattr(param.type, "is_sent", None)
+    if decide is not None:
+        return bool(decide(value))
+    return not isinstance(param.type, click.Path)
+
+
+def show(ctx: click.Context, text: str) -> NoReturn:
+    """Print TEXT (a help page, the version) and end the run: exit 0, or 10 when stdout
+    could not be written."""
+    from cohere_cli.cli.render import Console
+
+    console = Console.of(streams_of(ctx))
+    console.out(text.encode("utf-8") + b"\n")
+    ctx.exit(console.written())
+
+
+def _show_help(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        show(ctx, ctx.get_help())
+
+
+def help_to_streams(option: click.Option | None) -> click.Option | None:
+    """A command's --help option, printing through `show` instead of click's echo."""
+    if option is not None:
+        option.callback = _show_help
+    return option
+
+
+class CheckedCommand(click.Command):
+    """A command whose arguments are checked before it runs: bytes that are not UTF-8
+    (Python keeps them as lone surrogates) in text to be sent are bad input, exit 3,
+    named by their option, before anything is sent."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        for param in self.get_params(ctx):
+            for text in _texts(ctx.params.get(param.name or "")):
+                if has_bad_utf8(text) and _is_sent(param, text):
+                    name = "/".join(param.opts) if isinstance(param, click.Option) else (
+                        param.human_readable_name)
+                    raise InputError(name, "not valid UTF-8 (only text can be sent)")
+        return super().invoke(ctx)
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        return help_to_streams(super().get_help_option(ctx))
+
+
+class CheckedGroup(click.Group):
+    """A group of checked commands, its --help through `show` too."""
+
+    command_class = CheckedCommand
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        return help_to_streams(super().get_help_option(ctx))
