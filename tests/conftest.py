@@ -25,6 +25,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 from cohere_cli.cli import cli
+from cohere_cli.stub import answers
+from cohere_cli.stub.events import sse_frames, stream_events
 from cohere_cli.stub.server import StubServer
 from cohere_cli.stub.settings import StubSettings, parse_fail_rule
 
@@ -163,6 +165,67 @@ def raw_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     yield make
     for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+class HeldStream(ThreadingHTTPServer):
+    """Answers every POST 200 with one event stream: its first `hold_at` bytes at once,
+    the rest only once `release` is set (a reply still streaming, for as long as a test
+    needs to look at what came so far)."""
+
+    daemon_threads = True
+
+    def __init__(self, wire: bytes, hold_at: int) -> None:
+        self.wire, self.hold_at = wire, hold_at
+        self.release = threading.Event()
+        super().__init__(("127.0.0.1", 0), HeldStreamHandler)
+
+
+class HeldStreamHandler(BaseHTTPRequestHandler):
+    server: HeldStream
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        wire, hold_at = self.server.wire, self.server.hold_at
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(wire)))
+        self.end_headers()
+        self.wfile.write(wire[:hold_at])
+        self.wfile.flush()
+        self.server.release.wait(60)
+        self.wfile.write(wire[hold_at:])
+
+    def log_message(self, *_: Any) -> None:
+        return None
+
+
+def stub_stream(text: str) -> bytes:
+    """The event stream (wire bytes) the stub sends for a reply of `text`."""
+    body = {"model": "m", "messages": [{"role": "user", "content": "q"}], "stream": True}
+    response = answers.build_reply(body, text, answers.reply_id(1))
+    return b"".join(frame for _, frame in sse_frames(stream_events(response)))
+
+
+@pytest.fixture
+def held_stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bytes, int],
+                                                                        HeldStream]]:
+    """A factory for HeldStream servers; the environment points at the last. Each is
+    released and stopped at the end."""
+    servers: list[HeldStream] = []
+
+    def make(wire: bytes, hold_at: int) -> HeldStream:
+        server = HeldStream(wire, hold_at)
+        serve_in_background(server)
+        servers.append(server)
+        monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
+        return server
+
+    yield make
+    for server in servers:
+        server.release.set()
         server.shutdown()
         server.server_close()
 

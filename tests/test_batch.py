@@ -14,6 +14,7 @@ from typing import Any
 
 import official
 import orjson
+import pytest
 from conftest import ROOT, assert_no_key, chat_bodies, invoke, wait_for
 from hypothesis import given
 from hypothesis import strategies as st
@@ -135,10 +136,11 @@ def _batch_process(args: list[str], **kw: Any) -> subprocess.Popen[bytes]:
                             stderr=subprocess.PIPE, **kw)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_sends_only_the_unfinished(make_stub: Any, tmp_path: Path) -> None:
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_bytes(jsonl(*[f"p{n}" for n in range(40)]))
-    make_stub(latency_ms=50)
+    make_stub(latency_ms=300)  # 6 s for all 40: the kill lands long before the end
     proc = _batch_process(["-j", "2", str(source), "-o", str(output)])
     wait_for(lambda: output.exists() and output.read_bytes().count(b"\n") >= 8,
              "eight results in the output")
@@ -155,6 +157,7 @@ def test_resume_after_sigkill_sends_only_the_unfinished(make_stub: Any, tmp_path
     assert sorted(r["id"] for r in out) == list(range(1, 41))  # each id once, all there
 
 
+@pytest.mark.slow
 def test_rpm_spaces_the_starts(make_stub: Any) -> None:
     server = make_stub()
     started = time.monotonic()  # the stub's clock: it runs in this process
@@ -167,6 +170,7 @@ def test_rpm_spaces_the_starts(make_stub: Any) -> None:
         t - started for t in times]
 
 
+@pytest.mark.slow
 def test_a_429_slows_the_whole_batch(make_stub: Any) -> None:
     # each answer takes 0.5 s: the worker that got the 429 has that long to pause the
     # other one before its next request, however busy the machine is
@@ -181,6 +185,7 @@ def test_a_429_slows_the_whole_batch(make_stub: Any) -> None:
     assert all(t - first >= 1.5 for t in arrivals[3:])
 
 
+@pytest.mark.slow
 def test_ctrl_c_writes_what_finished_and_exits_130(make_stub: Any, tmp_path: Path) -> None:
     source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_bytes(jsonl(*[f"p{n}" for n in range(200)]))
@@ -197,6 +202,7 @@ def test_ctrl_c_writes_what_finished_and_exits_130(make_stub: Any, tmp_path: Pat
     assert err.startswith(b"cohere-chat: batch: ok=")
 
 
+@pytest.mark.slow
 def test_progress_only_on_a_terminal(make_stub: Any) -> None:
     make_stub(latency_ms=60)
     piped = _batch_process(["-j", "1"], stdin=subprocess.PIPE)

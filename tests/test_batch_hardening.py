@@ -174,11 +174,13 @@ class DyingRun(BatchRun):
         return None
 
 
+@pytest.mark.slow
 def test_the_writer_does_not_wait_for_a_dead_worker(stub: Any) -> None:
     summary, written = _in_process_batch(None, jsonl("a", "b"), DyingRun)
     assert "a batch worker stopped" in summary.error.message and written == b""
 
 
+@pytest.mark.slow
 def test_an_endless_line_ends_the_batch_with_exit_3(stub: Any) -> None:
     limit = 2 << 30  # on the old code /dev/zero was read into memory until MemoryError
 
@@ -210,6 +212,7 @@ def _bytes_per_id(count: int, work: Any) -> float:
     return (peak - before) / count
 
 
+@pytest.mark.slow
 def test_explicit_ids_cost_under_100_bytes_each() -> None:
     count = 10_000
     maker = JobMaker({"model": "m", "stream": False}, None)
@@ -225,6 +228,7 @@ def test_explicit_ids_cost_under_100_bytes_each() -> None:
         == "the same id is on an earlier line"
 
 
+@pytest.mark.slow
 def test_resume_keeps_under_100_bytes_per_finished_id(tmp_path: Path) -> None:
     count = 20_000
     path = tmp_path / "out.jsonl"
@@ -259,6 +263,7 @@ def _small_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (1500, 1500))
 
 
+@pytest.mark.slow
 def test_a_full_disk_under_o_file_exits_10_and_keeps_whole_lines(stub: Any,
                                                                  tmp_path: Path) -> None:
     output = tmp_path / "out.jsonl"
@@ -271,6 +276,7 @@ def test_a_full_disk_under_o_file_exits_10_and_keeps_whole_lines(stub: Any,
     assert kept.endswith(b"\n") and 0 < len(records(kept)) < 30  # no torn line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["-o /dev/full", "stdout on /dev/full"])
 def test_dev_full_exits_10_naming_what_could_not_be_written(stub: Any, target: str) -> None:
     if target.startswith("-o"):
@@ -309,6 +315,7 @@ def test_an_output_linked_to_the_input_is_refused(stub: Any, tmp_path: Path, how
     assert stub.requests == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--resume"]], ids=["truncate", "resume"])
 def test_stdin_redirected_from_the_output_is_refused(stub: Any, tmp_path: Path,
                                                      extra: list[str]) -> None:
@@ -322,6 +329,7 @@ def test_stdin_redirected_from_the_output_is_refused(stub: Any, tmp_path: Path,
     assert stub.requests == []
 
 
+@pytest.mark.slow
 def test_stdout_appended_to_the_input_is_refused(stub: Any, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_bytes(jsonl("a", "b"))

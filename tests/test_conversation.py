@@ -133,6 +133,7 @@ def test_permissions_are_kept(stub: Any, tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.slow
 def test_a_held_lock_times_out_with_exit_7(stub: Any, tmp_path: Path) -> None:
     path = tmp_path / "chat.jsonl"
     with ConversationLock(path, timeout=1):
@@ -144,6 +145,7 @@ def test_a_held_lock_times_out_with_exit_7(stub: Any, tmp_path: Path) -> None:
     assert stub.requests == [] and not path.exists()
 
 
+@pytest.mark.slow
 def test_sigkill_mid_request_leaves_the_file_and_frees_the_lock(make_stub: Any,
                                                                  tmp_path: Path) -> None:
     path = tmp_path / "chat.jsonl"
@@ -164,6 +166,7 @@ def test_sigkill_mid_request_leaves_the_file_and_frees_the_lock(make_stub: Any,
     assert done.returncode == 0 and len(lines(path)) == 4
 
 
+@pytest.mark.slow
 def test_eight_processes_at_once_interleave_nothing(make_stub: Any, tmp_path: Path) -> None:
     path = tmp_path / "chat.jsonl"
     make_stub(latency_ms=20)

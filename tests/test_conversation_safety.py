@@ -156,6 +156,7 @@ def test_a_fifo_as_the_file_is_refused_not_read(stub: Any, tmp_path: Path) -> No
 
 # --- issue 12 item 10: symbolic links and stale temporary files -----------------------
 
+@pytest.mark.slow
 def test_a_symlinked_file_updates_its_target_and_shares_its_lock(stub: Any,
                                                                  tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
@@ -246,6 +247,7 @@ def kill_during_save(path: Path, deadline: float) -> bool:
     return proc.returncode == -signal.SIGKILL and bool(temporaries(path.parent))
 
 
+@pytest.mark.slow
 def test_sigkill_during_the_save_leaves_a_whole_file_and_the_next_run_cleans_up(
     stub: Any, tmp_path: Path
 ) -> None:

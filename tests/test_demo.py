@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, assert_no_key
 
+pytestmark = pytest.mark.slow  # the demo script: six pipelines against a stub
+
 BIN = Path(sys.executable).parent
 
 

@@ -7,13 +7,12 @@ import os
 import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from conftest import ROOT, assert_no_key, invoke
+from conftest import ROOT, assert_no_key, invoke, stub_stream
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -143,25 +142,29 @@ def test_no_block_prints_the_whole_reply_and_warns(make_stub: Any, stream: str) 
                              "printed it whole\n")
 
 
-def test_the_block_streams_and_the_rest_is_not_shown(tmp_path: Path, make_stub: Any) -> None:
-    """The block's text reaches a pipe while the reply still streams (25 more tokens at
-    40 ms each); the text after the closing fence never does."""
-    server = make_stub(replies=("Run:\n```\nuptime\n```\n" + "after " * 25,),
-                       token_delay_ms=40)
-    env = {**os.environ, "CO_API_URL": server.url}
+def test_the_block_streams_and_the_rest_is_not_shown(held_stream: Any) -> None:
+    """The block's text reaches a pipe while the reply still streams (the server holds
+    the 25 words after the closing fence until the block is seen); the text after the
+    fence never does."""
+    wire = stub_stream("Run:\n```\nuptime\n```\n" + "after " * 25)
+    # held from the second word after the fence: the fence's line has ended by then
+    second = wire.rfind(b"event: ", 0, wire.index(b'"text":" after"'))
+    server = held_stream(wire, second)
     proc = subprocess.Popen([sys.executable, "-m", "cohere_cli", "-x", "q"], cwd=ROOT,
-                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            env=dict(os.environ), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
-    shown, deadline = b"", time.monotonic() + 20
-    while b"uptime" not in shown:
-        assert time.monotonic() < deadline, f"no block within 20 s: {shown!r}"
-        if select.select([proc.stdout], [], [], 0.1)[0]:
+    shown = b""
+    try:
+        while b"uptime" not in shown:
+            ready, _, _ = select.select([proc.stdout], [], [], 60)
+            assert ready, f"no block while the rest of the reply was held: {shown!r}"
             chunk = os.read(proc.stdout.fileno(), 4096)
             assert chunk, f"the run ended first: {proc.communicate(timeout=30)[1]!r}"
             shown += chunk
-    still_streaming = proc.poll() is None
-    out, err = proc.communicate(timeout=30)
+        assert proc.poll() is None  # the rest of the reply is still held
+    finally:
+        server.release.set()
+        out, err = proc.communicate(timeout=60)
     assert_no_key(shown + out, err)
-    assert still_streaming, "the block came only after the whole reply"
     assert (proc.returncode, shown + out, err) == (0, b"uptime\n", b"")

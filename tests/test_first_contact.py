@@ -24,6 +24,7 @@ def readme_block(mark: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.slow
 def test_pip_install_puts_the_man_page_where_man_finds_it(tmp_path: Path) -> None:
     """`pip install .` into a fresh virtualenv (its own pip builds the package as a user's
     would, without the dependencies, which this test does not need): the man page lands in
@@ -49,6 +50,7 @@ def test_pip_install_puts_the_man_page_where_man_finds_it(tmp_path: Path) -> Non
     assert shown.returncode == 0 and b"Cohere's Chat API" in shown.stdout
 
 
+@pytest.mark.slow
 def test_the_crontab_line_works_under_crons_environment(stub: Any, tmp_path: Path) -> None:
     """The README's crontab line, run as cron runs it: /bin/sh, HOME, a bare PATH, no
     CO_API_KEY, no LANG. Only the input log and the stub's URL are this test's."""

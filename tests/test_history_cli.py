@@ -74,6 +74,7 @@ def whole_turns(messages: list[dict[str, Any]]) -> None:
 
 # --- the first "done when": a window in --dry-run; the file keeps everything ------
 
+@pytest.mark.slow
 def test_twenty_turns_then_three_in_a_dry_run_gives_eight_messages(stub: Any,
                                                                    tmp_path: Path) -> None:
     path = tmp_path / "h.jsonl"
@@ -153,6 +154,7 @@ def tool_turn(n: int, calls: int) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.slow
 def test_a_window_never_cuts_between_tool_calls_and_their_results(stub: Any,
                                                                    tmp_path: Path) -> None:
     path = tmp_path / "tools.jsonl"
@@ -221,6 +223,7 @@ def test_a_tool_round_that_overflows_is_fitted_and_nothing_is_sent_twice(
 
 # --- the second "done when": --fit against stub --context-limit 2000 ----------
 
+@pytest.mark.slow
 def test_sixty_turns_keep_working_with_fit_and_fail_without(make_stub: Any,
                                                             tmp_path: Path) -> None:
     server = make_stub(context_limit=2000)
@@ -440,6 +443,7 @@ def stub_program() -> Iterator[str]:
         assert_no_key(out, err)
 
 
+@pytest.mark.slow
 def test_the_stub_program_takes_context_limit(stub_program: str) -> None:
     answer = post(stub_program, [{"role": "user", "content": "a" * 400}])
     assert answer.status_code == 400

@@ -137,6 +137,7 @@ def test_the_stub_is_imported_only_by_the_command_that_starts_it() -> None:
     assert importers == STUB_STARTERS
 
 
+@pytest.mark.slow
 def test_requests_is_imported_only_by_the_wire() -> None:
     importers = {name for name, path in ALL
                  if any(m.split(".")[0] in ("requests", "urllib3") for m in imports(name, path))}

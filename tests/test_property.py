@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
+import pytest
 from chaos import (
     ENCODINGS,
     ChaosServer,
@@ -51,6 +52,8 @@ from chaos import (
 from conftest import FUZZ, ROOT, TEST_KEY
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
+
+pytestmark = pytest.mark.slow  # every case runs the CLI (or the stub) as a process
 
 DOCUMENTED_EXITS = frozenset({0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130, 141})
 BOUND = 20.0  # seconds a run may take; every scenario is built to need far less

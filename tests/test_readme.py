@@ -84,6 +84,7 @@ def test_the_moved_material_is_linked_from_the_readme() -> None:
     assert "man cohere-chat" in readme
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("document", "snippet"), SNIPPETS,
                          ids=lambda s: s if s.endswith(".md") else s.strip().splitlines()[0][:50])
 def test_snippet_runs(document: str, snippet: str, stub: Any, tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ def test_429_then_success_with_verbose_log(make_stub: Any) -> None:
     assert TEST_KEY not in result.stderr
 
 
+@pytest.mark.slow
 def test_retry_after_is_honoured(make_stub: Any) -> None:
     make_stub(fail=("503",), retry_after=0.6)
     started = time.monotonic()
@@ -93,6 +94,7 @@ def test_a_dropped_connection_is_retried(make_stub: Any, stream: str) -> None:
     assert len(server.requests) == 2
 
 
+@pytest.mark.slow
 def test_a_server_that_hangs_times_out_and_is_retried(make_stub: Any) -> None:
     server = make_stub(fail=("hang",))
     result = invoke(["--no-stream", "--timeout", "0.5", "--max-wait", "0", "hi"])
@@ -128,6 +130,7 @@ def test_nothing_listening_exits_7(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_tracebacks_only_when_debugging_and_never_with_the_key(make_stub: Any) -> None:
     make_stub(fail=("401", "401"))
     quiet = run_process(["--no-stream", "hi"])

@@ -207,6 +207,7 @@ def test_flags_that_do_not_go_with_remote(stub: Any, tmp_path: Path, args: list[
     assert stub.requests == []
 
 
+@pytest.mark.slow
 def test_without_fastavro_remote_names_the_extra_to_install(tmp_path: Path) -> None:
     blocker = tmp_path / "block" / "fastavro"
     blocker.mkdir(parents=True)
@@ -232,6 +233,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "CO_API_KEY": TEST_KEY, "CO_API_URL": "http://127.0.0.1:9"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["same path", "symlink", "hard link", "stdin"])
 def test_the_output_is_never_the_input(tmp_path: Path, how: str) -> None:
     """-o FILE is replaced whole at the end: the input under another name is refused

@@ -214,6 +214,7 @@ STAGES: dict[str, tuple[str, int]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_killed_at_each_stage_a_rerun_sends_nothing_twice(
         tmp_path: Path, batch_api: Callable[..., BatchAPIServer], stage: str) -> None:
@@ -241,6 +242,7 @@ def test_killed_at_each_stage_a_rerun_sends_nothing_twice(
     assert not (tmp_path / "out.jsonl.remote.json").exists()
 
 
+@pytest.mark.slow
 def test_detach_then_attach_in_another_process(
         tmp_path: Path, batch_api: Callable[..., BatchAPIServer]) -> None:
     server = batch_api(polls=2)
@@ -262,6 +264,7 @@ def test_detach_then_attach_in_another_process(
     assert server.count("POST", "/v2/batches") == 1
 
 
+@pytest.mark.slow
 def test_progress_on_a_terminal_shows_the_batch_counters(
         tmp_path: Path, batch_api: Callable[..., BatchAPIServer]) -> None:
     batch_api(polls=1)

@@ -171,6 +171,7 @@ def _run(args: list[str], stdout: Any, stderr: Any) -> subprocess.CompletedProce
     return done
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["hi"], ["--no-stream", "hi"], ["--json", "hi"],
                                   ["--dry-run", "hi"]])
 def test_stdout_on_a_full_disk_is_exit_10(stub: Any, args: list[str]) -> None:
@@ -180,6 +181,7 @@ def test_stdout_on_a_full_disk_is_exit_10(stub: Any, args: list[str]) -> None:
     assert done.stderr == b"cohere-chat: error: cannot write to stdout: No space left on device\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["hi"], ["--no-stream", "hi"]])
 def test_a_reply_that_cannot_be_shown_is_still_saved(stub: Any, tmp_path: Path,
                                                      args: list[str]) -> None:
@@ -194,6 +196,7 @@ def test_a_reply_that_cannot_be_shown_is_still_saved(stub: Any, tmp_path: Path,
         {"role": "assistant", "content": [{"type": "text", "text": "echo: hi"}]}]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["--usage", "hi"], ["--no-stream", "--usage", "hi"],
                                   ["--dry-run", "hi"]])
 def test_stderr_on_a_full_disk_is_ignored(stub: Any, args: list[str]) -> None:
@@ -206,6 +209,7 @@ def test_stderr_on_a_full_disk_is_ignored(stub: Any, args: list[str]) -> None:
         assert done.stdout == b"echo: hi\n"
 
 
+@pytest.mark.slow
 def test_an_error_with_stderr_on_a_full_disk_keeps_its_exit_status(raw_server: Any) -> None:
     raw_server(400, "application/json", b'{"message": "bad request"}')
     with open("/dev/full", "wb") as full:
@@ -213,6 +217,7 @@ def test_an_error_with_stderr_on_a_full_disk_keeps_its_exit_status(raw_server: A
     assert (done.returncode, done.stdout) == (5, b"")
 
 
+@pytest.mark.slow
 def test_stdout_and_stderr_both_full(stub: Any) -> None:
     with open("/dev/full", "wb") as full:
         done = _run(["--usage", "hi"], stdout=full, stderr=full)

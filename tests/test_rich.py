@@ -254,6 +254,7 @@ def test_tool_choice_required_only_forces_the_first_round(make_stub: Any, tmp_pa
     assert bodies[0]["tool_choice"] == "REQUIRED" and "tool_choice" not in bodies[1]
 
 
+@pytest.mark.slow
 def test_a_timed_out_tool_takes_its_children_with_it(make_stub: Any, tmp_path: Path) -> None:
     marker, child = tmp_path / "late", tmp_path / "child.pid"
     script = tmp_path / "slow.sh"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, invoke, run_process
 
 from cohere_cli import __version__
@@ -49,6 +50,7 @@ def test_help_names_send_as_the_default() -> None:
         assert f"  {command} " in result.stdout
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_same_program() -> None:
     done = run_process(["--version"])
     assert done.returncode == 0

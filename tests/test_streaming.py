@@ -7,14 +7,12 @@ import select
 import signal
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import official
 import orjson
 import pytest
-from conftest import ROOT, TEST_KEY, assert_no_key, invoke, serve_in_background, wait_for
+from conftest import ROOT, TEST_KEY, assert_no_key, invoke, wait_for
 
 CUT = ("cohere-chat: error: the stream stopped before the reply was complete"
        " (the connection closed)\n")
@@ -109,47 +107,13 @@ def _spawn(args: list[str], **kw: Any) -> subprocess.Popen[bytes]:
                             stderr=subprocess.PIPE, **kw)
 
 
-class HeldStream(ThreadingHTTPServer):
-    """Streams the official example up to its first content-delta, then holds the rest
-    until `release` is set."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), HeldStreamHandler)
-        self.release = threading.Event()
-
-
-class HeldStreamHandler(BaseHTTPRequestHandler):
-    server: HeldStream
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        wire, _ = official_stream("stream")
-        first = wire.index(b"event: content-delta")
-        first = wire.index(b"\n\n", first) + 2  # through the first delta
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Content-Length", str(len(wire)))
-        self.end_headers()
-        self.wfile.write(wire[:first])
-        self.wfile.flush()
-        self.server.release.wait(60)
-        self.wfile.write(wire[first:])
-
-    def log_message(self, *_: Any) -> None:
-        return None
-
-
-def test_deltas_reach_a_pipe_before_the_stream_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deltas_reach_a_pipe_before_the_stream_ends(held_stream: Any) -> None:
     """The server holds the rest of the stream after the first delta: that delta's text
     is on the pipe while the program still waits (buffered, it would show only at the
     end, and the read below would time out)."""
-    server = HeldStream()
-    serve_in_background(server)
-    monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.setenv("CO_API_KEY", TEST_KEY)
-    _, events = official_stream("stream")
+    wire, events = official_stream("stream")
+    first = wire.index(b"\n\n", wire.index(b"event: content-delta")) + 2
+    server = held_stream(wire, first)
     texts = [e["delta"]["message"]["content"]["text"] for e in events
              if e["type"] == "content-delta"]
     proc = _spawn(["hi"])
@@ -157,16 +121,14 @@ def test_deltas_reach_a_pipe_before_the_stream_ends(monkeypatch: pytest.MonkeyPa
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], 60)
         assert ready, "the first delta did not reach the pipe while the stream was held"
-        first = os.read(proc.stdout.fileno(), 65536)
+        first_out = os.read(proc.stdout.fileno(), 65536)
         assert proc.poll() is None  # the stream is still held
     finally:
         server.release.set()
         rest, err = proc.communicate(timeout=60)
-        server.shutdown()
-        server.server_close()
     assert proc.returncode == 0, err
-    assert first == texts[0].encode()
-    assert first + rest == ("".join(texts) + "\n").encode()
+    assert first_out == texts[0].encode()
+    assert first_out + rest == ("".join(texts) + "\n").encode()
 
 
 def test_head_closing_the_pipe_is_quiet(make_stub: Any) -> None:
@@ -179,6 +141,7 @@ def test_head_closing_the_pipe_is_quiet(make_stub: Any) -> None:
     assert done.stderr == b"rc=141\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["--stream", "--no-stream"])
 def test_ctrl_c_exits_130_without_a_traceback(make_stub: Any, mode: str) -> None:
     server = make_stub(fail=("hang",))
@@ -224,6 +187,7 @@ def test_official_streams_replay_through_the_cli(raw_server: Any, name: str) -> 
     assert len(rebuilt["message"].get("citations", [])) == len(cited)
 
 
+@pytest.mark.slow
 def test_a_cut_stream_in_a_real_process_keeps_the_partial_text(make_stub: Any) -> None:
     make_stub(fail=("cut=5",))
     proc = _spawn(["--stream", "one two three four five six"])

@@ -433,6 +433,7 @@ def test_drop_closes_without_a_reply(make_server: Any, session: requests.Session
     assert post(session, server).json()["message"]["content"][0]["text"] == "echo: Hello, world!"
 
 
+@pytest.mark.slow
 def test_hang_never_answers_and_stop_is_prompt(make_server: Any,
                                                session: requests.Session) -> None:
     server = make_server("hang")
@@ -510,6 +511,7 @@ def test_latency_is_served_in_parallel(make_server: Any) -> None:
     assert outcomes == ["closed"] * 16
 
 
+@pytest.mark.slow
 def test_latency_delays_the_answer(make_server: Any, session: requests.Session) -> None:
     server = make_server(latency_ms=300)
     started = time.monotonic()
@@ -611,6 +613,7 @@ def test_port_in_use_is_a_usage_error(server: StubServer) -> None:
 # --- run_stub as a program --------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_run_stub_prints_its_url_and_stops_quietly(sig: signal.Signals) -> None:
     code = ("from cohere_cli.stub.server import run_stub;"

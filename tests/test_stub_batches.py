@@ -135,6 +135,7 @@ def test_a_batch_runs_queued_in_progress_completed_with_echo_replies(make_api: A
         r["body"]["usage"]["tokens"]["input_tokens"] for r in rows) > 0
 
 
+@pytest.mark.slow
 def test_a_batch_takes_at_least_its_batch_time(make_api: Any) -> None:
     api = make_api(time=0.6)
     started = time.monotonic()
@@ -211,6 +212,7 @@ def test_list_pages_with_page_tokens(make_api: Any) -> None:
     assert found == ids
 
 
+@pytest.mark.slow
 def test_cancel_while_queued_then_not_again(make_api: Any) -> None:
     api = make_api(time=4)  # QUEUED for 2 s, CANCELING for 0.4 s
     batch = api.create(api.validated(_jsonl([_line(1)]))).json()["batch"]

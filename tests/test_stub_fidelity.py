@@ -194,6 +194,7 @@ def ipv6_loopback() -> bool:
     return True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("host", "shown"), [("0.0.0.0", "127.0.0.1"), ("::", "[::1]")])
 def test_listening_on_every_address_prints_a_url_on_loopback(
         tmp_path: Path, host: str, shown: str) -> None:
@@ -212,6 +213,7 @@ def test_listening_on_every_address_prints_a_url_on_loopback(
         stub.stop()
 
 
+@pytest.mark.slow
 def test_verbose_writes_one_escaped_line_a_request_and_never_the_key(tmp_path: Path) -> None:
     stub = Program(tmp_path, "-v", "--fail", "503", "--fail", "drop")
     try:

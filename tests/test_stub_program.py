@@ -119,6 +119,7 @@ def test_idle_connections_lock_no_one_out_and_cost_no_cpu() -> None:
         process.communicate(timeout=30)
 
 
+@pytest.mark.slow
 def test_a_request_stuck_half_way_is_closed_after_the_read_timeout(
     serve: Callable[..., StubServer],
 ) -> None:
@@ -135,6 +136,7 @@ def test_a_request_stuck_half_way_is_closed_after_the_read_timeout(
     assert server.requests == []  # a request never read whole is not served
 
 
+@pytest.mark.slow
 def test_an_idle_keep_alive_connection_is_closed_after_the_read_timeout(
     serve: Callable[..., StubServer],
 ) -> None:
@@ -148,6 +150,7 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_read_timeout(
         until(lambda: closed_within(connection, 0.1))
 
 
+@pytest.mark.slow
 def test_the_read_timeout_does_not_cut_a_slow_answer_or_a_slow_reader(
     serve: Callable[..., StubServer],
 ) -> None:

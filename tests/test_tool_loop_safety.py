@@ -84,6 +84,7 @@ def tool_content(server: Any, index: int = 2) -> str:
 
 # --- item 1: the timeout holds, and a finished tool is not held by its children --------
 
+@pytest.mark.slow
 @linux_only
 def test_a_daemon_holding_stdout_neither_hangs_nor_hides_the_output(
     make_stub: Any, tmp_path: Path, pids: list[int]
@@ -116,6 +117,7 @@ def test_a_finished_tool_keeps_its_output_and_its_group_is_killed(
     assert wait_until(lambda: not running(pids[0]), 30), "the child in the tool's group lives on"
 
 
+@pytest.mark.slow
 @linux_only
 def test_the_timeout_holds_when_a_daemon_keeps_the_pipe_open(
     make_stub: Any, tmp_path: Path, pids: list[int]
@@ -147,6 +149,7 @@ DEFAULT_SIGNALS = (
 )
 
 
+@pytest.mark.slow
 @linux_only
 @pytest.mark.parametrize(("sig", "status"), [
     (signal.SIGINT, 130), (signal.SIGTERM, -signal.SIGTERM), (signal.SIGHUP, -signal.SIGHUP)])
@@ -154,8 +157,10 @@ def test_a_signal_during_a_tool_ends_the_tool_too(
     make_stub: Any, tmp_path: Path, pids: list[int], sig: signal.Signals, status: int
 ) -> None:
     pid_file = tmp_path / "tool.pid"
-    tool = script(tmp_path / "slow.sh", f"echo $$ > {pid_file}.tmp\nmv {pid_file}.tmp "
-                  f"{pid_file}\nexec sleep 60")
+    # the pid file appears once the tool has its arguments (stdin closed): cohere-chat is
+    # then waiting for the tool, the stage the signal is meant for
+    tool = script(tmp_path / "slow.sh", f"cat > /dev/null\necho $$ > {pid_file}.tmp\n"
+                  f"mv {pid_file}.tmp {pid_file}\nexec sleep 60")
     make_stub(replies=(call_reply(("c1", "slow", {})), "never"))
     proc = subprocess.Popen(
         [sys.executable, "-c", DEFAULT_SIGNALS, "--tool-exec", f"slow={tool}",
@@ -210,6 +215,7 @@ def unprivileged_runner() -> tuple[list[str], dict[str, Any]]:
     pytest.skip("running as root, and no Python that an unprivileged user can run")
 
 
+@pytest.mark.slow
 @linux_only
 def test_a_tool_cannot_read_the_key_from_its_parent(make_stub: Any) -> None:
     command, as_user = unprivileged_runner()
@@ -284,6 +290,7 @@ MEASURE = (
 )
 
 
+@pytest.mark.slow
 @linux_only
 def test_a_tool_that_never_stops_printing_keeps_memory_flat(make_stub: Any) -> None:
     server = make_stub(replies=(call_reply(("c1", "yes", {})), "ok"))

@@ -85,6 +85,7 @@ def test_help_prints_the_command_list_and_a_commands_help() -> None:
 
 # --max-time
 
+@pytest.mark.slow
 def test_max_time_stops_a_slow_stream_and_keeps_the_text(
     make_stub: Any, tmp_path: Path
 ) -> None:
@@ -109,6 +110,7 @@ def test_max_time_is_not_spent_waiting_for_a_retry(make_stub: Any) -> None:
     assert len(server.requests) == 1
 
 
+@pytest.mark.slow
 def test_max_time_in_batch_fails_only_the_slow_line(make_stub: Any, tmp_path: Path) -> None:
     make_stub(fail=("hang",))  # the first request is never answered
     lines = tmp_path / "in.jsonl"
@@ -120,6 +122,7 @@ def test_max_time_in_batch_fails_only_the_slow_line(make_stub: Any, tmp_path: Pa
     assert [line["text"] for line in rest] == ["echo: two", "echo: three"]
 
 
+@pytest.mark.slow
 def test_max_time_stops_a_tool_round(make_stub: Any, tmp_path: Path) -> None:
     call = {"id": "c1", "type": "function",
             "function": {"name": "slow", "arguments": "{}"}}
@@ -189,6 +192,7 @@ def test_the_documented_jq_answers_what_it_cost_and_whether_it_failed(
     assert orjson.loads(shown.stdout) == {"runs": 2, "failed": 1, "cost_usd": 6.543198}
 
 
+@pytest.mark.slow
 def test_eight_runs_at_once_give_eight_whole_lines(stub: Any, tmp_path: Path) -> None:
     log = tmp_path / "runs.jsonl"
     prompt = "word " * 20_000  # a line of about 200 KB: still one write
@@ -204,6 +208,7 @@ def test_eight_runs_at_once_give_eight_whole_lines(stub: Any, tmp_path: Path) ->
     assert all(line["messages"][-1]["content"].startswith("run ") for line in lines)
 
 
+@pytest.mark.slow
 def test_ctrl_c_and_a_timeout_are_logged(make_stub: Any, tmp_path: Path) -> None:
     log = tmp_path / "runs.jsonl"
     server = make_stub(fail=("hang",))

@@ -393,6 +393,7 @@ def test_a_cut_body_says_how_much_arrived(socket_server: Any) -> None:
     assert server.accepted == 1
 
 
+@pytest.mark.slow
 def test_a_silent_server_was_reached_and_says_so(socket_server: Any) -> None:
     server = socket_server(silent)
     result = invoke(["--no-stream", "--timeout", "0.5", "--retries", "1", "--max-wait", "0",
@@ -407,6 +408,7 @@ def test_a_silent_server_was_reached_and_says_so(socket_server: Any) -> None:
     assert server.accepted == 2
 
 
+@pytest.mark.slow
 def test_a_stream_that_goes_silent_says_so(socket_server: Any) -> None:
     socket_server(stream_then_silence)
     result = invoke(["--stream", "--timeout", "0.5", "hi"])
@@ -425,6 +427,7 @@ def test_a_stream_cut_inside_a_chunk_says_the_connection_closed(socket_server: A
     assert server.accepted == 1
 
 
+@pytest.mark.slow
 def test_a_stream_cut_at_any_byte_ends_in_0_or_7_with_one_line(socket_server: Any) -> None:
     """Cut inside a chunk-size line, a chunk, its CRLF or after message-end: never exit 1."""
     wire = SSE_HEAD + b"".join(chunk(event) for event in STREAM) + b"0\r\n\r\n"

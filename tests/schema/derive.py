@@ -9,11 +9,18 @@ Writes, next to this file:
 - ``examples.json``: the eight official ``/v2/chat`` examples (``x-fern-examples``),
   named, without their code samples.
 
+- ``cohere-openapi.excerpt.yaml``: the part of the OpenAPI document the two files above
+  are made from (the ``/v2/chat`` and ``/v1/models`` operations and every component
+  schema they reach), with its provenance: so they can be checked in any clone
+  (tests/test_official_schema.py), without the whole document beside the repository.
+
 Regenerate (from the repository root) with::
 
     python tests/schema/derive.py ../shared/cohere/cohere-openapi.yaml
 
-The output is deterministic: running it again gives byte-identical files.
+which writes the excerpt from that document, then the two files from the excerpt; with no
+argument, the two files are made again from the committed excerpt. The output is
+deterministic: running it again gives byte-identical files.
 
 Two translations matter:
 
@@ -27,6 +34,7 @@ Two translations matter:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -37,9 +45,11 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
-DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "cohere" / "cohere-openapi.yaml"
+SHARED_SOURCE = REPO_ROOT.parent / "shared" / "cohere" / "cohere-openapi.yaml"
+EXCERPT_FILE = "cohere-openapi.excerpt.yaml"
 SCHEMA_FILE = "chat_v2.schema.json"
 EXAMPLES_FILE = "examples.json"
+KEPT_PATHS = {"/v2/chat": "post", "/v1/models": "get"}
 
 COMPONENT_REF = "#/components/schemas/"
 DEFS_REF = "#/$defs/"
@@ -241,8 +251,53 @@ def dump(data: Any) -> str:
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def openapi_refs(node: Any) -> set[tuple[str, str]]:
+    """The components (kind, name) an OpenAPI node refers to: `#/components/KIND/NAME`."""
+    if isinstance(node, list):
+        return set().union(*map(openapi_refs, node))
+    if not isinstance(node, dict):
+        return set()
+    mapping = node.get("discriminator", {}).get("mapping", {})
+    found = set()
+    for ref in [node.get("$ref"), *mapping.values()]:
+        if isinstance(ref, str) and ref.startswith("#/components/"):
+            kind, name = ref.removeprefix("#/components/").split("/", 1)
+            found.add((kind, name))
+    return found.union(*map(openapi_refs, node.values()))
+
+
+def excerpt(doc: dict[str, Any]) -> dict[str, Any]:
+    """The operations of KEPT_PATHS and every component they reach, as in `doc`."""
+    paths = {path: {method: doc["paths"][path][method]} for path, method in KEPT_PATHS.items()
+             if method in doc["paths"].get(path, {})}
+    kept: dict[tuple[str, str], Any] = {}
+    pending = openapi_refs(paths)
+    while pending:
+        kind, name = pending.pop()
+        if (kind, name) not in kept:
+            kept[kind, name] = doc["components"][kind][name]
+            pending |= openapi_refs(kept[kind, name]) - kept.keys()
+    components: dict[str, dict[str, Any]] = {}
+    for kind, name in sorted(kept):
+        components.setdefault(kind, {})[name] = kept[kind, name]
+    return {"openapi": doc.get("openapi"), "info": doc.get("info"), "paths": paths,
+            "components": components}
+
+
+def render_excerpt(source: Path) -> str:
+    """The excerpt of the OpenAPI document at `source`, as YAML, with its provenance."""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    head = ("# An excerpt of Cohere's official OpenAPI document, ../shared/cohere/"
+            f"{source.name}\n# beside the repository (sha256 {digest}):\n"
+            "# the /v2/chat and /v1/models operations and every component they reach, as\n"
+            "# written there. Made by tests/schema/derive.py; do not edit by hand.\n")
+    body = yaml.safe_dump(excerpt(load_openapi(source)), sort_keys=False, allow_unicode=True,
+                          width=100)
+    return head + body
+
+
 def render(source: Path) -> dict[str, str]:
-    """File name -> exact text of every generated file."""
+    """File name -> exact text of every file made from the document (or excerpt)."""
     doc = load_openapi(source)
     schema = build_schema(doc)
     check(schema)
@@ -250,8 +305,10 @@ def render(source: Path) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    source = Path(argv[1]) if len(argv) > 1 else DEFAULT_SOURCE
-    for name, text in render(source).items():
+    if len(argv) > 1:
+        (HERE / EXCERPT_FILE).write_text(render_excerpt(Path(argv[1])), encoding="utf-8")
+        print(f"wrote {(HERE / EXCERPT_FILE).relative_to(REPO_ROOT)}")
+    for name, text in render(HERE / EXCERPT_FILE).items():
         (HERE / name).write_text(text, encoding="utf-8")
         print(f"wrote {(HERE / name).relative_to(REPO_ROOT)}")
     return 0
