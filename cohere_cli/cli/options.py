@@ -191,6 +191,12 @@ RUN_OPTIONS = [
                  "status, model, usage, cost, time; never the key."),
 ]
 
+# --max-time on the commands that only ask the API (models, batches): the whole command.
+CALL_TIME_OPTION = click.option(
+    "--max-time", type=POSITIVE_SECONDS, metavar="SECONDS",
+    help="Stop past SECONDS of wall-clock time (exit 7): every request, its retries and "
+    "waits included (at most 86400).")
+
 CONNECTION_OPTIONS = [
     *SETTINGS_OPTIONS,
     click.option("--max-wait", type=SECONDS, default=60.0, show_default=True, metavar="SECONDS",
@@ -220,6 +226,10 @@ def request_options(func: F) -> F:
 
 def connection_options(func: F) -> F:
     return _apply(CONNECTION_OPTIONS, func)
+
+
+def call_time_option(func: F) -> F:
+    return CALL_TIME_OPTION(func)
 
 
 def history_options(func: F) -> F:

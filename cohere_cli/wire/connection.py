@@ -40,6 +40,11 @@ class Connection:
     base_url_source: str = "built-in default"  # where base_url came from, for error hints
     timeout_name: str = "the timeout"  # what the user calls `timeout`, in messages
 
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret the client sends (the key; a header value that is one): the client
+        hides each in all text a server returns (redact.py)."""
+        return (self.key.reveal(),)
+
 
 def check_base_url(url: str) -> None:
     """Refuse a URL the key must not be sent to: a malformed one, or plain http to a host
