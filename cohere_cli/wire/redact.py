@@ -40,6 +40,12 @@ def _forms(char: str) -> list[bytes]:
     return [char.encode(), *_ESCAPED.get(char, ()), *_unicode_escapes(char)]
 
 
+def _one_of(found: set[bytes]) -> bytes:
+    """A regular expression of one of the bytes FOUND (none: one that never matches)."""
+    return b"[" + b"".join(re.escape(byte) for byte in sorted(found)) + b"]" if found \
+        else b"(?!)"
+
+
 class Redactor:
     """Hides `secrets` (the strings a client sends that no one else may see) in bytes."""
 
@@ -52,7 +58,11 @@ class Redactor:
                      for forms in secret)
             for secret in self._secrets)
         self._pattern = re.compile(pattern) if pattern else None
-        self._starts = {form[:1] for secret in self._secrets for form in secret[0]}
+        self._plain = [secret.encode() for secret in chosen]  # each as sent
+        starts = {form[:1] for secret in self._secrets for form in secret[0]}
+        self._start = re.compile(_one_of(starts))  # where a secret may begin
+        self._used = bytes(sorted({byte for secret in self._secrets for forms in secret
+                                   for form in forms for byte in form}))
         self._longest = max((sum(max(map(len, forms)) for forms in secret)
                              for secret in self._secrets), default=0)
 
@@ -61,7 +71,8 @@ class Redactor:
 
     def hide(self, data: bytes, keep_length: bool = False) -> bytes:
         """DATA with every secret hidden."""
-        if self._pattern is None:
+        if self._pattern is None or (b"\\" not in data  # no escape: only a plain one
+                                     and not any(plain in data for plain in self._plain)):
             return data
         if keep_length:
             return self._pattern.sub(lambda found: b"*" * len(found.group()), data)
@@ -93,9 +104,11 @@ class Redactor:
 
     def _cut(self, data: bytes) -> int:
         """Where the end of DATA that could begin a secret starts (len(DATA): none)."""
-        for start in range(max(0, len(data) - self._longest + 1), len(data)):
-            if data[start:start + 1] in self._starts and self._begins(data[start:]):
-                return start
+        window = max(0, len(data) - self._longest + 1)
+        begin = window + len(data[window:].rstrip(self._used))  # no secret spans a byte
+        for found in self._start.finditer(data, begin):  # that is in none of its forms
+            if self._begins(data[found.start():]):
+                return found.start()
         return len(data)
 
     def _begins(self, tail: bytes) -> bool:
