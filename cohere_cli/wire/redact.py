@@ -40,6 +40,17 @@ def _forms(char: str) -> list[bytes]:
     return [char.encode(), *_ESCAPED.get(char, ()), *_unicode_escapes(char)]
 
 
+def _pattern_of(char: str) -> bytes:
+    """A regular expression of the forms of a character (the hex digits of its `\\uXXXX`
+    in either case)."""
+    plain = [re.escape(form) for form in (char.encode(), *_ESCAPED.get(char, ()))]
+    if ord(char) <= 0xFFFF:
+        digits = f"{ord(char):04x}"
+        plain.append(b"\\\\u" + "".join(f"[{digit}{digit.upper()}]" if digit.isalpha()
+                                         else digit for digit in digits).encode())
+    return b"(?:" + b"|".join(plain) + b")"
+
+
 def _one_of(found: set[bytes]) -> bytes:
     """A regular expression of one of the bytes FOUND (none: one that never matches)."""
     return b"[" + b"".join(re.escape(byte) for byte in sorted(found)) + b"]" if found \
@@ -53,10 +64,7 @@ class Redactor:
         chosen = sorted({secret for secret in secrets if len(secret) >= SHORTEST},
                         key=len, reverse=True)
         self._secrets = [[_forms(char) for char in secret] for secret in chosen]
-        pattern = b"|".join(
-            b"".join(b"(?:" + b"|".join(re.escape(form) for form in forms) + b")"
-                     for forms in secret)
-            for secret in self._secrets)
+        pattern = b"|".join(b"".join(map(_pattern_of, secret)) for secret in chosen)
         self._pattern = re.compile(pattern) if pattern else None
         self._plain = [secret.encode() for secret in chosen]  # each as sent
         starts = {form[:1] for secret in self._secrets for form in secret[0]}
