@@ -9,23 +9,28 @@ anything and always closes the connection in the end, so it cannot make a test h
 
 The strategies at the end draw those replies: chat responses in the official shape with
 wrong types put anywhere, their event streams reordered, cut or oddly encoded, error
-answers with odd retry headers, model-list pages, and garbage.
+answers with odd retry headers, model-list pages, and garbage. Some of them echo the key,
+as a server that quotes what it was sent would: ECHO in a reply's bytes (its body, a
+header) is replaced by the token of the request's `Authorization` header as it is
+answered, wherever the chunks of the answer then cut it.
 """
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import socket
 import socketserver
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hypothesis import strategies as st
 
 MAX_HOLD = 1.0  # the longest the server waits on anything, in seconds
+ECHO = "<<the key this request sent>>"  # in a reply: replaced by that key as it is sent
 FRAMINGS = ("length", "chunked", "unterminated", "short", "close", "hold", "stall",
             "garbage", "drop")
 
@@ -52,8 +57,9 @@ class Seen:
     body: bytes
 
 
-def _read_request(sock: socket.socket) -> Seen | None:
-    """The next request on `sock`, None when the client sent no whole head."""
+def _read_request(sock: socket.socket) -> tuple[Seen, bytes] | None:
+    """The next request on `sock` and the token of its Authorization header (b"" when it
+    has none; kept only to echo it), None when the client sent no whole head."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -63,17 +69,19 @@ def _read_request(sock: socket.socket) -> Seen | None:
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     method, _, rest = lines[0].partition(" ")
-    length = 0
+    length, token = 0, b""
     for line in lines[1:]:
         name, _, value = line.partition(":")
         if name.strip().lower() == "content-length" and value.strip().isdigit():
             length = int(value.strip())
+        if name.strip().lower() == "authorization":
+            token = value.strip().partition(" ")[2].encode("latin-1")
     while len(body) < min(length, 256 << 20):
         chunk = sock.recv(1 << 20)
         if not chunk:
             break
         body += chunk
-    return Seen(method, rest.partition(" ")[0], body)
+    return Seen(method, rest.partition(" ")[0], body), token
 
 
 def _pieces(body: bytes, count: int) -> list[bytes]:
@@ -98,6 +106,13 @@ def _framing_headers(reply: Reply) -> list[str]:
     if reply.framing == "close":
         return ["Connection: close"]
     return [f"Content-Length: {len(reply.body)}", "Connection: close"]
+
+
+def echoed(reply: Reply, token: bytes) -> Reply:
+    """`reply` with ECHO replaced by the key the request sent (TOKEN)."""
+    text = token.decode("latin-1")
+    return replace(reply, body=reply.body.replace(ECHO.encode(), token), headers=tuple(
+        (name, value.replace(ECHO, text)) for name, value in reply.headers))
 
 
 def write_reply(sock: socket.socket, reply: Reply) -> None:
@@ -127,12 +142,13 @@ class _Handler(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         sock.settimeout(2 * MAX_HOLD)
         with contextlib.suppress(OSError):
-            seen = _read_request(sock)
-            if seen is None:
+            request = _read_request(sock)
+            if request is None:
                 return
+            seen, token = request
             reply = self.server.answer(seen)
             time.sleep(min(max(reply.delay, 0.0), MAX_HOLD))
-            write_reply(sock, reply)
+            write_reply(sock, echoed(reply, token))
 
 
 class ChaosServer(socketserver.ThreadingTCPServer):
@@ -183,6 +199,8 @@ WRONG = st.sampled_from([None, 0, -1, 7.5, True, "", "x", [], {}, [1], {"a": 1},
                          1e308, "a\u2028b", "\x1b[2J\n"]) | JSON_VALUES
 ODD_TEXT = st.text(max_size=24) | st.sampled_from(
     ["a\u2028b", "line\nsecond", "\x1b[2Jclear", "\r", "\u2019", "\u0085", "", " ", "\ufeffbom"])
+ECHOED = st.sampled_from([f"you sent Bearer {ECHO}", ECHO, f"{ECHO}{ECHO}"])
+REPLY_TEXT = ODD_TEXT | ECHOED  # text a reply shows: its content, a citation, a warning
 FINISH = st.sampled_from(["COMPLETE", "COMPLETE", "MAX_TOKENS", "STOP_SEQUENCE", "TOOL_CALL",
                           "ERROR", "TIMEOUT", "SOMETHING_NEW"])
 RETRY_HEADERS = st.sampled_from([
@@ -242,7 +260,7 @@ SOURCES = st.sampled_from([
 @st.composite
 def citation(draw: st.DrawFn) -> dict[str, Any]:
     start = draw(st.integers(0, 5))
-    return {"start": start, "end": start + draw(st.integers(0, 5)), "text": draw(ODD_TEXT),
+    return {"start": start, "end": start + draw(st.integers(0, 5)), "text": draw(REPLY_TEXT),
             "type": "TEXT_CONTENT", "sources": draw(st.lists(SOURCES, max_size=3))}
 
 
@@ -260,28 +278,36 @@ def tool_call(draw: st.DrawFn, names: st.SearchStrategy[str]) -> dict[str, Any]:
 def chat_response(draw: st.DrawFn, tool_names: st.SearchStrategy[str] | None = None,
                   finish: st.SearchStrategy[str] = FINISH) -> dict[str, Any]:
     """A ChatResponseV2 in the official shape (tool calls for `tool_names`, when given)."""
-    content = [{"type": "text", "text": draw(ODD_TEXT)}]
+    content = [{"type": "text", "text": draw(REPLY_TEXT)}]
     if draw(st.booleans()):
-        content.insert(0, {"type": "thinking", "thinking": draw(ODD_TEXT)})
+        content.insert(0, {"type": "thinking", "thinking": draw(REPLY_TEXT)})
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_names is not None:
-        message["tool_plan"] = draw(ODD_TEXT)
+        message["tool_plan"] = draw(REPLY_TEXT)
         message["tool_calls"] = draw(st.lists(tool_call(tool_names), min_size=1, max_size=2))
     if draw(st.booleans()):
         message["citations"] = draw(st.lists(citation(), max_size=2))
     counts = {"input_tokens": draw(st.integers(0, 9)), "output_tokens": 3}
     usage = draw(st.sampled_from(["usage", "meta", "none"]))
-    response = {"id": "r-1", "finish_reason": draw(finish), "message": message}
+    response = {"id": draw(st.sampled_from(["r-1", "r-1", ECHO])),
+                "finish_reason": draw(finish), "message": message}
     if usage == "usage":
         response["usage"] = {"billed_units": counts, "tokens": counts}
     elif usage == "meta":
-        response["meta"] = {"billed_units": counts, "warnings": [draw(ODD_TEXT)]}
+        response["meta"] = {"billed_units": counts, "warnings": [draw(REPLY_TEXT)]}
     return response
 
 
 def _split(text: str) -> list[str]:
+    """TEXT in about three pieces, as deltas; an ECHO stays whole in one (a server that
+    echoes the key sends it in one event)."""
     third = max(1, len(text) // 3)
-    return [text[i:i + third] for i in range(0, len(text), third)] or [""]
+    cuts = set(range(third, len(text), third))
+    for start in range(len(text)):
+        if text.startswith(ECHO, start):
+            cuts -= set(range(start + 1, start + len(ECHO)))
+    ends = [0, *sorted(cuts), len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(ends) if b > a] or [""]
 
 
 def _event(kind: str, index: int | None, message: dict[str, Any] | None) -> dict[str, Any]:
@@ -336,6 +362,8 @@ EXTRA_EVENTS = st.sampled_from([
     {"type": "debug", "prompt": "p"}, {"type": "something-new", "x": 1}, {"type": 5}, {},
     {"no": "type"}, [], "a string", {"type": "message-end"},
     {"type": "content-delta", "index": 9, "delta": {"message": {"content": {"text": "x"}}}},
+    {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": ECHO}}}},
+    {"type": "message-end", "delta": {"error": f"invalid api token: Bearer {ECHO}"}},
 ])
 
 
@@ -430,9 +458,11 @@ def sse_reply(draw: st.DrawFn, response: dict[str, Any], chaos: bool = True) -> 
 @st.composite
 def error_reply(draw: st.DrawFn) -> Reply:
     """An error status with a JSON message (odd text, wrong types), HTML, or nothing."""
-    message = {"message": draw(ODD_TEXT), "id": "e-1"}
+    message = {"message": draw(ODD_TEXT | ECHOED.map("invalid api token: {}".format)),
+               "id": draw(st.sampled_from(["e-1", ECHO]))}
     body = draw(st.sampled_from(["json", "json", "mutated", "html", "empty", "binary"]))
-    data = {"json": dumps(message), "html": b"<html><h1>Bad Gateway</h1></html>", "empty": b"",
+    data = {"json": dumps(message), "empty": b"",
+            "html": b"<html><h1>Bad Gateway</h1><p>Bearer " + ECHO.encode() + b"</p></html>",
             "mutated": dumps(draw(mutated(message))),
             "binary": draw(st.binary(max_size=40))}[body]
     return draw(framed(draw(CHAT_STATUSES), data, draw(JSON_TYPES)))
@@ -441,6 +471,8 @@ def error_reply(draw: st.DrawFn) -> Reply:
 GARBAGE = st.sampled_from([
     b"", b"HTTP/1.1 200\r\n", b"\x00\xff" * 10, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{",
     b"HTTP/1.1 999 X\r\n\r\n", b"SSH-2.0-OpenSSH_9.0\r\n", b"HTTP/1.1 200 OK\r\n\r\n{}",
+    b"Bearer " + ECHO.encode() + b"\r\n\r\n",  # a status line that quotes the key
+    b"HTTP/1.1 401 Bearer " + ECHO.encode() + b"\r\nContent-Length: 0\r\n\r\n",
 ]) | st.binary(max_size=64)
 
 
@@ -476,7 +508,7 @@ def chat_script(draw: st.DrawFn, level: int, most: int = 3,
 
 
 MODEL_ENTRIES = st.fixed_dictionaries(
-    {"name": ODD_TEXT | st.none() | st.just(5), "endpoints": st.just(["chat"])},
+    {"name": ODD_TEXT | ECHOED | st.none() | st.just(5), "endpoints": st.just(["chat"])},
     optional={"context_length": st.integers(0, 10**6), "is_deprecated": st.booleans()},
 )
 PAGE_TOKENS: st.SearchStrategy[Any] = st.sampled_from(["p2", "", 5, None, [], "x" * 1000, {"a": 1}])

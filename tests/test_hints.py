@@ -3,9 +3,9 @@ wire says what happened (its HTTP status, its Fault) and the line the user reads
 ends with the next step, word for word."""
 from __future__ import annotations
 
-import socket
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import TEST_KEY, invoke
@@ -48,17 +48,16 @@ def test_an_unknown_certificate_ends_with_the_ca_bundle_hint(
     assert result.stderr.endswith("; for a private CA, give --ca-bundle FILE\n")
 
 
-def test_a_failed_upload_ends_with_the_retries_hint(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    with socket.socket() as unused:  # a port nothing listens on
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
-    monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("CO_API_KEY", TEST_KEY)
+def test_a_failed_upload_ends_with_the_retries_hint(make_stub: Any, tmp_path: Path) -> None:
+    """The upload goes through the one HTTP path: a dropped connection is said as for
+    any request, with its hint."""
+    server = make_stub(fail=("drop",))
     source = tmp_path / "in.jsonl"
     source.write_text('"hi"\n')
     result = invoke(["batch", "--remote", "--retries", "0", "-o",
                      str(tmp_path / "out.jsonl"), str(source)])
     assert result.exit_code == 7, result.stderr
-    assert result.stderr == ("cohere-chat: error: the upload to 127.0.0.1 failed: "
-                             "ConnectionError; try again later, or raise --retries\n")
+    host = server.url.removeprefix("http://")
+    assert result.stderr.startswith(f"cohere-chat: error: the server at {host} ")
+    assert result.stderr.endswith(" the connection without answering; try again later, "
+                                  "or raise --retries\n")  # closed it, or reset it

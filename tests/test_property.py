@@ -28,13 +28,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
 from chaos import (
+    ECHO,
     ENCODINGS,
     ChaosServer,
     Reply,
@@ -693,7 +694,20 @@ def streams(args: Sequence[str]) -> bool:
     return not {"json", "--json", "message"} & set(args)
 
 
+# A server that echoes the key (issue 25): in a 401's message (with the run log), as the
+# reply's id (--json), in a stream cut into pieces, in a status line.
+ECHOING_401 = Reply(401, dumps({"message": f"invalid api token: Bearer {ECHO}", "id": ECHO}))
+ECHOING_ID = Reply(body=dumps({"id": ECHO, "finish_reason": "COMPLETE", "message": {
+    "role": "assistant", "content": [{"type": "text", "text": "ok"}]}}))
+
+
 @fuzz(16)
+@example(plain("--log", "{tmp}/runs.jsonl", "--", "hi", replies=[ECHOING_401]))
+@example(plain("--json", "--log", "{tmp}/runs.jsonl", "--", "hi", replies=[ECHOING_ID]))
+@example(plain("--stream", "--", "hi", replies=[
+    replace(answer(f"you sent {ECHO}", True, "chunked"), pieces=7)]))
+@example(plain("--retries", "0", "--", "hi", replies=[
+    Reply(body=b"Bearer " + ECHO.encode() + b"\r\n\r\n", framing="garbage")]))
 @example(plain("--show-citations", "--", "hi",
                replies=[answer(stream=True, citations=STRING_SOURCE)]))
 @example(plain("--retries", "0", "--", "hi",
@@ -1122,6 +1136,8 @@ def listing_case(draw: st.DrawFn) -> Case:
 
 @fuzz(6)
 @example(plain("models", "--timeout", "inf"))
+@example(plain("models", replies=[Reply(body=dumps({"models": [
+    {"name": f"echo {ECHO}", "endpoints": ["chat"]}]}))]))
 @example(plain("models", "--timeout", "0"))
 @example(plain("models", replies=[Reply(400, b'{"message": "no"}', framing="unterminated")]))
 @example(plain("models", replies=[Reply(body=b'{"models": [], "next_page_token": 5}'),

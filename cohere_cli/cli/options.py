@@ -218,6 +218,12 @@ RUN_OPTIONS = [
                  "status, model, usage, cost, time; never the key."),
 ]
 
+# --max-time on the commands that only ask the API (models, batches): the whole command.
+CALL_TIME_OPTION = click.option(
+    "--max-time", type=POSITIVE_SECONDS, metavar="SECONDS",
+    help="Stop past SECONDS of wall-clock time (exit 7): every request, its retries and "
+    "waits included (at most 86400).")
+
 # The connection flags that are not settings: `config --check` takes them too.
 TRANSPORT_OPTIONS = [
     click.option("--max-wait", type=SECONDS, default=60.0, show_default=True, metavar="SECONDS",
@@ -253,6 +259,10 @@ def connection_options(func: F) -> F:
 def transport_options(func: F) -> F:
     """For `config`: the connection flags that are not settings (ConnectionFlags)."""
     return _apply(TRANSPORT_OPTIONS, func)
+
+
+def call_time_option(func: F) -> F:
+    return CALL_TIME_OPTION(func)
 
 
 def history_options(func: F) -> F:

@@ -1,39 +1,28 @@
-"""HTTP to Cohere's Batch API (issue 19; docs/remote-batch.md): upload a dataset, read,
+"""Cohere's Batch API (issue 19; docs/remote-batch.md): upload a dataset, read,
 list and delete datasets, create, read, list and cancel batches, and download output
 parts.
 
-JSON calls go through `ApiClient` (its headers, key rules and retry loop). Two calls
-are different: the upload is multipart and streamed from a file, and the create is
+Every call goes through the one HTTP path (`ApiClient`: its headers, key rules, retry
+loop, secrets hidden) within the run's Deadline (--max-time), given once to `BatchAPI`.
+The upload is multipart, streamed from the file afresh on each attempt; the create is
 sent once, never retried (it is not idempotent: the caller looks for the batch by name
-before it sends another). Output parts come from signed URLs with a plain GET: no
-Authorization header, streamed to a file.
+before it sends another); listings follow their pages (paginate.py); output parts come
+from signed URLs, sent without the key.
 """
 from __future__ import annotations
 
 import os
-import time
 import uuid
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
-from cohere_cli.base.errors import Fault, LocalWriteError, NetworkError, UsageError
-from cohere_cli.wire.api_client import (
-    CHUNK_SIZE,
-    CONNECT_TIMEOUT,
-    USER_AGENT,
-    ApiClient,
-    client_headers,
-    named_headers,
-    parse_error_body,
-    parse_json_body,
-    sent_headers,
-)
+from cohere_cli.base.errors import LocalWriteError, NetworkError, UsageError
+from cohere_cli.wire.api_client import ApiClient, parse_json_body
+from cohere_cli.wire.bodies import CHUNK_SIZE
 from cohere_cli.wire.connection import Connection, is_loopback
-from cohere_cli.wire.headers import api_session
-from cohere_cli.wire.retry import monthly_limit_spent, retry_wait
-from cohere_cli.wire.status import error_for_status, is_retried_status
+from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
+from cohere_cli.wire.paginate import pages
 
 INPUT_TYPE = "batch-chat-v2-input"
 DATASET_PAGE = 100  # datasets asked for a page (GET /v1/datasets `limit`)
@@ -43,23 +32,22 @@ Log = Callable[[str], None]
 
 class MultipartFile:
     """A multipart/form-data body of one file field, read from disk as it is sent
-    (a length, so requests sends Content-Length rather than chunks)."""
+    (a length, so requests sends Content-Length rather than chunks); past the deadline,
+    the next read raises TimeLimitError."""
 
-    def __init__(self, path: str, field: str, filename: str, content_type: str) -> None:
-        self.boundary = uuid.uuid4().hex
-        self._head = (f"--{self.boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
+    def __init__(self, path: str, field: str, filename: str, content_type: str,
+                 boundary: str, deadline: Deadline = NO_DEADLINE) -> None:
+        self._head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
                       f"filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n").encode()
-        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self._tail = f"\r\n--{boundary}--\r\n".encode()
         self._path = path
+        self._deadline = deadline
         self.len = len(self._head) + os.path.getsize(path) + len(self._tail)
         self._file: IO[bytes] | None = None
         self._stage = 0
 
-    @property
-    def content_type(self) -> str:
-        return f"multipart/form-data; boundary={self.boundary}"
-
     def read(self, size: int = -1) -> bytes:
+        self._deadline.check("the upload was still being sent")
         size = CHUNK_SIZE if size is None or size < 0 else size
         if self._stage == 0:
             self._stage = 1
@@ -76,16 +64,15 @@ class MultipartFile:
 
 
 class BatchAPI:
-    """The Batch API endpoints of one connection."""
+    """The Batch API endpoints of one connection, each call within `deadline`."""
 
-    def __init__(self, connection: Connection, log: Log) -> None:
-        self._connection, self._log = connection, log
+    def __init__(self, connection: Connection, log: Log,
+                 deadline: Deadline = NO_DEADLINE) -> None:
         self._client = ApiClient(connection, log)
-        self._once = ApiClient(replace(connection, retries=0), log)
+        self._deadline = deadline
 
     def close(self) -> None:
         self._client.close()
-        self._once.close()
 
     def __enter__(self) -> BatchAPI:
         return self
@@ -93,47 +80,31 @@ class BatchAPI:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def hidden(self, data: bytes) -> bytes:
+        """DATA read out of what the API sent (a record of an output part), every secret
+        the client sends hidden."""
+        return self._client.redactor.hide(data)
+
+    def _json(self, method: str, path: str, payload: Any = None, **how: Any) -> Any:
+        return self._client.call_json(method, path, payload, deadline=self._deadline,
+                                      **how)[1]
+
     def upload(self, path: str, name: str) -> str:
         """POST /v1/datasets: the JSONL file at PATH as a batch input dataset; its id."""
-        import requests
-
-        url = f"{self._connection.base_url}/v1/datasets"
-        params = {"name": name, "type": INPUT_TYPE}
-        headers = {**client_headers(self._connection.client_name),
-                   **sent_headers(self._connection)}
-        host = urlsplit(url).hostname or ""
-        proxies: Any = dict.fromkeys(("http", "https", "all")) if is_loopback(host) else None
-        for attempt in range(self._connection.retries + 1):
-            body = MultipartFile(path, "data", f"{name}.jsonl", "application/jsonl")
-            self._log(f"POST {url} ({body.len} bytes){named_headers(self._connection)}")
-            try:
-                with api_session([h for h, _ in self._connection.headers]) as session:
-                    response = session.post(
-                        url, params=params, data=body,
-                        headers={**headers, "Content-Type": body.content_type},
-                        timeout=(CONNECT_TIMEOUT, self._connection.timeout),
-                        verify=self._connection.ca_bundle or True, proxies=proxies)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt == self._connection.retries:
-                    raise NetworkError(f"the upload to {host} failed: {type(exc).__name__}",
-                                       fault=Fault.DROPPED) from None
-                time.sleep(retry_wait({}, attempt, self._connection.max_wait))
-                continue
-            self._log(f"HTTP {response.status_code}")
-            if response.status_code < 400:
-                return _id_of(parse_json_body(response.content), "id", "the upload")
-            spent = monthly_limit_spent(response.status_code, response.content)
-            if attempt == self._connection.retries or spent or not is_retried_status(
-                    response.status_code):
-                break
-            time.sleep(retry_wait(response.headers, attempt, self._connection.max_wait))
-        message, error_id = parse_error_body(response.content, response.reason or "")
-        raise error_for_status(response.status_code, message, error_id, monthly_limit=spent)
+        boundary = uuid.uuid4().hex
+        response = self._client.request(
+            "POST", "/v1/datasets",
+            lambda: MultipartFile(path, "data", f"{name}.jsonl", "application/jsonl",
+                                  boundary, self._deadline),
+            params={"name": name, "type": INPUT_TYPE}, deadline=self._deadline,
+            content_type=f"multipart/form-data; boundary={boundary}")
+        return _id_of(parse_json_body(self._client.read(response, self._deadline)), "id",
+                      "the upload")
 
     def dataset(self, dataset_id: str) -> dict[str, Any]:
         """GET /v1/datasets/{id}: the dataset."""
-        value = self._client.get_json(f"/v1/datasets/{quote(dataset_id, safe='')}", {})
-        return _object(value, "dataset")
+        return _object(self._json("GET", f"/v1/datasets/{quote(dataset_id, safe='')}"),
+                       "dataset")
 
     def output_parts(self, dataset_id: str) -> list[dict[str, Any]]:
         """The parts of the output dataset: each with its signed `url`."""
@@ -144,7 +115,7 @@ class BatchAPI:
         found: list[dict[str, Any]] = []
         seen: set[object] = set()
         for page in range(MAX_DATASET_PAGES):
-            value = self._client.get_json("/v1/datasets", {
+            value = self._json("GET", "/v1/datasets", params={
                 "limit": str(DATASET_PAGE), "offset": str(page * DATASET_PAGE)})
             if not isinstance(value, dict):
                 raise NetworkError("the dataset list is not a JSON object")
@@ -160,68 +131,56 @@ class BatchAPI:
 
     def delete_dataset(self, dataset_id: str) -> None:
         """DELETE /v1/datasets/{id}."""
-        self._client.request("DELETE", f"/v1/datasets/{quote(dataset_id, safe='')}").close()
+        self._client.request("DELETE", f"/v1/datasets/{quote(dataset_id, safe='')}",
+                             deadline=self._deadline).close()
 
     def create(self, name: str, dataset_id: str, model: str) -> dict[str, Any]:
         """POST /v2/batches, sent once (never retried): the batch."""
-        _, value = self._once.post_json(
-            "/v2/batches", {"name": name, "input_dataset_id": dataset_id, "model": model})
+        value = self._json("POST", "/v2/batches", {"name": name, "input_dataset_id": dataset_id,
+                                                   "model": model}, retries=0)
         return _object(value, "batch")
 
     def batch(self, batch_id: str) -> dict[str, Any]:
         """GET /v2/batches/{id}: the batch."""
-        return _object(self._client.get_json(f"/v2/batches/{quote(batch_id, safe='')}", {}),
-                       "batch")
+        return _object(self._json("GET", f"/v2/batches/{quote(batch_id, safe='')}"), "batch")
 
-    def batches(self) -> list[dict[str, Any]]:
-        """GET /v2/batches, every page: the account's batches."""
-        found: list[dict[str, Any]] = []
-        token = ""
-        while True:
-            value = self._client.get_json("/v2/batches", {"page_token": token} if token else {})
-            if not isinstance(value, dict):
-                raise NetworkError("the batch list is not a JSON object")
-            found += _objects(value, "batches")
-            token = value.get("next_page_token") or ""
-            if not isinstance(token, str) or not token:
-                return found
+    def batches(self) -> Iterator[dict[str, Any]]:
+        """GET /v2/batches, every page (paginate.py): the account's batches."""
+        def fetch(token: Any) -> Any:
+            return self._json("GET", "/v2/batches", params=token)
+
+        for page in pages(fetch, "batches"):
+            yield from _objects(page, "batches")
 
     def cancel(self, batch_id: str) -> None:
         """POST /v2/batches/{id}:cancel."""
-        self._client.post_json(f"/v2/batches/{quote(batch_id, safe='')}:cancel", {})
+        self._json("POST", f"/v2/batches/{quote(batch_id, safe='')}:cancel", {})
 
     def download(self, url: str, path: str) -> int:
-        """A signed URL's body into the file PATH, streamed (no Authorization header);
-        its size."""
-        import requests
-
+        """A signed URL's body into the file PATH, streamed (no key sent); its size."""
         parts = urlsplit(url)
         if parts.scheme != "https" and not (parts.scheme == "http"
                                             and is_loopback(parts.hostname or "")):
             raise UsageError(f"refusing to download an output part from {parts.scheme}://"
                              f"{parts.hostname} (https only, or http to this machine)")
-        proxies: Any = dict.fromkeys(("http", "https", "all")) if is_loopback(
-            parts.hostname or "") else None
-        self._log(f"GET {parts.scheme}://{parts.netloc}{parts.path}")
         try:
-            with requests.get(url, stream=True, proxies=proxies,
-                              headers={"User-Agent": USER_AGENT},
-                              timeout=(CONNECT_TIMEOUT, self._connection.timeout),
-                              verify=self._connection.ca_bundle or True) as response:
-                if response.status_code >= 400:
-                    raise NetworkError(f"an output part could not be downloaded: HTTP "
-                                       f"{response.status_code}", "run the command again")
-                size = 0
-                with open(path, "wb") as out:
-                    for chunk in response.iter_content(CHUNK_SIZE):
-                        out.write(chunk)
-                        size += len(chunk)
-                return size
-        except requests.RequestException as exc:
-            raise NetworkError(f"an output part could not be downloaded: "
-                               f"{type(exc).__name__}", "run the command again") from None
+            with open(path, "wb") as out:
+                return self._client.download(url, _writer(out, path), self._deadline)
+        except NetworkError as exc:
+            raise NetworkError(f"an output part could not be downloaded: {exc.message}",
+                               "run the command again") from None
         except OSError as exc:
             raise LocalWriteError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _writer(out: IO[bytes], path: str) -> Callable[[bytes], object]:
+    """OUT.write, its failure a LocalWriteError (not a failure of the download)."""
+    def write(data: bytes) -> None:
+        try:
+            out.write(data)
+        except OSError as exc:
+            raise LocalWriteError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    return write
 
 
 def _object(value: Any, key: str) -> dict[str, Any]:

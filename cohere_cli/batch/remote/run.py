@@ -160,7 +160,7 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
     state = _state(job, stdin, files, note)
     summary.total = state.records
     deadline = time_limit(job.max_time).start()
-    with BatchAPI(job.connection, log) as api:
+    with BatchAPI(job.connection, log, deadline) as api:
         if state.records and state.batch_id is None:
             state = _submit(api, files, state, job.connection.max_wait, deadline)
         if job.detach:
@@ -222,9 +222,9 @@ def _poll(read: Callable[[], dict[str, Any]], ended: Callable[[dict[str, Any]], 
         value = read()
         if ended(value):
             return value
+        time.sleep(deadline.cap(delay))
         deadline.check(f"waiting for {what}; it goes on at Cohere: run the same command "
                        "again to collect it")
-        time.sleep(deadline.cap(delay))
         delay = min(delay * POLL_GROWTH, POLL_MAX)
 
 
@@ -293,7 +293,7 @@ def _read_part(api: BatchAPI, url: str, path: Path, number: int, spill: Spill) -
         with open(path, "rb") as handle:
             for record in fastavro.reader(handle):
                 if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
-                    spill.put(record["custom_id"], orjson.dumps(record))
+                    spill.put(record["custom_id"], api.hidden(orjson.dumps(record)))
     except (ValueError, EOFError, TypeError) as exc:  # fastavro's errors for a bad file
         raise NetworkError(f"output part {number + 1} is not a readable Avro file "
                            f"({type(exc).__name__})", "run the command again") from None

@@ -21,7 +21,7 @@ from cohere_cli.cli.from_flags import (
     settings_of,
     with_preset,
 )
-from cohere_cli.cli.options import ConnectionFlags, connection_options
+from cohere_cli.cli.options import ConnectionFlags, call_time_option, connection_options
 from cohere_cli.settings.config import ConfigFlags
 
 if TYPE_CHECKING:
@@ -175,15 +175,19 @@ class BatchIdFlags:
     connection: ConnectionFlags = field(metadata=part(ConnectionFlags))
 
 
-def _api(settings: ConfigFlags, connection: ConnectionFlags, console: Console) -> BatchAPI:
+def _api(flags: ConfigFlags, connection: ConnectionFlags, console: Console) -> BatchAPI:
+    """The Batch API, every call within --max-time (from now)."""
+    from cohere_cli.settings.names import time_limit
     from cohere_cli.wire.batch_api import BatchAPI
 
-    return BatchAPI(connection_of(settings_of(settings, console), connection),
-                    logger(console, connection.verbose))
+    settings = settings_of(flags, console)
+    return BatchAPI(connection_of(settings, connection), logger(console, connection.verbose),
+                    time_limit(settings.max_time).start())
 
 
 @batches.command("list", cls=CheckedCommand)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line, as the API sent it.")
+@call_time_option
 @connection_options
 @typed(ListFlags)
 def list_command(flags: ListFlags, streams: Streams) -> int:
@@ -203,6 +207,7 @@ def list_command(flags: ListFlags, streams: Streams) -> int:
 
 @batches.command("show", cls=CheckedCommand)
 @click.argument("batch_id", metavar="ID")
+@call_time_option
 @connection_options
 @typed(BatchIdFlags)
 def show_command(flags: BatchIdFlags, streams: Streams) -> int:
@@ -217,6 +222,7 @@ def show_command(flags: BatchIdFlags, streams: Streams) -> int:
 
 @batches.command("cancel", cls=CheckedCommand)
 @click.argument("batch_id", metavar="ID")
+@call_time_option
 @connection_options
 @typed(BatchIdFlags)
 def cancel_command(flags: BatchIdFlags, streams: Streams) -> int:

@@ -14,6 +14,7 @@ from cohere_cli.cli.from_flags import connection_of, logger, settings_of
 from cohere_cli.cli.options import (
     ConnectionFlags,
     LocalText,
+    call_time_option,
     connection_options,
     settings_options,
     transport_options,
@@ -47,18 +48,22 @@ class ConfigCommandFlags:
 
 @click.command(cls=CheckedCommand)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line, as the API sent it.")
+@call_time_option
 @connection_options
 @typed(ModelsFlags)
 def models(flags: ModelsFlags, streams: Streams) -> int:
     """List the chat-capable models, one name a line."""
     from cohere_cli.chat.models import iter_models
     from cohere_cli.cli.render import Console, escape_line
+    from cohere_cli.settings.names import time_limit
     from cohere_cli.wire.api_client import ApiClient
 
     console = Console.of(streams)
-    connection = connection_of(settings_of(flags.settings, console), flags.connection)
+    settings = settings_of(flags.settings, console)
+    deadline = time_limit(settings.max_time).start()
+    connection = connection_of(settings, flags.connection)
     with ApiClient(connection, logger(console, flags.connection.verbose)) as client:
-        for model in iter_models(client):
+        for model in iter_models(client, deadline=deadline):
             if flags.as_json:
                 console.out_json(model)
             elif isinstance(model.get("name"), str):  # a model without a name is not listed
