@@ -9,8 +9,6 @@ from typing import Any, NoReturn
 
 import click
 
-from cohere_cli.base.errors import InputError
-from cohere_cli.base.values import has_bad_utf8
 from cohere_cli.cli.streams import streams_of
 
 
@@ -34,7 +32,7 @@ def _is_sent(param: click.Parameter, value: str) -> bool:
 def show(ctx: click.Context, text: str) -> NoReturn:
     """Print TEXT (a help page, the version) and end the run: exit 0, or 10 when stdout
     could not be written."""
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
 
     console = Console.of(streams_of(ctx))
     console.out(text.encode("utf-8") + b"\n")
@@ -59,6 +57,9 @@ class CheckedCommand(click.Command):
     named by their option, before anything is sent."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from cohere_cli.base.errors import InputError
+        from cohere_cli.base.values import has_bad_utf8  # not for --help: urllib.parse
+
         for param in self.get_params(ctx):
             for text in _texts(ctx.params.get(param.name or "")):
                 if has_bad_utf8(text) and _is_sent(param, text):

@@ -47,7 +47,7 @@ def _write(streams: Streams, text: str) -> None:
 
 def _report(streams: Streams, message: str, hint: str | None = None) -> None:
     """The one-line error, written by render's Console like every other diagnostic."""
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
 
     Console.of(streams).error(message, hint)
 

@@ -13,6 +13,7 @@ import click
 from cohere_cli import PROGRAM
 from cohere_cli.base.errors import ExitCode, UsageError
 from cohere_cli.cli.checked_command import CheckedGroup
+from cohere_cli.cli.lazy import LazyCommands
 from cohere_cli.cli.main import run
 
 
@@ -73,7 +74,9 @@ EXIT_CODES = {
 class DefaultGroup(CheckedGroup):
     """A group that runs `send` when the first argument is not a subcommand name (nor
     close to one: see `close_command`). Its help shows `send` as the default in the
-    usage line and ends with the environment, the config file and the exit codes."""
+    usage line and ends with the environment, the config file and the exit codes. Its
+    commands may be lazy (lazy.py): its help and completion list them without importing
+    them."""
 
     default_command = "send"
 
@@ -82,16 +85,39 @@ class DefaultGroup(CheckedGroup):
         formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="       ")
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from cohere_cli.settings.config import config_path
+        from cohere_cli.settings.paths import config_file
 
         super().format_epilog(ctx, formatter)
         with formatter.section("Environment"):
             formatter.write_dl(ENVIRONMENT)
-        path = config_path(os.environ)
+        path = config_file(os.environ)
         with formatter.section("Config file"):  # a path is never wrapped
             formatter.write(f"{'':>{formatter.current_indent}}{path or '(none: no HOME)'}\n")
         with formatter.section("Exit codes"):
             formatter.write_dl([(str(int(code)), EXIT_CODES[code]) for code in ExitCode])
+
+    def _short_help(self, name: str, limit: int = 45) -> str:
+        if isinstance(self.commands, LazyCommands):
+            return self.commands.short_help(name, limit)
+        return self.commands[name].get_short_help_str(limit)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click's, from the one-line helps the group knows (no command imported)."""
+        names = self.list_commands(ctx)
+        if names:
+            limit = formatter.width - 6 - max(map(len, names))
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, self._short_help(name, limit)) for name in names])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command (imported now if lazy); when completing, with the names of
+        --profile and --preset to complete (completion.py)."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and ctx.resilient_parsing:
+            from cohere_cli.cli.commands.completion import complete_names
+
+            complete_names(command)
+        return command
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         first = args[0] if args else None
@@ -113,8 +139,13 @@ class DefaultGroup(CheckedGroup):
                              hint=f"to send it as a prompt: {PROGRAM} send {first}")
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
-        """Subcommands, and (as `send` is the default) send's options too."""
-        found = super().shell_complete(ctx, incomplete)
+        """Subcommands (as click's, none imported), the group's options, and (as `send`
+        is the default) send's options too."""
+        from click.shell_completion import CompletionItem
+
+        found: list[Any] = [CompletionItem(name, help=self._short_help(name))
+                            for name in self.list_commands(ctx) if name.startswith(incomplete)]
+        found += click.Command.shell_complete(self, ctx, incomplete)
         if incomplete.startswith("-"):
             send_command = self.commands[self.default_command]
             found += send_command.shell_complete(ctx, incomplete)

@@ -22,6 +22,7 @@ from cohere_cli.base.secret import KEY_VARIABLES, MAX_KEY_FILE_BYTES, Secret
 from cohere_cli.chat.usage import Prices
 from cohere_cli.settings.check import error_line, error_text, unknown_names
 from cohere_cli.settings.names import flag_name
+from cohere_cli.settings.paths import config_file
 from cohere_cli.settings.presets import Preset, load_preset
 from cohere_cli.wire.connection import DEFAULT_MAX_WAIT, DEFAULT_POOL_SIZE, Connection
 
@@ -113,13 +114,8 @@ class _NoKey:
 
 def config_path(environ: Mapping[str, str]) -> Path | None:
     """Where the config file is looked for; None when there is no home to look in."""
-    if environ.get("COHERE_CHAT_CONFIG"):
-        return Path(environ["COHERE_CHAT_CONFIG"])
-    if environ.get("XDG_CONFIG_HOME"):
-        return Path(environ["XDG_CONFIG_HOME"]) / "cohere-chat" / "config.ini"
-    if environ.get("HOME"):
-        return Path(environ["HOME"]) / ".config" / "cohere-chat" / "config.ini"
-    return None
+    found = config_file(environ)
+    return None if found is None else Path(found)
 
 
 def _read_config(

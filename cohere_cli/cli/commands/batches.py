@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from cohere_cli.batch.remote.run import RemoteJob
     from cohere_cli.batch.summary import Summary
     from cohere_cli.cli.commands.batch_flags import BatchFlags
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
     from cohere_cli.cli.runs import RunLog
     from cohere_cli.cli.streams import Streams
     from cohere_cli.wire.batch_api import BatchAPI
@@ -182,7 +182,7 @@ def _api(settings: ConfigFlags, connection: ConnectionFlags, console: Console) -
 @typed(ListFlags)
 def list_command(flags: ListFlags, streams: Streams) -> int:
     """One batch a line: id, status, done/total, name."""
-    from cohere_cli.cli.render import Console, escape_line
+    from cohere_cli.cli.console import Console, escape_line
 
     console = Console.of(streams)
     with _api(flags.settings, flags.connection, console) as api:
@@ -201,7 +201,7 @@ def list_command(flags: ListFlags, streams: Streams) -> int:
 @typed(BatchIdFlags)
 def show_command(flags: BatchIdFlags, streams: Streams) -> int:
     """The batch ID: status, counters, tokens (JSON, as the API sent it)."""
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
 
     console = Console.of(streams)
     with _api(flags.settings, flags.connection, console) as api:
@@ -215,7 +215,7 @@ def show_command(flags: BatchIdFlags, streams: Streams) -> int:
 @typed(BatchIdFlags)
 def cancel_command(flags: BatchIdFlags, streams: Streams) -> int:
     """Cancel the batch ID (while it is queued or running)."""
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
 
     console = Console.of(streams)
     with _api(flags.settings, flags.connection, console) as api:
