@@ -72,10 +72,21 @@ class CheckedCommand(click.Command):
         return help_to_streams(super().get_help_option(ctx))
 
 
+class CommandMissing(click.UsageError):
+    """A group run without its command (`cohere-chat batches`): exit 2 with the group's
+    help on stderr, its lines kept (exit_status.py), whichever click is installed (8.1
+    prints the help on stdout with exit 0, 8.2 raises its own error)."""
+
+
 class CheckedGroup(click.Group):
     """A group of checked commands, its --help through `show` too."""
 
     command_class = CheckedCommand
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            raise CommandMissing(ctx.get_help(), ctx)
+        return super().parse_args(ctx, args)
 
     def get_help_option(self, ctx: click.Context) -> click.Option | None:
         return help_to_streams(super().get_help_option(ctx))

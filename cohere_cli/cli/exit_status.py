@@ -8,6 +8,7 @@ import os
 import click
 
 from cohere_cli.base.errors import CohereChatError, ExitCode, InterruptError, OutputClosedError
+from cohere_cli.cli.checked_command import CommandMissing
 from cohere_cli.cli.streams import Streams
 
 
@@ -46,10 +47,34 @@ def _write(streams: Streams, text: str) -> None:
 
 
 def _report(streams: Streams, message: str, hint: str | None = None) -> None:
-    """The one-line error, written by render's Console like every other diagnostic."""
+    """The one-line error, written by the Console like every other diagnostic."""
     from cohere_cli.cli.console import Console
 
     Console.of(streams).error(message, hint)
+
+
+def _report_usage(streams: Streams, exc: click.ClickException, message: str) -> None:
+    """Click's usage error as it reads best: its lines kept (a choice's list, a group's
+    help when its command is missing), a tab as two spaces, the end of a sentence not
+    doubled before the hint ("No such option '-T'; see ...")."""
+    from cohere_cli.cli.console import Console
+
+    console = Console.of(streams)
+    lines = message.replace("\t", "  ").splitlines() or [""]
+    if isinstance(exc, CommandMissing):  # the group's help, as `GROUP --help` prints it
+        for line in lines:
+            console.err(line)
+        return
+    ctx = getattr(exc, "ctx", None)
+    hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
+    if len(lines) == 1:
+        console.error(lines[0].removesuffix("."), hint)
+        return
+    console.error(lines[0])
+    for line in lines[1:]:
+        console.err(line)
+    if hint:
+        console.note(hint)
 
 
 def report(exc: BaseException, message: str, debug: bool, streams: Streams) -> None:
@@ -61,8 +86,7 @@ def report(exc: BaseException, message: str, debug: bool, streams: Streams) -> N
 
         _write(streams, traceback.format_exc())
     if isinstance(exc, click.ClickException):
-        ctx = getattr(exc, "ctx", None)
-        _report(streams, message, f"see '{ctx.command_path} --help'" if ctx is not None else None)
+        _report_usage(streams, exc, message)
     elif isinstance(exc, (OutputClosedError, BrokenPipeError)):
         _quiet_stdout(streams)
     elif isinstance(exc, CohereChatError):

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from cohere_cli import PROGRAM
-from cohere_cli.base.errors import ExitCode, UsageError
+from cohere_cli.base.errors import APIError, ExitCode, UsageError
 from cohere_cli.cli.checked_command import CheckedGroup
 from cohere_cli.cli.lazy import LazyCommands
 from cohere_cli.cli.main import run
@@ -43,6 +43,16 @@ def close_command(word: str, names: list[str]) -> str | None:
     close = [(edits, name) for name in names
              if (edits := _distance(lowered, name)) <= (2 if len(name) >= 5 else 1)]
     return min(close)[1] if close else None
+
+
+PROSE = "cohere_chat.prose"  # ctx.meta: the words of a command line that may be a prompt
+
+
+def send_hint(words: list[str]) -> str:
+    """How to send as a prompt a command line that looks like a command: with `send`."""
+    import shlex  # not at the top: only a refused command line needs it
+
+    return f"to send it as a prompt: {PROGRAM} send {' '.join(map(shlex.quote, words))}"
 
 
 ENVIRONMENT = (
@@ -126,17 +136,43 @@ class DefaultGroup(CheckedGroup):
             not completing
         ):
             if first is not None and not ctx.resilient_parsing:
-                self._refuse_a_typo(first)
+                self._refuse_a_typo(args)
             args = [self.default_command, *args]
+        elif first in self.commands and len(args) > 1 and not any(
+            arg.startswith("-") for arg in args
+        ):
+            ctx.meta[PROSE] = list(args)  # `help me write a haiku`: perhaps a prompt
         return super().parse_args(ctx, args)
 
-    def _refuse_a_typo(self, first: str) -> None:
+    def _refuse_a_typo(self, args: list[str]) -> None:
         """A mistyped command is not sent as a prompt (a billed request that "succeeds"):
         exit 2 before anything is read or sent."""
-        meant = close_command(first, list(self.commands))
+        meant = close_command(args[0], list(self.commands))
         if meant is not None:
-            raise UsageError(f"'{first}' is not a command (did you mean '{meant}'?)",
-                             hint=f"to send it as a prompt: {PROGRAM} send {first}")
+            raise UsageError(f"'{args[0]}' is not a command (did you mean '{meant}'?)",
+                             hint=send_hint(args))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command. A command word followed by words (`models are cool`) that
+        its command refuses gets the hint a mistyped command gets: how to send it. An
+        HTTP error of a command that names no model (no --model: `models`, `batches`)
+        gets a hint that does not suspect the model."""
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if PROSE not in ctx.meta:
+                raise
+            raise UsageError(exc.format_message().removesuffix("."),
+                             hint=send_hint(ctx.meta[PROSE])) from None
+        except APIError as exc:
+            command = self.commands.get(ctx.invoked_subcommand or "")
+            if exc.hint is None and command is not None and not any(
+                param.name == "model" for param in command.params
+            ):
+                from cohere_cli.cli.hints import hint_for
+
+                exc.hint = hint_for(exc, model=False)
+            raise
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
         """Subcommands (as click's, none imported), the group's options, and (as `send`

@@ -27,9 +27,11 @@ def help_command(ctx: click.Context, command: str | None) -> int:
         chosen = cli.commands[command]
         text = chosen.get_help(click.Context(chosen, info_name=command, parent=root))
     else:
+        names = ", ".join(sorted(cli.commands))
         meant = close_command(command, list(cli.commands))
-        raise UsageError(f"no command {command!r}" + (f" (did you mean '{meant}'?)" if meant
-                                                      else ""),
-                         hint=f"the commands: {', '.join(sorted(cli.commands))}")
+        if meant is None:  # perhaps a prompt (`help me`): the group says how to send it
+            raise click.UsageError(f"no command {command!r} (the commands: {names})", ctx)
+        raise UsageError(f"no command {command!r} (did you mean '{meant}'?)",
+                         hint=f"the commands: {names}")
     console.out(text.encode("utf-8") + b"\n")
     return console.written()
