@@ -62,7 +62,7 @@ ENVIRONMENT = (
     ("CO_PROFILE", "the config profile"),
     ("CO_PRESET", "the preset (a name in the presets folder, or a path)"),
     ("COHERE_CHAT_LOG", "the run log: one JSON line a run"),
-    ("COHERE_CHAT_DEBUG", "1: a traceback with an internal error"),
+    ("COHERE_CHAT_DEBUG", "1: a traceback with any error but a refused flag"),
 )
 EXIT_CODES = {
     ExitCode.OK: "success",

@@ -181,7 +181,7 @@ def _api(settings: ConfigFlags, connection: ConnectionFlags, console: Console) -
 @connection_options
 @typed(ListFlags)
 def list_command(flags: ListFlags, streams: Streams) -> int:
-    """One batch a line: id, status, done/total, name."""
+    """One batch a line: id, done/total, failed, status, name."""
     from cohere_cli.cli.console import Console, escape_line
 
     console = Console.of(streams)
