@@ -9,35 +9,34 @@ Light on purpose (render.py formats replies): `--version` and `--help` print thr
 from __future__ import annotations
 
 import os
-import re
 import threading
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cohere_cli import PROGRAM
-from cohere_cli.base.errors import LocalWriteError
 from cohere_cli.cli.streams import Streams
 
-# C0 controls, DEL, C1 controls and the Unicode line and paragraph separators.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # keeps \t \n
+if TYPE_CHECKING:
+    from cohere_cli.base.errors import LocalWriteError
+
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# C0 controls, DEL, C1 controls and the Unicode line and paragraph separators, each to its
+# escape: a table for str.translate (no regular expression to compile at start-up)
+_ESCAPES = {code: _NAMED.get(chr(code)) or (f"\\x{code:02x}" if code < 0x100 else
+                                            f"\\u{code:04x}")
+            for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+_ESCAPES_IN_TEXT = {code: escape for code, escape in _ESCAPES.items()
+                    if chr(code) not in "\t\n"}  # keeps tabs and newlines
 _CLEAR_LINE = b"\r\x1b[K"  # back to the line's start, and erase it
-
-
-def _escaped(match: re.Match[str]) -> str:
-    char = match.group()
-    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else
-                                f"\\u{ord(char):04x}")
 
 
 def escape_line(text: str) -> str:
     """`text` on one line: each control character as an escape (`\\n`, `\\x1b`, `\\u2028`)."""
-    return _CONTROL.sub(_escaped, text)
+    return text.translate(_ESCAPES)
 
 
 def escape_text(text: str) -> str:
     """Multi-line text (thinking): as `escape_line`, but newlines and tabs are kept."""
-    return _CONTROL_IN_TEXT.sub(_escaped, text)
+    return text.translate(_ESCAPES_IN_TEXT)
 
 
 def _silence(stream: BinaryIO) -> None:
@@ -86,6 +85,8 @@ class Console:
         except BrokenPipeError:
             raise  # the reader went away: exit 141, quietly (exit_status.py)
         except OSError as error:
+            from cohere_cli.base.errors import LocalWriteError
+
             _silence(self.stdout)
             reason = error.strerror or type(error).__name__
             self.lost = LocalWriteError(f"cannot write to stdout: {reason}")

@@ -7,7 +7,6 @@ import os
 
 import click
 
-from cohere_cli.base.errors import CohereChatError, ExitCode, InterruptError, OutputClosedError
 from cohere_cli.cli.checked_command import CommandMissing
 from cohere_cli.cli.streams import Streams
 
@@ -17,6 +16,9 @@ def exit_status(exc: BaseException) -> tuple[int, str]:
     from errors to statuses (`run` reports it; the run log records it)."""
     if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code, ""
+    # not at the top: a run that ends well (--version, --help) imports no error types
+    from cohere_cli.base.errors import CohereChatError, ExitCode
+
     if isinstance(exc, click.ClickException):
         status = ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
         return status, exc.format_message()
@@ -80,8 +82,12 @@ def _report_usage(streams: Streams, exc: click.ClickException, message: str) -> 
 def report(exc: BaseException, message: str, debug: bool, streams: Streams) -> None:
     """Say what ended the run: one line on stderr (a traceback too when debugging);
     nothing for Ctrl-C or a reader that went away."""
-    if debug and not isinstance(exc, (click.ClickException, click.exceptions.Exit,
-                                      KeyboardInterrupt, BrokenPipeError)):
+    if isinstance(exc, click.exceptions.Exit):
+        return  # the run ended as it meant to (--version, --help)
+    from cohere_cli.base.errors import CohereChatError, InterruptError, OutputClosedError
+
+    if debug and not isinstance(exc, (click.ClickException, KeyboardInterrupt,
+                                      BrokenPipeError)):
         import traceback
 
         _write(streams, traceback.format_exc())
@@ -94,5 +100,5 @@ def report(exc: BaseException, message: str, debug: bool, streams: Streams) -> N
             from cohere_cli.cli.hints import hint_for
 
             _report(streams, exc.message, hint_for(exc))
-    elif not isinstance(exc, (KeyboardInterrupt, click.exceptions.Exit)):
+    elif not isinstance(exc, KeyboardInterrupt):
         _report(streams, message)  # a bug: say so in one line, traceback only when debugging

@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from cohere_cli import PROGRAM
-from cohere_cli.base.errors import APIError, ExitCode, UsageError
 from cohere_cli.cli.checked_command import CheckedGroup
 from cohere_cli.cli.lazy import LazyCommands
 from cohere_cli.cli.main import run
@@ -64,20 +63,20 @@ ENVIRONMENT = (
     ("COHERE_CHAT_LOG", "the run log: one JSON line a run"),
     ("COHERE_CHAT_DEBUG", "1: a traceback with any error but a refused flag"),
 )
-EXIT_CODES = {
-    ExitCode.OK: "success",
-    ExitCode.INTERNAL: "a bug in cohere-chat",
-    ExitCode.USAGE: "usage or configuration error (nothing was sent)",
-    ExitCode.INPUT: "bad input data or an unreadable file",
-    ExitCode.AUTH: "authentication or permission (401, 403, 498)",
-    ExitCode.REJECTED: "request rejected (400, 404, 413, 422, other 4xx)",
-    ExitCode.RATE_LIMITED: "rate limited after the retries (429)",
-    ExitCode.UNAVAILABLE: "service or network failure after the retries; --max-time passed",
-    ExitCode.INCOMPLETE: "the generation did not complete",
-    ExitCode.BATCH_FAILED: "batch: some lines failed",
-    ExitCode.NOT_SAVED: "a local write failed (stdout, the -c file, the batch -o file)",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
-    ExitCode.BROKEN_PIPE: "stdout was closed by its reader",
+EXIT_CODES = {  # by ExitCode's names: base.errors is imported only for the help
+    "OK": "success",
+    "INTERNAL": "a bug in cohere-chat",
+    "USAGE": "usage or configuration error (nothing was sent)",
+    "INPUT": "bad input data or an unreadable file",
+    "AUTH": "authentication or permission (401, 403, 498)",
+    "REJECTED": "request rejected (400, 404, 413, 422, other 4xx)",
+    "RATE_LIMITED": "rate limited after the retries (429)",
+    "UNAVAILABLE": "service or network failure after the retries; --max-time passed",
+    "INCOMPLETE": "the generation did not complete",
+    "BATCH_FAILED": "batch: some lines failed",
+    "NOT_SAVED": "a local write failed (stdout, the -c file, the batch -o file)",
+    "INTERRUPTED": "interrupted (Ctrl-C)",
+    "BROKEN_PIPE": "stdout was closed by its reader",
 }
 
 
@@ -95,6 +94,7 @@ class DefaultGroup(CheckedGroup):
         formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="       ")
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from cohere_cli.base.errors import ExitCode
         from cohere_cli.settings.paths import config_file
 
         super().format_epilog(ctx, formatter)
@@ -104,7 +104,7 @@ class DefaultGroup(CheckedGroup):
         with formatter.section("Config file"):  # a path is never wrapped
             formatter.write(f"{'':>{formatter.current_indent}}{path or '(none: no HOME)'}\n")
         with formatter.section("Exit codes"):
-            formatter.write_dl([(str(int(code)), EXIT_CODES[code]) for code in ExitCode])
+            formatter.write_dl([(str(int(code)), EXIT_CODES[code.name]) for code in ExitCode])
 
     def _short_help(self, name: str, limit: int = 45) -> str:
         if isinstance(self.commands, LazyCommands):
@@ -147,6 +147,8 @@ class DefaultGroup(CheckedGroup):
     def _refuse_a_typo(self, args: list[str]) -> None:
         """A mistyped command is not sent as a prompt (a billed request that "succeeds"):
         exit 2 before anything is read or sent."""
+        from cohere_cli.base.errors import UsageError
+
         meant = close_command(args[0], list(self.commands))
         if meant is not None:
             raise UsageError(f"'{args[0]}' is not a command (did you mean '{meant}'?)",
@@ -157,6 +159,8 @@ class DefaultGroup(CheckedGroup):
         its command refuses gets the hint a mistyped command gets: how to send it. An
         HTTP error of a command that names no model (no --model: `models`, `batches`)
         gets a hint that does not suspect the model."""
+        from cohere_cli.base.errors import APIError, UsageError
+
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, MutableMapping
-from typing import NamedTuple
 
 import click
 
 
-class LazyCommand(NamedTuple):
+class LazyCommand:
     """Where a command is (`module:attribute`, under cohere_cli.cli.commands) and the first
-    paragraph of its help, which the group's help and completion show."""
+    paragraph of its help, which the group's help and completion show. (A plain class:
+    a NamedTuple costs start-up time.)"""
 
-    where: str
-    help: str
+    __slots__ = ("help", "where")
+
+    def __init__(self, where: str, help: str) -> None:
+        self.where = where
+        self.help = help
 
     def load(self) -> click.Command:
         module, _, attribute = self.where.partition(":")
