@@ -44,17 +44,23 @@ def _show_help(ctx: click.Context, _param: click.Parameter, value: bool) -> None
         show(ctx, ctx.get_help())
 
 
-def help_to_streams(option: click.Option | None) -> click.Option | None:
-    """A command's --help option, printing through `show` instead of click's echo."""
-    if option is not None:
-        option.callback = _show_help
-    return option
+def help_option(command: click.Command, ctx: click.Context) -> click.Option | None:
+    """A command's -h/--help, printing through `show` instead of click's echo. Made here,
+    not by click's `help_option`, which asks gettext for its text at every start (a
+    locale lookup, on the path of `--version` too)."""
+    names = command.get_help_option_names(ctx)
+    if not names or not command.add_help_option:
+        return None
+    return click.Option([*names, "cohere_chat_help"], is_flag=True, expose_value=False,
+                        is_eager=True, callback=_show_help, help="Show this message and exit.")
 
 
 class CheckedCommand(click.Command):
     """A command whose arguments are checked before it runs: bytes that are not UTF-8
     (Python keeps them as lone surrogates) in text to be sent are bad input, exit 3,
     named by their option, before anything is sent."""
+
+    streams_help: click.Option | None = None  # its -h/--help, made when first asked for
 
     def invoke(self, ctx: click.Context) -> Any:
         from cohere_cli.base.errors import InputError
@@ -69,7 +75,9 @@ class CheckedCommand(click.Command):
         return super().invoke(ctx)
 
     def get_help_option(self, ctx: click.Context) -> click.Option | None:
-        return help_to_streams(super().get_help_option(ctx))
+        if self.streams_help is None:  # made once: click orders its callbacks by identity
+            self.streams_help = help_option(self, ctx)
+        return self.streams_help
 
 
 class CommandMissing(click.UsageError):
@@ -82,6 +90,7 @@ class CheckedGroup(click.Group):
     """A group of checked commands, its --help through `show` too."""
 
     command_class = CheckedCommand
+    streams_help: click.Option | None = None
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not args and self.no_args_is_help and not ctx.resilient_parsing:
@@ -89,4 +98,6 @@ class CheckedGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def get_help_option(self, ctx: click.Context) -> click.Option | None:
-        return help_to_streams(super().get_help_option(ctx))
+        if self.streams_help is None:
+            self.streams_help = help_option(self, ctx)
+        return self.streams_help
