@@ -10,7 +10,6 @@ import os
 
 _signal.signal(_signal.SIGINT, lambda _signum, _frame: os._exit(130))  # until main()
 
-import signal  # noqa: E402
 import sys  # noqa: E402
 from types import FrameType  # noqa: E402
 
@@ -51,7 +50,7 @@ def _hold_closed_streams() -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, _on_ctrl_c)
+    _signal.signal(_signal.SIGINT, _on_ctrl_c)
     try:
         _hold_closed_streams()
         from cohere_cli.cli import cli
@@ -60,7 +59,7 @@ def main() -> None:
         status = run(cli)
     except KeyboardInterrupt:  # between imports, or while an error was being reported
         status = INTERRUPTED
-    signal.signal(signal.SIGINT, _exit_at_once)  # the run is over: nothing to clean up
+    _signal.signal(_signal.SIGINT, _exit_at_once)  # the run is over: nothing to clean up
     sys.exit(status)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from pathlib import Path
 
 
 def replace_whole(path: Path, data: bytes, mode: int = 0o644) -> None:
     """PATH replaced by DATA (with MODE), or left as it was; an OSError says why not."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # os.urandom, as `secrets.token_hex` uses, without importing secrets (hmac, hashlib)
+    temporary = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "wb") as handle:

@@ -174,7 +174,20 @@ def base_url(text: str) -> str:
         raise ValueProblem(f"must have a port number from 1 to {MAX_PORT}, if any")
     if parts.query or parts.fragment:
         raise ValueProblem("must not have a query or a fragment")
+    _api_path(text.rstrip("/"), parts.path.rstrip("/"))
     return text.rstrip("/")
+
+
+API_PATHS = ("/v1", "/v2", "/v1/chat", "/v2/chat")  # what the program adds to the base URL
+
+
+def _api_path(url: str, path: str) -> None:
+    """A base URL is the API's root: one that already ends in an API path would be sent
+    to `.../v2/v2/chat`, a 404 that reads like a wrong model name."""
+    for end in API_PATHS:
+        if path.lower().endswith(end):
+            raise ValueProblem(f"must not end in {end}: the program adds /v2/chat itself "
+                               f"(give {url[: -len(end)]})")
 
 
 MAX_HEADER_VALUE = 8192  # bytes of one --header value

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 USAGE_FIELDS = (
@@ -18,7 +17,7 @@ USAGE_FIELDS = (
     ("billed_output_tokens", "billed_units", "output_tokens"),
 )
 PER_MILLION = 1_000_000
-MICRODOLLAR = Decimal("0.000001")  # cost_usd is rounded (half up) to a millionth of a dollar
+MICRODOLLAR = "0.000001"  # cost_usd is rounded (half up) to a millionth of a dollar
 
 
 def _whole(value: Any) -> Any:
@@ -42,10 +41,13 @@ class Prices:
             billed = [counts.get(f"{kind}_tokens") for kind in ("input", "output")]
         if billed == [None, None]:
             return None
+        # not at the top: `decimal` is imported only when there are prices (start-up)
+        from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
         try:  # in decimal: 6.5431975 is 6.543198, not the float's 6.543197
             usd = (Decimal(str(billed[0] or 0)) * Decimal(str(self.input))
                    + Decimal(str(billed[1] or 0)) * Decimal(str(self.output))) / PER_MILLION
-            return float(usd.quantize(MICRODOLLAR, ROUND_HALF_UP))
+            return float(usd.quantize(Decimal(MICRODOLLAR), ROUND_HALF_UP))
         except InvalidOperation:  # a count too big to price
             return None
 

@@ -1,5 +1,6 @@
 """The command line: the top-level group and its commands, each in its own module
-(commands/). Errors become exit statuses once, in exit_status.py.
+(commands/), imported only when it runs (lazy.py): the group knows each command's name
+and one-line help. Errors become exit statuses once, in exit_status.py.
 
 Heavy modules (requests, the client, the stream decoder) are imported inside the
 commands, so that `--help` and `--version` stay fast.
@@ -10,14 +11,27 @@ import click
 
 from cohere_cli import PROGRAM, __version__
 from cohere_cli.cli.checked_command import show
-from cohere_cli.cli.commands.batch import batch
-from cohere_cli.cli.commands.batches import batches
-from cohere_cli.cli.commands.completion import complete_names, completion
-from cohere_cli.cli.commands.info import config_command, help_command, models
-from cohere_cli.cli.commands.presets import presets
-from cohere_cli.cli.commands.send import send
-from cohere_cli.cli.commands.stub import stub
 from cohere_cli.cli.group import DefaultGroup
+from cohere_cli.cli.lazy import LazyCommand, LazyCommands
+
+# name -> module:attribute under cli/commands, and the first paragraph of the command's
+# help (tests/test_startup.py checks it against the command's own)
+COMMANDS = {
+    "send": LazyCommand("send:send",
+                        "Send one conversation, print one reply (the default command)."),
+    "batch": LazyCommand("batch:batch",
+                         "Send many requests from JSONL; write one result line per input line."),
+    "batches": LazyCommand("batches:batches", "The account's batches on Cohere's Batch API: "
+                           "list, show, cancel, cleanup."),
+    "models": LazyCommand("info:models", "List the chat-capable models, one name a line."),
+    "presets": LazyCommand("presets:presets",
+                           "List the presets: name and the first line of the system message."),
+    "config": LazyCommand("info:config_command", "Show the effective settings and where each "
+                          "came from (the key is never shown)."),
+    "help": LazyCommand("help:help_command", "Show the list of commands, or the help of COMMAND."),
+    "completion": LazyCommand("completion:completion", "Print the completion script for SHELL."),
+    "stub": LazyCommand("stub:stub", "Serve the v2 chat wire format locally, for offline tests."),
+}
 
 
 def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -25,7 +39,8 @@ def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> N
         show(ctx, f"{PROGRAM} {__version__}")
 
 
-@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=DefaultGroup, commands=LazyCommands(COMMANDS),
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
               callback=_show_version, help="Show the version and exit.")
 def cli() -> None:
@@ -36,9 +51,3 @@ def cli() -> None:
     `cohere-chat send WORD` to send it. Run `cohere-chat help COMMAND` or
     `cohere-chat COMMAND --help` for each command's options; see cohere-chat(1).
     """
-
-
-for _command in (send, batch, batches, models, presets, config_command, help_command, completion,
-                 stub):
-    cli.add_command(_command)
-complete_names(cli)

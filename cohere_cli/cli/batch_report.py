@@ -15,7 +15,7 @@ from cohere_cli.cli.render import number_text
 if TYPE_CHECKING:
     from cohere_cli.batch.summary import Summary
     from cohere_cli.chat.usage import Prices
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
 
 REDRAW = 0.2  # seconds: the line is redrawn at most 5 times a second (and after a result)
 

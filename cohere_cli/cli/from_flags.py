@@ -11,8 +11,8 @@ from cohere_cli import PROGRAM
 if TYPE_CHECKING:
     from cohere_cli.chat.compact import CompactSettings
     from cohere_cli.chat.request import RequestOptions
+    from cohere_cli.cli.console import Console
     from cohere_cli.cli.options import ConnectionFlags
-    from cohere_cli.cli.render import Console
     from cohere_cli.cli.streams import Streams
     from cohere_cli.conversation.fit import HistoryLimits
     from cohere_cli.settings.config import ConfigFlags, Settings

@@ -20,17 +20,20 @@ FAULT_HINTS = {
 }
 
 
-def status_hint(status: int, where: str = "the base URL") -> str:
+def status_hint(status: int, where: str = "the base URL", model: bool = True) -> str:
     """The next step for a final HTTP status, in one line. `where` names the base URL
-    and where it came from ("http://... (from flag --base-url)"); never the key."""
+    and where it came from ("http://... (from flag --base-url)"); never the key. MODEL:
+    whether the request named a model (a command with --model), so that the model may
+    be the cause. A base URL that ends in /v2 never gets here: it is refused before
+    anything is sent (values.base_url)."""
     if status in (401, 498):
         return AUTH_HINT
     if status == 403:
-        return ("the key is valid but may not do this: check its plan and permissions, "
-                "and the model (cohere-chat models)")
+        return ("the key is valid but may not do this: check its plan and permissions"
+                + (", and the model (cohere-chat models)" if model else ""))
     if status == 404:
-        return (f"check the model name (cohere-chat models) and {where}, "
-                "which must not end in /v2")
+        return f"check the model name (cohere-chat models) and {where}" if model else (
+            f"check {where}")
     if status == 429:
         return "rate limited: slow down, or raise --retries/--max-wait"
     if status == 413:
@@ -42,14 +45,15 @@ def status_hint(status: int, where: str = "the base URL") -> str:
     return "the API refused the request as sent: --dry-run prints the body"
 
 
-def hint_for(error: CohereChatError) -> str | None:
-    """The hint of an error's line: its own, else the one its status or fault calls for."""
+def hint_for(error: CohereChatError, model: bool = True) -> str | None:
+    """The hint of an error's line: its own, else the one its status or fault calls for
+    (MODEL: whether the command named a model, see `status_hint`)."""
     if error.hint is not None:
         return error.hint
     if isinstance(error, PlainHttpRefused):
         return PLAIN_HTTP_HINTS[error.key]
     if isinstance(error, APIError):
-        return status_hint(error.status, error.where)
+        return status_hint(error.status, error.where, model)
     if isinstance(error, NetworkError) and error.fault is not None:
         return FAULT_HINTS[error.fault]
     return None

@@ -1,22 +1,13 @@
-"""Output: the reply on stdout in the chosen format, diagnostics on stderr.
-
-Everything is written as UTF-8 bytes and flushed at once, whatever the locale and
-whether stdout is a terminal or a pipe. Stdout is data and stays byte for byte; text on
-stderr is shown with its control characters escaped, so that server text can neither
-split a diagnostic line nor drive the terminal.
+"""Output: the reply on stdout in the chosen format, diagnostics on stderr, written
+through the Console (console.py): UTF-8 bytes flushed at once, stdout byte for byte,
+control characters on stderr escaped so that server text can neither split a
+diagnostic line nor drive the terminal.
 """
 from __future__ import annotations
 
-import os
-import re
-import threading
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
-import orjson
-
-from cohere_cli import PROGRAM
-from cohere_cli.base.errors import LocalWriteError
 from cohere_cli.chat.extract import FenceExtractor
 from cohere_cli.chat.response import (
     api_warnings,
@@ -27,7 +18,7 @@ from cohere_cli.chat.response import (
 )
 from cohere_cli.chat.usage import Prices, usage_counts
 from cohere_cli.cli.citations import citation_lines
-from cohere_cli.cli.streams import Streams
+from cohere_cli.cli.console import Console
 from cohere_cli.wire.chat_events import Delta
 
 
@@ -41,134 +32,6 @@ class OutputOptions:
     prices: Prices | None = None  # price_input, price_output: cost_usd on the usage line
     extract: str | None = None  # -x/--extract: "first", --extract-last: "last" fenced block
     show_plan: bool = False  # --show-plan: the tool plan on stderr
-
-
-# C0 controls, DEL, C1 controls and the Unicode line and paragraph separators.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # keeps \t \n
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_CLEAR_LINE = b"\r\x1b[K"  # back to the line's start, and erase it
-
-
-def _escaped(match: re.Match[str]) -> str:
-    char = match.group()
-    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else
-                                f"\\u{ord(char):04x}")
-
-
-def escape_line(text: str) -> str:
-    """`text` on one line: each control character as an escape (`\\n`, `\\x1b`, `\\u2028`)."""
-    return _CONTROL.sub(_escaped, text)
-
-
-def escape_text(text: str) -> str:
-    """Multi-line text (thinking): as `escape_line`, but newlines and tabs are kept."""
-    return _CONTROL_IN_TEXT.sub(_escaped, text)
-
-
-def _silence(stream: BinaryIO) -> None:
-    """After a failed write, point the stream's descriptor at /dev/null, so that what is
-    left in its buffer goes nowhere (the exit flush stays quiet)."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stream.fileno())
-        os.close(devnull)
-        stream.flush()
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
-class Console:
-    """The two output streams; each write is flushed so a pipe sees it at once.
-
-    A failed write to stdout is kept in `lost` and the rest of the output is dropped, so
-    that the run still ends as it should (a conversation turn is saved); the command then
-    ends with it (`written`, exit 10). A reader that went away is BrokenPipeError at once.
-    A failed write to stderr is dropped (there is no one to tell)."""
-
-    def __init__(self, stdout: BinaryIO, stderr: BinaryIO, stdout_is_terminal: bool = False,
-                 stderr_is_terminal: bool = False) -> None:
-        self.stdout = stdout
-        self.stderr = stderr
-        self.stdout_is_terminal = stdout_is_terminal
-        self.stderr_is_terminal = stderr_is_terminal
-        self.at_line_start = True  # whether stdout last ended a line (or wrote nothing)
-        self.progress_shown = False  # a progress line is on stderr (a terminal), unended
-        self._stderr_ok = True
-        self._stderr_lock = threading.Lock()  # a batch's workers write notes too
-        self.lost: LocalWriteError | None = None  # why stdout could not be written
-
-    @classmethod
-    def of(cls, streams: Streams) -> Console:
-        """The console of the command's streams (streams.py)."""
-        return cls(streams.stdout, streams.stderr, streams.stdout_isatty, streams.stderr_isatty)
-
-    def out(self, data: bytes) -> None:
-        if not data or self.lost is not None:
-            return
-        try:
-            self.stdout.write(data)
-            self.stdout.flush()
-        except BrokenPipeError:
-            raise  # the reader went away: exit 141, quietly (exit_status.py)
-        except OSError as error:
-            _silence(self.stdout)
-            reason = error.strerror or type(error).__name__
-            self.lost = LocalWriteError(f"cannot write to stdout: {reason}")
-            return
-        self.at_line_start = data.endswith(b"\n")
-
-    def written(self, status: int = 0) -> int:
-        """`status` when all the output reached stdout; else the write error (exit 10)."""
-        if self.lost is not None:
-            raise self.lost
-        return status
-
-    def out_json(self, value: Any) -> None:
-        self.out(orjson.dumps(value) + b"\n")
-
-    def _write_err(self, data: bytes, progress: bool = False) -> None:
-        """Write to stderr; a progress line there is cleared first (PROGRESS: `data` is
-        the new progress line, which starts by clearing it)."""
-        with self._stderr_lock:
-            if not self._stderr_ok:
-                return
-            if self.progress_shown and not progress:
-                data = _CLEAR_LINE + data
-            self.progress_shown = progress
-            try:
-                self.stderr.write(data)
-                self.stderr.flush()
-            except (OSError, ValueError):
-                self._stderr_ok = False
-                _silence(self.stderr)
-
-    def err(self, text: str) -> None:
-        """One line on stderr; control characters in `text` are escaped."""
-        self._write_err(escape_line(text).encode("utf-8", "replace") + b"\n")
-
-    def thinking(self, text: str) -> None:
-        """Model text on stderr: its lines kept, other control characters escaped."""
-        self._write_err(escape_text(text).encode("utf-8", "replace"))
-
-    def error(self, message: str, hint: str | None = None) -> None:
-        line = f"{PROGRAM}: error: {message}"
-        self.err(f"{line}; {hint}" if hint else line)
-
-    def warning(self, message: str) -> None:
-        self.err(f"{PROGRAM}: warning: {message}")
-
-    def note(self, message: str) -> None:
-        self.err(f"{PROGRAM}: {message}")
-
-    def progress(self, text: str) -> None:
-        """Overwrite the progress line on a terminal's stderr (left without a line end;
-        the next write to stderr clears it first)."""
-        self._write_err(_CLEAR_LINE + escape_line(text).encode("utf-8", "replace"), True)
-
-    def clear_progress(self) -> None:
-        if self.progress_shown:
-            self._write_err(b"")
 
 
 class Renderer:

@@ -17,7 +17,7 @@ from cohere_cli.cli.exit_status import exit_status
 
 if TYPE_CHECKING:
     from cohere_cli.chat.usage import Prices
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
     from cohere_cli.settings.config import Settings
 
 

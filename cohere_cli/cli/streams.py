@@ -9,8 +9,7 @@ import functools
 import io
 import os
 import sys
-from dataclasses import dataclass
-from typing import Any, BinaryIO, TextIO, cast
+from typing import Any, BinaryIO, NamedTuple, TextIO, cast
 
 import click
 
@@ -38,8 +37,7 @@ def is_terminal(stream: BinaryIO | None) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Streams:
+class Streams(NamedTuple):  # not a dataclass: `--version` imports no `dataclasses`
     """stdin (None: there is none to read), stdout and stderr, and which are terminals."""
 
     stdin: BinaryIO | None

@@ -26,6 +26,7 @@ from cohere_cli.settings.config_file import (
     setting_path,
 )
 from cohere_cli.settings.names import flag_name
+from cohere_cli.settings.paths import config_file
 from cohere_cli.settings.presets import Preset, load_preset
 from cohere_cli.wire.connection import DEFAULT_MAX_WAIT, DEFAULT_POOL_SIZE, Connection
 
@@ -128,13 +129,8 @@ class _NoKey:
 
 def config_path(environ: Mapping[str, str]) -> Path | None:
     """Where the config file is looked for; None when there is no home to look in."""
-    if environ.get("COHERE_CHAT_CONFIG"):
-        return Path(environ["COHERE_CHAT_CONFIG"])
-    if environ.get("XDG_CONFIG_HOME"):
-        return Path(environ["XDG_CONFIG_HOME"]) / "cohere-chat" / "config.ini"
-    if environ.get("HOME"):
-        return Path(environ["HOME"]) / ".config" / "cohere-chat" / "config.ini"
-    return None
+    found = config_file(environ)
+    return None if found is None else Path(found)
 
 
 class _Layers:

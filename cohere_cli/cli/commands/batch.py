@@ -29,7 +29,7 @@ from cohere_cli.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
     from cohere_cli.cli.runs import RunLog
     from cohere_cli.cli.streams import Streams
 
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 @typed(BatchFlags)
 def batch(flags: BatchFlags, streams: Streams) -> int:
     """Send many requests from JSONL; write one result line per input line."""
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
     from cohere_cli.cli.runs import RunLog
 
     console = Console.of(streams)

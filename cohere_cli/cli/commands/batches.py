@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from cohere_cli.batch.remote.run import RemoteJob
     from cohere_cli.batch.summary import Summary
     from cohere_cli.cli.commands.batch_flags import BatchFlags
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
     from cohere_cli.cli.runs import RunLog
     from cohere_cli.cli.streams import Streams
     from cohere_cli.wire.batch_api import BatchAPI
@@ -191,8 +191,8 @@ def _api(flags: ConfigFlags, connection: ConnectionFlags, console: Console) -> B
 @connection_options
 @typed(ListFlags)
 def list_command(flags: ListFlags, streams: Streams) -> int:
-    """One batch a line: id, status, done/total, name."""
-    from cohere_cli.cli.render import Console, escape_line
+    """One batch a line: id, done/total, failed, status, name."""
+    from cohere_cli.cli.console import Console, escape_line
 
     console = Console.of(streams)
     with _api(flags.settings, flags.connection, console) as api:
@@ -212,7 +212,7 @@ def list_command(flags: ListFlags, streams: Streams) -> int:
 @typed(BatchIdFlags)
 def show_command(flags: BatchIdFlags, streams: Streams) -> int:
     """The batch ID: status, counters, tokens (JSON, as the API sent it)."""
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
 
     console = Console.of(streams)
     with _api(flags.settings, flags.connection, console) as api:
@@ -227,7 +227,7 @@ def show_command(flags: BatchIdFlags, streams: Streams) -> int:
 @typed(BatchIdFlags)
 def cancel_command(flags: BatchIdFlags, streams: Streams) -> int:
     """Cancel the batch ID (while it is queued or running)."""
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
 
     console = Console.of(streams)
     with _api(flags.settings, flags.connection, console) as api:

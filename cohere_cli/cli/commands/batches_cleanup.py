@@ -40,7 +40,7 @@ def cleanup_command(flags: CleanupFlags, streams: Streams) -> int:
     """Delete the datasets cohere-chat's ended batches left (and those of no batch),
     one line each: id, name, why."""
     from cohere_cli.batch.remote.cleanup import delete_datasets, leftovers
-    from cohere_cli.cli.render import Console, escape_line
+    from cohere_cli.cli.console import Console, escape_line
     from cohere_cli.wire.batch_api import BatchAPI
 
     console = Console.of(streams)

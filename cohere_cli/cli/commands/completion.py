@@ -2,14 +2,13 @@
 shell_completion classes (the script calls the program back under an environment
 variable of click's; the user never needs to know it). Also the completion of
 `--profile` (the config file's profiles) and `--preset` (the presets folder's names),
-attached to every option of that name by `complete_names`."""
+attached to the options of that name by `complete_names`."""
 from __future__ import annotations
 
 import configparser
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 from click.shell_completion import CompletionItem, get_completion_class
@@ -32,7 +31,7 @@ def completion(ctx: click.Context, shell: str) -> int:
     zsh:   eval "$(cohere-chat completion zsh)"    (in ~/.zshrc)
     fish:  cohere-chat completion fish > ~/.config/fish/completions/cohere-chat.fish
     """
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
 
     make = get_completion_class(shell)
     assert make is not None  # click knows every SHELL the Choice lets through
@@ -82,11 +81,10 @@ def _completing(names: Callable[[], list[str]]) -> Callable[..., list[Completion
 NAMES = {"profile": profile_names, "preset": preset_names}
 
 
-def complete_names(group: click.Group) -> None:
-    """Give every `--profile` and `--preset` option of the group's commands the
-    completion of its names (the options themselves are defined elsewhere)."""
-    commands: list[Any] = [group, *group.commands.values()]
-    for command in commands:
-        for param in command.params:
-            if param.name in NAMES:  # what click's `shell_complete=` argument sets
-                param._custom_shell_complete = _completing(NAMES[param.name])
+def complete_names(command: click.Command) -> None:
+    """Give the command's `--profile` and `--preset` options the completion of their
+    names (the options themselves are defined elsewhere); the group does it for each
+    command it loads while completing."""
+    for param in command.params:
+        if param.name in NAMES:  # what click's `shell_complete=` argument sets
+            param._custom_shell_complete = _completing(NAMES[param.name])

@@ -1,4 +1,4 @@
-"""The commands that only look: `models`, `config` and `help`."""
+"""The commands that only look: `models` and `config` (`help` is in help.py)."""
 from __future__ import annotations
 
 import os
@@ -13,13 +13,11 @@ from cohere_cli.cli.flags import part, typed
 from cohere_cli.cli.from_flags import connection_of, logger, settings_of
 from cohere_cli.cli.options import (
     ConnectionFlags,
-    LocalText,
     call_time_option,
     connection_options,
     settings_options,
     transport_options,
 )
-from cohere_cli.cli.streams import streams_of
 from cohere_cli.settings.config import ConfigFlags
 
 if TYPE_CHECKING:
@@ -54,7 +52,7 @@ class ConfigCommandFlags:
 def models(flags: ModelsFlags, streams: Streams) -> int:
     """List the chat-capable models, one name a line."""
     from cohere_cli.chat.models import iter_models
-    from cohere_cli.cli.render import Console, escape_line
+    from cohere_cli.cli.console import Console, escape_line
     from cohere_cli.settings.names import time_limit
     from cohere_cli.wire.api_client import ApiClient
 
@@ -82,7 +80,7 @@ def models(flags: ModelsFlags, streams: Streams) -> int:
 @typed(ConfigCommandFlags)
 def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
     """Show the effective settings and where each came from (the key is never shown)."""
-    from cohere_cli.cli.render import Console, escape_line
+    from cohere_cli.cli.console import Console, escape_line
     from cohere_cli.settings.config import config_path, load_settings
 
     console = Console.of(streams)
@@ -143,30 +141,4 @@ def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
         source = settings.sources.get(name, "built-in default")
         lines.append(f"{name} = {value}" if source == "none" else f"{name} = {value}  # {source}")
     console.out("\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")
-    return console.written()
-
-
-@click.command("help", cls=CheckedCommand)
-@click.argument("command", required=False, type=LocalText(), metavar="[COMMAND]")
-@click.pass_context
-def help_command(ctx: click.Context, command: str | None) -> int:
-    """Show the list of commands, or the help of COMMAND."""
-    from cohere_cli.cli.group import close_command
-    from cohere_cli.cli.render import Console
-
-    console = Console.of(streams_of(ctx))
-    root = ctx.find_root()
-    cli = root.command
-    assert isinstance(cli, click.Group)
-    if command is None:
-        text = cli.get_help(root)
-    elif command in cli.commands:
-        chosen = cli.commands[command]
-        text = chosen.get_help(click.Context(chosen, info_name=command, parent=root))
-    else:
-        meant = close_command(command, list(cli.commands))
-        raise UsageError(f"no command {command!r}" + (f" (did you mean '{meant}'?)" if meant
-                                                      else ""),
-                         hint=f"the commands: {', '.join(sorted(cli.commands))}")
-    console.out(text.encode("utf-8") + b"\n")
     return console.written()

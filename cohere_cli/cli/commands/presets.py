@@ -13,7 +13,7 @@ def presets() -> int:
     import os
 
     from cohere_cli.base.errors import CohereChatError
-    from cohere_cli.cli.render import Console, escape_line
+    from cohere_cli.cli.console import Console, escape_line
     from cohere_cli.settings.presets import preset_entries, read_preset
 
     console = Console.of(current_streams())

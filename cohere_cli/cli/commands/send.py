@@ -37,7 +37,7 @@ from cohere_cli.cli.options import (
 from cohere_cli.settings.config import ConfigFlags
 
 if TYPE_CHECKING:
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
     from cohere_cli.cli.runs import RunLog
     from cohere_cli.cli.streams import Streams
 
@@ -122,7 +122,7 @@ class SendFlags:
 @typed(SendFlags)
 def send(flags: SendFlags, streams: Streams) -> int:
     """Send one conversation, print one reply (the default command)."""
-    from cohere_cli.cli.render import Console
+    from cohere_cli.cli.console import Console
     from cohere_cli.cli.runs import RunLog
 
     console = Console.of(streams)
