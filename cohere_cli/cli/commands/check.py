@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from cohere_cli.cli.from_flags import connection_of, logger, settings_of
 
 if TYPE_CHECKING:
-    from cohere_cli.cli.options import ConnectionFlags
     from cohere_cli.cli.console import Console
+    from cohere_cli.cli.options import ConnectionFlags
     from cohere_cli.settings.config import ConfigFlags
 
 
