@@ -36,9 +36,10 @@ install:
 # test not marked `slow` (a process per case, packaging, end to end, 10k lines, the property
 # test's drawn cases), in well under 30 s. `make test`: everything. pytest's exit 5 (no tests
 # ran) fails both, as any non-zero status does. Three workers on two cores: the tests wait
-# (sockets, subprocesses, timeouts) about as much as they compute. Bytecode is cached even
-# where PYTHONDONTWRITEBYTECODE is set. PYTEST_ARGS adds to either (`-k name`, `-x`).
-PYTEST := PYTHONDONTWRITEBYTECODE= $(DEV)/bin/python -m pytest -q -n 3
+# (sockets, subprocesses, timeouts) about as much as they compute; an idle worker takes
+# tests from a busy one (worksteal), so the long ones do not end the run alone. Bytecode
+# is cached even where PYTHONDONTWRITEBYTECODE is set. PYTEST_ARGS adds to either.
+PYTEST := PYTHONDONTWRITEBYTECODE= $(DEV)/bin/python -m pytest -q -n 3 --dist worksteal
 quick: $(DEV)/.installed
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS) tests
 
