@@ -32,7 +32,7 @@ from cohere_cli.batch.ids import IdSet
 from cohere_cli.batch.input import iter_lines
 from cohere_cli.batch.jobs import Job, JobMaker
 from cohere_cli.batch.line_count import count_aside
-from cohere_cli.batch.output import Sink, refuse_same_file
+from cohere_cli.batch.output import Sink, refuse_results, refuse_same_file
 from cohere_cli.batch.results import failure
 from cohere_cli.batch.resume import Finished, cut_torn_line, read_finished
 from cohere_cli.batch.send_line import run_job
@@ -46,6 +46,8 @@ from cohere_cli.wire.pacing import RateGate
 from cohere_cli.wire.status import AUTH_STATUSES
 
 WINDOW_PER_JOB = 4
+RESULTS_HINT = ("--resume sends only the lines without a success in it; --overwrite "
+                "empties it and sends every line again")
 TICK = 0.5  # how often a writer with nothing to write checks that its workers live
 Result = tuple[int, dict[str, Any]]
 
@@ -248,6 +250,7 @@ class BatchJob:
     connection: Connection
     fallback_model: str  # when neither --model nor the line names one: env, config, built-in
     resume: bool = False
+    overwrite: bool = False  # -o FILE may hold results: empty it and send every line
     jobs: int = 4
     rpm: float | None = None
     ordered: bool = True
@@ -277,6 +280,8 @@ def run_batch_job(
     source = job.input_path if stdin is None else "stdin"
     with _open(job.input_path) if stdin is None else nullcontext(stdin) as lines:
         refuse_same_file(lines, output, stdout)
+        if output and not (job.resume or job.overwrite):
+            refuse_results(output, RESULTS_HINT)
         finished = Finished()
         if job.resume and output:
             finished = read_finished(output)

@@ -3,18 +3,24 @@ lines written as local `batch` writes them (docs/remote-batch.md).
 
 Upload the records, wait for the dataset's validation, create the batch (once: a create
 that got no clear answer is looked for by name before another is sent), poll it with
-backoff, download every output part (its records spilled to disk by input position:
-spill.py) and write one result line per input line, in input order, as a stream. Each id
-the service gives is saved in the state file the moment it exists (state.py), so a rerun
-of the same command continues where a killed one stopped.
+backoff, wait for its output dataset's validation, download every output part (its
+records spilled to disk by input position: spill.py) and write one result line per input
+line, in input order, as a stream. Each id the service gives is saved in the state file
+the moment it exists (state.py), so a rerun of the same command continues where a killed
+one stopped; the state file goes only once every result line is written.
+
+The whole run holds the lock on `-o FILE` (`FILE.lock`, the lock a conversation has,
+removed at the end: state.OutputLock), so two runs on one FILE make one batch: the
+second waits, then finds the first one's results. A FILE that already holds results is
+never replaced by a new batch without `overwrite`.
 """
 from __future__ import annotations
 
 import os
 import stat
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -27,16 +33,17 @@ from cohere_cli.base.errors import (
     ExitCode,
     InputError,
     LocalWriteError,
+    LockTimeoutError,
     NetworkError,
     RateLimitError,
     ServiceError,
     UsageError,
 )
-from cohere_cli.batch.output import refuse_same_file
+from cohere_cli.batch.output import refuse_results, refuse_same_file
 from cohere_cli.batch.remote.prepare import LineSource, input_digest, prepare
 from cohere_cli.batch.remote.records import failure_line, result_line
 from cohere_cli.batch.remote.spill import Spill, in_order
-from cohere_cli.batch.remote.state import RemoteState, StateFiles, new_name
+from cohere_cli.batch.remote.state import OutputLock, RemoteState, StateFiles, new_name
 from cohere_cli.batch.summary import Summary
 from cohere_cli.chat.usage import Prices
 from cohere_cli.settings.names import time_limit
@@ -49,7 +56,9 @@ POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.2, 1.5, 30.0  # seconds between status rea
 CREATE_ATTEMPTS = 4
 DONE = ("BATCH_STATUS_COMPLETED", "BATCH_STATUS_FAILED", "BATCH_STATUS_CANCELED")
 REFUSED = ("failed", "skipped", "unknown")
-PIP_HINT = "pip install 'cohere-chat[remote]'"
+COMPLETED = "BATCH_STATUS_COMPLETED"
+OVERWRITE_HINT = ("--overwrite submits a new batch of every line (billed again); or give "
+                  "another -o FILE")
 
 
 class DatasetRejected(CohereChatError):
@@ -70,6 +79,8 @@ class RemoteJob:
     detach: bool = False  # submit, and leave the batch to run
     attach: str | None = None  # a batch submitted before: wait for it and collect
     max_time: float | None = None  # --max-time: the longest wait; the batch goes on after
+    overwrite: bool = False  # -o FILE may hold results: a new batch replaces them
+    lock_timeout: float = 300.0  # how long to wait for another run's lock on -o FILE
 
 
 @dataclass
@@ -83,28 +94,15 @@ class Outcome:
 Progress = Callable[[dict[str, Any], Summary], None]
 
 
-def require_fastavro() -> None:
-    """The output parts are Avro: without fastavro, stop before anything is sent."""
-    try:
-        import fastavro  # noqa: F401
-    except ImportError:
-        raise UsageError("batch --remote needs fastavro to read the results",
-                         hint=f"install it: {PIP_HINT}") from None
-
-
 def _state(job: RemoteJob, stdin: IO[bytes] | None, files: StateFiles,
-           note: Callable[[str], None]) -> RemoteState:
-    """The saved state, checked against the input; or a new one, the lines converted."""
+           note: Callable[[str], None], api: BatchAPI) -> RemoteState:
+    """The saved state, checked against the input; or a new one, the lines converted
+    (never over results FILE holds, unless `overwrite`)."""
     state = files.read()
+    if state is None and not job.overwrite:
+        refuse_results(files.output, OVERWRITE_HINT)
     if job.attach is not None:
-        if state is not None and state.batch_id not in (None, job.attach):
-            raise UsageError(f"{files.state} is the state of batch {state.batch_id}, not "
-                             f"{job.attach}", hint="give another -o FILE")
-        if state is None or not files.index.exists():
-            with _input(job.lines.input_path, stdin) as stream:
-                found = prepare(job.lines, stream, files, write_upload=False)
-            state = RemoteState("", found.input_sha256, found.model, found.records)
-        return files.write(state.but(batch_id=job.attach))
+        return _attached(job, stdin, files, state, api)
     if state is not None:
         with _input(job.lines.input_path, stdin) as stream:
             digest = input_digest(stream, "stdin" if stdin else job.lines.input_path)
@@ -118,6 +116,24 @@ def _state(job: RemoteJob, stdin: IO[bytes] | None, files: StateFiles,
         found = prepare(job.lines, stream, files)
     return files.write(RemoteState(new_name(found.input_sha256), found.input_sha256,
                                    found.model, found.records))
+
+
+def _attached(job: RemoteJob, stdin: IO[bytes] | None, files: StateFiles,
+              state: RemoteState | None, api: BatchAPI) -> RemoteState:
+    """The state of `--attach ID`: the batch is read first, so an ID the service does
+    not know (a typo, a 404) is never written into the state file."""
+    attach = job.attach or ""
+    if state is not None and state.batch_id not in (None, attach):
+        raise UsageError(f"{files.state} is the state of batch {state.batch_id}, not "
+                         f"{attach}", hint="give another -o FILE")
+    if state is not None and state.batch_id == attach and files.index.exists():
+        return state
+    api.batch(attach)  # a batch ID that is not there stops here, nothing written
+    if state is None or not files.index.exists():
+        with _input(job.lines.input_path, stdin) as stream:
+            found = prepare(job.lines, stream, files, write_upload=False)
+        state = RemoteState("", found.input_sha256, found.model, found.records)
+    return files.write(state.but(batch_id=attach))
 
 
 def _refuse_output(output: Path, input_path: str, stdin: IO[bytes] | None) -> None:
@@ -151,25 +167,37 @@ def _input(path: str, stdin: IO[bytes] | None) -> AbstractContextManager[IO[byte
 
 def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
                    log: Callable[[str], None], note: Callable[[str], None]) -> Outcome:
-    """Submit (or continue) the batch; unless detached, wait and write the results."""
-    _refuse_output(Path(job.output), job.lines.input_path, stdin)
-    files = StateFiles(Path(job.output))
-    summary = Summary(to_file=True, from_stdin=stdin is not None)
-    state = _state(job, stdin, files, note)
-    summary.total = state.records
+    """Submit (or continue) the batch; unless detached, wait and write the results. The
+    whole run holds the lock on -o FILE."""
+    output = Path(job.output)
+    _refuse_output(output, job.lines.input_path, stdin)
     deadline = time_limit(job.max_time).start()
-    with BatchAPI(job.connection, log) as api:
+    with _locked(output, job.lock_timeout, deadline), BatchAPI(job.connection, log) as api:
+        files = StateFiles(output)
+        state = _state(job, stdin, files, note, api)
+        summary = Summary(to_file=True, from_stdin=stdin is not None, total=state.records)
         if state.records and state.batch_id is None:
             state = _submit(api, files, state, job.connection.max_wait, deadline)
         if job.detach:
             return Outcome(state.batch_id or "")
         batch = (_wait(api, state.batch_id, progress, summary, deadline)
                  if state.records else {})
-        spill = _download(api, batch, files)
-    with spill:
-        _write_results(job, files, spill, _missing_text(batch), summary)
-    files.remove()
+        with _download(api, batch, files, deadline) as spill:
+            _write_results(job, files, spill, _missing_text(batch), summary)
+        files.remove()  # every result line is in FILE: nothing is left to continue
     return Outcome(state.batch_id or "", summary)
+
+
+@contextmanager
+def _locked(output: Path, timeout: float, deadline: Deadline) -> Iterator[None]:
+    """The lock on -o FILE (state.OutputLock), waited for at most `timeout` and never
+    past --max-time."""
+    try:
+        with OutputLock(output, deadline.cap(timeout)):
+            yield
+    except LockTimeoutError:
+        deadline.check(f"waiting for another run's lock on {output}")
+        raise
 
 
 def _submit(api: BatchAPI, files: StateFiles, state: RemoteState,
@@ -252,19 +280,51 @@ def _missing_text(batch: dict[str, Any]) -> str:
     return f"{ended}; the Batch API returned no result for this line"
 
 
-def _download(api: BatchAPI, batch: dict[str, Any], files: StateFiles) -> Spill:
+def _download(api: BatchAPI, batch: dict[str, Any], files: StateFiles,
+              deadline: Deadline) -> Spill:
     """Every output part, its records (as JSON) spilled by input position."""
+    parts = _output_parts(api, batch, deadline)
     spill = Spill(files.spill)
     try:
-        output_id = batch.get("output_dataset_id")
-        if output_id:
+        if parts:
             _claim_positions(spill, files)
-            for number, part in enumerate(api.output_parts(str(output_id))):
+            for number, part in enumerate(parts):
                 _read_part(api, str(part.get("url", "")), files.part(number), number, spill)
     except BaseException:
         spill.close()
         raise
     return spill
+
+
+def _has_parts(dataset: dict[str, Any]) -> bool:
+    parts = dataset.get("dataset_parts")
+    return isinstance(parts, list) and any(isinstance(part, dict) for part in parts)
+
+
+def _output_parts(api: BatchAPI, batch: dict[str, Any],
+                  deadline: Deadline) -> list[dict[str, Any]]:
+    """The parts of the batch's output dataset, read only once it is validated and has
+    parts: a COMPLETED batch's output is waited for (until --max-time; the service may
+    still be writing it), a failed or canceled batch's taken as it is (none, unless it
+    is ready)."""
+    output_id = str(batch.get("output_dataset_id") or "")
+    if not output_id:
+        return []
+
+    def ready(dataset: dict[str, Any]) -> bool:
+        return dataset.get("validation_status") == "validated" and _has_parts(dataset)
+
+    if batch.get("status") != COMPLETED:
+        return api.output_parts(output_id) if ready(api.dataset(output_id)) else []
+    dataset = _poll(lambda: api.dataset(output_id),
+                    lambda d: ready(d) or d.get("validation_status") in REFUSED,
+                    deadline, f"the output dataset {output_id} of the completed batch")
+    if not ready(dataset):
+        raise NetworkError(f"the output dataset {output_id} of the completed batch is "
+                           f"{dataset.get('validation_status')}: its results cannot be read",
+                           "the state file is kept: run the same command again later, or "
+                           "ask Cohere's support")
+    return api.output_parts(output_id)
 
 
 def _claim_positions(spill: Spill, files: StateFiles) -> None:

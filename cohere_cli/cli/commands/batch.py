@@ -20,6 +20,7 @@ from cohere_cli.cli.from_flags import (
 )
 from cohere_cli.cli.options import (
     PER_MINUTE,
+    SECONDS,
     connection_options,
     history_options,
     message_options,
@@ -47,6 +48,12 @@ if TYPE_CHECKING:
 @click.option("--raw", is_flag=True, help="Add the whole response to each result.")
 @click.option("--resume", is_flag=True,
               help="Skip ids that already succeeded in --output FILE; retry the rest.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the results --output FILE already holds: send every line again "
+              "(without it, or --resume, such a FILE is refused).")
+@click.option("--lock-timeout", type=SECONDS, default=300, show_default=True, metavar="SECONDS",
+              help="With --remote: how long to wait for another run's lock on --output FILE "
+              "(at most 86400).")
 @message_options
 @preset_option
 @history_options
@@ -69,8 +76,12 @@ def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog
     from cohere_cli.batch.run import BatchJob, run_batch_job
     from cohere_cli.cli.batch_report import progress_reporter, report_summary
 
-    if flags.resume and not flags.output:
-        raise UsageError("--resume needs -o/--output FILE")
+    for flag, given in (("--resume", flags.resume), ("--overwrite", flags.overwrite)):
+        if given and not flags.output:
+            raise UsageError(f"{flag} needs -o/--output FILE")
+    if flags.resume and flags.overwrite:
+        raise UsageError("--resume and --overwrite cannot go together",
+                         hint="--resume keeps the results in FILE, --overwrite replaces them")
     remote = run_remote(flags, streams, console, runlog)
     if remote is not None:
         return remote
@@ -84,7 +95,8 @@ def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog
     runlog.use(settings)
     param_warnings(flags.request.params, console)
     job = BatchJob(
-        input_path=input_path, output=flags.output, resume=flags.resume, jobs=flags.jobs,
+        input_path=input_path, output=flags.output, resume=flags.resume,
+        overwrite=flags.overwrite, jobs=flags.jobs,
         rpm=flags.rpm, ordered=not flags.unordered, raw=flags.raw, system=messages.system,
         system_file=messages.system_file, images=messages.images,
         image_detail=messages.image_detail, options=with_preset(flags.request, settings),

@@ -39,7 +39,8 @@ BATCH_STUB_OPTIONS: list[Callable[[F], F]] = [
     click.option("--batch-fail", "batch_faults", type=Checked("rule", _fault), multiple=True,
                  metavar="RULE",
                  help="Batch API fault: validation, failed, create-502 (before creating), "
-                 "create-502-after (after creating), missing=N or error=N (repeatable)."),
+                 "create-502-after (after creating), output-processing (a completed batch's "
+                 "output not validated yet), missing=N or error=N (repeatable)."),
 ]
 
 
