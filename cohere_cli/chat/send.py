@@ -59,6 +59,60 @@ class ReplySink(Protocol):
     def tool_results(self, messages: list[dict[str, Any]]) -> None: ...
 
 
+class KeepOnBrokenPipe:
+    """A conversation turn's sink: when stdout's reader goes away (a broken pipe), the
+    reply is no longer shown, but the turn goes on to its end and is saved ("never loses
+    a conversation", as with a full disk); `run_send` then raises the BrokenPipeError
+    (exit 141). Diagnostics (notes, warnings) still go to stderr."""
+
+    def __init__(self, sink: ReplySink) -> None:
+        self.sink = sink
+        self.broken = False
+
+    @property
+    def started(self) -> bool:
+        return self.sink.started
+
+    @started.setter
+    def started(self, value: bool) -> None:
+        self.sink.started = value
+
+    def _show(self, show: Callable[..., None], *args: Any, **named: Any) -> None:
+        if self.broken:
+            return
+        try:
+            show(*args, **named)
+        except BrokenPipeError:
+            self.broken = True
+
+    def event(self, event: dict[str, Any]) -> None:
+        self._show(self.sink.event, event)
+
+    def delta(self, delta: Delta) -> None:
+        self._show(self.sink.delta, delta)
+
+    def body(self, body: dict[str, Any]) -> None:
+        self._show(self.sink.body, body)
+
+    def finish(self, response: dict[str, Any], raw: bytes | None, streamed: bool) -> None:
+        self._show(self.sink.finish, response, raw, streamed=streamed)
+
+    def interrupted_line(self) -> None:
+        self._show(self.sink.interrupted_line)
+
+    def note(self, text: str) -> None:
+        self.sink.note(text)
+
+    def warning(self, text: str) -> None:
+        self.sink.warning(text)
+
+    def begin(self) -> None:
+        self._show(self.sink.begin)
+
+    def tool_results(self, messages: list[dict[str, Any]]) -> None:
+        self._show(self.sink.tool_results, messages)
+
+
 @dataclass(frozen=True)
 class SendPlan:
     """Everything one `send` needs: where the messages come from, the options, the API."""
@@ -250,6 +304,22 @@ def _stream_of(plan: SendPlan, defaults: dict[str, Any], sink: ReplySink) -> Sen
     return plan
 
 
+def _turn(plan: SendPlan, turn: _Turn, fit: HistoryFit, sink: ReplySink,
+          log: Callable[[str], None], live: _Live, path: Path) -> None:
+    """A turn of the conversation FILE: sent, and saved when it succeeded, even when
+    stdout's reader went away meanwhile (then BrokenPipeError after the save). Ctrl-C
+    before the save says on stderr that the turn was not saved."""
+    shown = KeepOnBrokenPipe(sink)
+    try:
+        added = _converse(plan, turn, fit, shown, log, live)
+        save_conversation(path, [*turn.messages, *added])
+    except KeyboardInterrupt:
+        sink.note(f"interrupted: this turn was not saved; {path} is unchanged")
+        raise
+    if shown.broken:
+        raise BrokenPipeError("stdout was closed by its reader; the turn was saved")
+
+
 def run_send(
     plan: SendPlan, sink: ReplySink, dry_run: bool = False,
     log: Callable[[str], None] = lambda _: None, record: RunRecord | None = None,
@@ -277,9 +347,10 @@ def run_send(
             live.record.sent(turn.body)
             sink.body(turn.body)
             return 0
-        added = _converse(plan, turn, fit, sink, log, live)
         if path:
-            save_conversation(path, [*turn.messages, *added])
+            _turn(plan, turn, fit, sink, log, live, path)
+        else:
+            _converse(plan, turn, fit, sink, log, live)
     if note := fit.fit_note():
         sink.note(note)
     if history and history[0].get("role") == "system" and history[0] != turn.messages[0]:

@@ -66,10 +66,12 @@ def batch(flags: BatchFlags, streams: Streams) -> int:
     """Send many requests from JSONL; write one result line per input line."""
     from cohere_cli.cli.render import Console
     from cohere_cli.cli.runs import RunLog
+    from cohere_cli.cli.stop_signals import as_ctrl_c
 
     console = Console.of(streams)
     runlog = RunLog("batch", flags.settings.log)
-    return runlog.run(console, lambda: _batch(flags, streams, console, runlog))
+    with as_ctrl_c():  # SIGTERM and SIGHUP stop it as Ctrl-C does
+        return runlog.run(console, lambda: _batch(flags, streams, console, runlog))
 
 
 def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog) -> int:
@@ -112,7 +114,7 @@ def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog
     runlog.record.usage = summary.usage
     runlog.record.totals = {"input": input_path, "output": flags.output, "ok": summary.ok,
                             "failed": summary.failed, "skipped": summary.skipped}
-    runlog.error = ("interrupted (Ctrl-C)" if summary.interrupted else
+    runlog.error = ("interrupted (Ctrl-C, SIGTERM or SIGHUP)" if summary.interrupted else
                     f"{summary.failed} of {summary.ok + summary.failed} lines failed")
     if summary.interrupted:
         return ExitCode.INTERRUPTED
