@@ -21,8 +21,8 @@ from cohere_cli.cli.from_flags import (
 from cohere_cli.cli.options import (
     PER_MINUTE,
     SECONDS,
+    batch_history_options,
     connection_options,
-    history_options,
     message_options,
     preset_option,
     request_options,
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
               "(at most 86400).")
 @message_options
 @preset_option
-@history_options
+@batch_history_options
 @request_options
 @run_options
 @connection_options
