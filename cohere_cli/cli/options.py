@@ -233,7 +233,8 @@ def history_options(func: F) -> F:
     return _apply(HISTORY_OPTIONS, func)
 
 
-NO_CONVERSATION_HISTORY_OPTIONS = [_history_turns(""), *HISTORY_OPTIONS[1:]]
+NO_CONVERSATION_HISTORY_OPTIONS: list[Callable[[Any], Any]] = [
+    _history_turns(""), *HISTORY_OPTIONS[1:]]
 
 
 def batch_history_options(func: F) -> F:
