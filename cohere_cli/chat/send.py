@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cohere_cli.base.errors import (
     GenerationError,
@@ -18,6 +18,7 @@ from cohere_cli.base.errors import (
 )
 from cohere_cli.chat.media import attach_images, image_blocks
 from cohere_cli.chat.messages import MessageInputs, NewInput, assemble_messages, read_input
+from cohere_cli.chat.reply_sink import KeepOnBrokenPipe, ReplySink
 from cohere_cli.chat.request import RequestOptions, build_request
 from cohere_cli.chat.response import STREAMED_REPLY, check_response, request_message, tool_calls
 from cohere_cli.chat.run_log import RunRecord
@@ -27,90 +28,12 @@ from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
 from cohere_cli.settings.names import time_limit
 from cohere_cli.settings.presets import apply_preset
 from cohere_cli.wire.api_client import ApiClient, parse_json_body
-from cohere_cli.wire.chat_events import Delta, ReplyAssembler, iter_chat_events
+from cohere_cli.wire.chat_events import ReplyAssembler, iter_chat_events
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
 from cohere_cli.wire.sse import iter_events
 
 CHAT_PATH = "/v2/chat"
-
-
-class ReplySink(Protocol):
-    """Where the pieces of a reply go as they arrive (render.Renderer is one)."""
-
-    started: bool
-
-    def event(self, event: dict[str, Any]) -> None: ...
-
-    def delta(self, delta: Delta) -> None: ...
-
-    def body(self, body: dict[str, Any]) -> None: ...
-
-    def finish(self, response: dict[str, Any], raw: bytes | None, streamed: bool) -> None: ...
-
-    def interrupted_line(self) -> None: ...
-
-    def note(self, text: str) -> None: ...
-
-    def warning(self, text: str) -> None: ...
-
-    def begin(self) -> None: ...
-
-    def tool_results(self, messages: list[dict[str, Any]]) -> None: ...
-
-
-class KeepOnBrokenPipe:
-    """A conversation turn's sink: when stdout's reader goes away (a broken pipe), the
-    reply is no longer shown, but the turn goes on to its end and is saved ("never loses
-    a conversation", as with a full disk); `run_send` then raises the BrokenPipeError
-    (exit 141). Diagnostics (notes, warnings) still go to stderr."""
-
-    def __init__(self, sink: ReplySink) -> None:
-        self.sink = sink
-        self.broken = False
-
-    @property
-    def started(self) -> bool:
-        return self.sink.started
-
-    @started.setter
-    def started(self, value: bool) -> None:
-        self.sink.started = value
-
-    def _show(self, show: Callable[..., None], *args: Any, **named: Any) -> None:
-        if self.broken:
-            return
-        try:
-            show(*args, **named)
-        except BrokenPipeError:
-            self.broken = True
-
-    def event(self, event: dict[str, Any]) -> None:
-        self._show(self.sink.event, event)
-
-    def delta(self, delta: Delta) -> None:
-        self._show(self.sink.delta, delta)
-
-    def body(self, body: dict[str, Any]) -> None:
-        self._show(self.sink.body, body)
-
-    def finish(self, response: dict[str, Any], raw: bytes | None, streamed: bool) -> None:
-        self._show(self.sink.finish, response, raw, streamed=streamed)
-
-    def interrupted_line(self) -> None:
-        self._show(self.sink.interrupted_line)
-
-    def note(self, text: str) -> None:
-        self.sink.note(text)
-
-    def warning(self, text: str) -> None:
-        self.sink.warning(text)
-
-    def begin(self) -> None:
-        self._show(self.sink.begin)
-
-    def tool_results(self, messages: list[dict[str, Any]]) -> None:
-        self._show(self.sink.tool_results, messages)
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
-from cohere_cli.base.atomic_write import sync_directory
 from cohere_cli.base.errors import (
     CohereChatError,
     ExitCode,
     InputError,
-    LocalWriteError,
     LockTimeoutError,
     NetworkError,
     RateLimitError,
@@ -40,9 +36,8 @@ from cohere_cli.base.errors import (
     UsageError,
 )
 from cohere_cli.batch.output import refuse_results, refuse_same_file
+from cohere_cli.batch.remote.collect import REFUSED, download, missing_text, poll, write_results
 from cohere_cli.batch.remote.prepare import LineSource, input_digest, prepare
-from cohere_cli.batch.remote.records import failure_line, result_line
-from cohere_cli.batch.remote.spill import Spill, in_order
 from cohere_cli.batch.remote.state import OutputLock, RemoteState, StateFiles, new_name
 from cohere_cli.batch.summary import Summary
 from cohere_cli.chat.usage import Prices
@@ -52,11 +47,8 @@ from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import Deadline
 from cohere_cli.wire.retry import retry_wait
 
-POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.2, 1.5, 30.0  # seconds between status reads
 CREATE_ATTEMPTS = 4
 DONE = ("BATCH_STATUS_COMPLETED", "BATCH_STATUS_FAILED", "BATCH_STATUS_CANCELED")
-REFUSED = ("failed", "skipped", "unknown")
-COMPLETED = "BATCH_STATUS_COMPLETED"
 OVERWRITE_HINT = ("--overwrite submits a new batch of every line (billed again); or give "
                   "another -o FILE")
 
@@ -146,6 +138,9 @@ def _refuse_output(output: Path, input_path: str, stdin: IO[bytes] | None) -> No
     if not stat.S_ISREG(written.st_mode):
         raise UsageError(f"{output} is not a regular file",
                          hint="batch --remote replaces -o FILE whole: give a file's path")
+    if not os.access(output, os.W_OK):
+        raise InputError(str(output), "the file is read-only; batch --remote replaces it "
+                         "whole at the end")
     if stdin is not None:
         refuse_same_file(stdin, output, None)
         return
@@ -182,8 +177,8 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
             return Outcome(state.batch_id or "")
         batch = (_wait(api, state.batch_id, progress, summary, deadline)
                  if state.records else {})
-        with _download(api, batch, files, deadline) as spill:
-            _write_results(job, files, spill, _missing_text(batch), summary)
+        with download(api, batch, files, deadline) as spill:
+            write_results(files, spill, missing_text(batch), summary, job.raw, job.prices)
         files.remove()  # every result line is in FILE: nothing is left to continue
     return Outcome(state.batch_id or "", summary)
 
@@ -235,25 +230,10 @@ def _find(api: BatchAPI, name: str) -> str | None:
     return None
 
 
-def _poll(read: Callable[[], dict[str, Any]], ended: Callable[[dict[str, Any]], bool],
-          deadline: Deadline, what: str) -> dict[str, Any]:
-    """READ until ENDED says so, the waits growing; past the deadline, exit 7 with the
-    state file kept (the batch goes on at Cohere: the same command collects it later)."""
-    delay = POLL_FIRST
-    while True:
-        value = read()
-        if ended(value):
-            return value
-        deadline.check(f"waiting for {what}; it goes on at Cohere: run the same command "
-                       "again to collect it")
-        time.sleep(deadline.cap(delay))
-        delay = min(delay * POLL_GROWTH, POLL_MAX)
-
-
 def _validated(api: BatchAPI, files: StateFiles, dataset_id: str, deadline: Deadline) -> None:
-    dataset = _poll(lambda: api.dataset(dataset_id),
-                    lambda d: d.get("validation_status") in ("validated", *REFUSED),
-                    deadline, f"the validation of dataset {dataset_id}")
+    dataset = poll(lambda: api.dataset(dataset_id),
+                   lambda d: d.get("validation_status") in ("validated", *REFUSED),
+                   deadline, f"the validation of dataset {dataset_id}")
     status = dataset.get("validation_status")
     if status in REFUSED:
         files.remove()  # nothing to continue: a rerun uploads the corrected lines
@@ -270,117 +250,5 @@ def _wait(api: BatchAPI, batch_id: str | None, progress: Progress,
         progress(batch, summary)
         return batch
 
-    return _poll(read, lambda b: b.get("status") in DONE, deadline, f"batch {batch_id}")
+    return poll(read, lambda b: b.get("status") in DONE, deadline, f"batch {batch_id}")
 
-
-def _missing_text(batch: dict[str, Any]) -> str:
-    status = str(batch.get("status", "")).removeprefix("BATCH_STATUS_")
-    reason = batch.get("status_reason")
-    ended = f"the batch ended {status}" + (f" ({reason})" if reason else "")
-    return f"{ended}; the Batch API returned no result for this line"
-
-
-def _download(api: BatchAPI, batch: dict[str, Any], files: StateFiles,
-              deadline: Deadline) -> Spill:
-    """Every output part, its records (as JSON) spilled by input position."""
-    parts = _output_parts(api, batch, deadline)
-    spill = Spill(files.spill)
-    try:
-        if parts:
-            _claim_positions(spill, files)
-            for number, part in enumerate(parts):
-                _read_part(api, str(part.get("url", "")), files.part(number), number, spill)
-    except BaseException:
-        spill.close()
-        raise
-    return spill
-
-
-def _has_parts(dataset: dict[str, Any]) -> bool:
-    parts = dataset.get("dataset_parts")
-    return isinstance(parts, list) and any(isinstance(part, dict) for part in parts)
-
-
-def _output_parts(api: BatchAPI, batch: dict[str, Any],
-                  deadline: Deadline) -> list[dict[str, Any]]:
-    """The parts of the batch's output dataset, read only once it is validated and has
-    parts: a COMPLETED batch's output is waited for (until --max-time; the service may
-    still be writing it), a failed or canceled batch's taken as it is (none, unless it
-    is ready)."""
-    output_id = str(batch.get("output_dataset_id") or "")
-    if not output_id:
-        return []
-
-    def ready(dataset: dict[str, Any]) -> bool:
-        return dataset.get("validation_status") == "validated" and _has_parts(dataset)
-
-    if batch.get("status") != COMPLETED:
-        return api.output_parts(output_id) if ready(api.dataset(output_id)) else []
-    dataset = _poll(lambda: api.dataset(output_id),
-                    lambda d: ready(d) or d.get("validation_status") in REFUSED,
-                    deadline, f"the output dataset {output_id} of the completed batch")
-    if not ready(dataset):
-        raise NetworkError(f"the output dataset {output_id} of the completed batch is "
-                           f"{dataset.get('validation_status')}: its results cannot be read",
-                           "the state file is kept: run the same command again later, or "
-                           "ask Cohere's support")
-    return api.output_parts(output_id)
-
-
-def _claim_positions(spill: Spill, files: StateFiles) -> None:
-    """Each sent line's custom_id at its position in the index."""
-    try:
-        with open(files.index, "rb") as index:
-            for position, entry_line in enumerate(index):
-                key = orjson.loads(entry_line).get("custom_id")
-                if key is not None:
-                    spill.claim(key, position)
-    except OSError as exc:
-        raise InputError(str(files.index), f"cannot read: {exc.strerror}") from None
-
-
-def _read_part(api: BatchAPI, url: str, path: Path, number: int, spill: Spill) -> None:
-    import fastavro
-
-    api.download(url, str(path))
-    try:
-        with open(path, "rb") as handle:
-            for record in fastavro.reader(handle):
-                if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
-                    spill.put(record["custom_id"], orjson.dumps(record))
-    except (ValueError, EOFError, TypeError) as exc:  # fastavro's errors for a bad file
-        raise NetworkError(f"output part {number + 1} is not a readable Avro file "
-                           f"({type(exc).__name__})", "run the command again") from None
-    path.unlink(missing_ok=True)  # read: its disk space goes before the next part's
-
-
-def _write_results(job: RemoteJob, files: StateFiles, spill: Spill, missing: str,
-                   summary: Summary) -> None:
-    """FILE replaced by one result line per input line, in input order, as a stream."""
-    temporary = files.output.with_name(files.output.name + ".remote.result")
-    try:
-        _write_lines(job, files, spill, missing, summary, temporary)
-        os.replace(temporary, files.output)
-    except OSError as exc:
-        raise LocalWriteError(f"{files.output}: cannot write: {exc.strerror or exc}",
-                              hint="the batch's results stay on the service: run the "
-                              "command again") from None
-    sync_directory(files.output.parent)
-
-
-def _write_lines(job: RemoteJob, files: StateFiles, spill: Spill, missing: str,
-                 summary: Summary, temporary: Path) -> None:
-    with open(files.index, "rb") as index, open(temporary, "wb") as out:
-        for entry_line, record in zip(index, in_order(spill), strict=False):  # no end
-            entry = orjson.loads(entry_line)
-            line, line_id = entry["line"], entry["id"]
-            if "error" in entry:
-                result = failure_line(line, line_id, entry["error"])
-            elif record is None:
-                result = failure_line(line, line_id, missing)
-            else:
-                result = result_line(line, line_id, orjson.loads(record), job.raw, job.prices)
-            out.write(orjson.dumps(result) + b"\n")
-            summary.count(result)
-        out.flush()
-        os.fsync(out.fileno())
