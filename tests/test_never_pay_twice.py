@@ -57,6 +57,18 @@ def test_an_empty_or_new_file_needs_no_flag(stub: Any, tmp_path: Path) -> None:
     assert invoke(["batch", "-o", str(tmp_path / "new.jsonl"), str(source)]).exit_code == 0
 
 
+def test_resume_into_a_file_that_holds_no_results_is_refused(stub: Any,
+                                                             tmp_path: Path) -> None:
+    # found by `make fuzz`: `-o` naming a file of input lines (JSON, but no batch's)
+    source, out = tmp_path / "in.jsonl", tmp_path / "lines.jsonl"
+    source.write_bytes(jsonl("a"))
+    out.write_bytes(jsonl("a", {"prompt": "b"}))
+    result = invoke(["batch", "--resume", "-o", str(out), str(source)])
+    assert result.exit_code == 3
+    assert f"{out}:1: not a result line; cannot resume" in result.stderr
+    assert out.read_bytes() == jsonl("a", {"prompt": "b"}) and stub.requests == []
+
+
 @pytest.mark.parametrize(("args", "fragment"), [
     (["--overwrite", "--resume", "-o", "out.jsonl"], "--resume and --overwrite cannot go"),
     (["--overwrite"], "--overwrite needs -o/--output FILE"),
@@ -104,6 +116,28 @@ def test_sigterm_and_sighup_say_how_to_continue_and_the_command_runs(
                            timeout=60, env=dict(os.environ))
     assert again.returncode == 0, again.stderr
     assert sorted(r["id"] for r in results(out)) == list(range(1, 61))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_a_stop_while_reading_an_open_pipe_exits_130(make_stub: Any,
+                                                    stop: signal.Signals) -> None:
+    # the reader thread is blocked reading stdin (its writer still there) when the run
+    # ends: the interpreter's shutdown used to abort on stdin's lock (SIGABRT, a core)
+    server = make_stub(latency_ms=200)
+    proc = subprocess.Popen([sys.executable, "-m", "cohere_cli", "batch", "-j", "1"],
+                            cwd=ROOT, env=dict(os.environ), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(b'"a"\n')
+    proc.stdin.flush()
+    wait_for(lambda: server.requests, "the first line's request")
+    proc.send_signal(stop)
+    out, err = proc.communicate(timeout=30)
+    assert_no_key(out, err)
+    assert proc.returncode == 130, err
+    assert b"Fatal Python error" not in err
+    assert err.decode().splitlines()[-1].startswith("cohere-chat: interrupted: ")
 
 
 def test_a_name_the_shell_cannot_take_in_quotes_is_escaped() -> None:

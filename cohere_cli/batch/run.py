@@ -278,7 +278,7 @@ def run_batch_job(
     maker = _maker(job)
     output = Path(job.output) if job.output not in (None, "-") else None
     source = job.input_path if stdin is None else "stdin"
-    with _open(job.input_path) if stdin is None else nullcontext(stdin) as lines:
+    with _open(job.input_path) if stdin is None else nullcontext(_own_reader(stdin)) as lines:
         refuse_same_file(lines, output, stdout)
         if output and not (job.resume or job.overwrite):
             refuse_results(output, RESULTS_HINT)
@@ -301,6 +301,19 @@ def run_batch_job(
             if problem is not None and summary.error is None:
                 summary.error = problem
             return summary
+
+
+def _own_reader(stdin: BinaryIO) -> BinaryIO:
+    """stdin's descriptor read through a buffer of its own. The reader thread (a daemon)
+    may be blocked in a read when the run ends (Ctrl-C, SIGTERM, with the writer of a
+    pipe still there); in sys.stdin's own buffer it would hold that buffer's lock, and the
+    interpreter's shutdown, which closes sys.stdin, would abort (SIGABRT, a core dump).
+    Nothing has read stdin before (a stream without a descriptor is used as it is)."""
+    try:
+        descriptor = stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is one
+        return stdin
+    return open(descriptor, "rb", closefd=False)  # closefd=False: stdin stays open
 
 
 def _open(path: str) -> BinaryIO:
