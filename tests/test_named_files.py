@@ -142,6 +142,7 @@ OTHER_OPENS = {
     "batch/resume.py": "-o read back: mechanism 3 is to open it through named_files",
     "batch/run.py": "the batch input: mechanism 3 is to open it through named_files",
     "batch/remote/run.py": "its input (mechanism 3), then files it made itself",
+    "batch/remote/collect.py": "the index and output parts it made itself",
     "batch/remote/prepare.py": "files it makes itself (index, upload)",
     "batch/remote/state.py": "FILE.remote.json: mechanism 3 is to open it through named_files",
     "wire/batch_api.py": "the upload and part files the program made itself",

@@ -147,7 +147,7 @@ def test_the_state_file_is_replaced_whole_and_read_back(tmp_path: Path) -> None:
     tmp_path.mkdir()
     files = StateFiles(tmp_path / "out.jsonl")
     assert files.read() is None
-    state = files.write(RemoteState("n", "abc", "m", 3, dataset_id="d-1"))
+    state = files.write(RemoteState("n", "ab" * 32, "m", 3, dataset_id="d-1"))
     assert files.read() == state
     files.write(state.but(batch_id="b-1"))
     assert files.read() == state.but(batch_id="b-1")
@@ -208,7 +208,7 @@ def test_flags_that_do_not_go_with_remote(stub: Any, tmp_path: Path, args: list[
 
 
 @pytest.mark.slow
-def test_without_fastavro_remote_names_the_extra_to_install(tmp_path: Path) -> None:
+def test_without_fastavro_remote_names_a_command_that_installs_it_here(tmp_path: Path) -> None:
     blocker = tmp_path / "block" / "fastavro"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('no fastavro here')\n")
@@ -217,8 +217,22 @@ def test_without_fastavro_remote_names_the_extra_to_install(tmp_path: Path) -> N
     done = run_process(["batch", "--remote", "-o", str(tmp_path / "o"),
                         str(tmp_path / "in.jsonl")], env=env)
     assert done.returncode == 2
-    assert b"pip install 'cohere-chat[remote]'" in done.stderr
+    # this interpreter's pip: it installs where cohere-chat imports from (issue 25 case 16)
+    assert f"install it: {sys.executable} -m pip install fastavro\n".encode() in done.stderr
     assert not (tmp_path / "o.remote.json").exists()
+
+
+def test_under_pipx_the_fastavro_hint_injects_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cohere_cli.cli.hints import install_hint
+
+    monkeypatch.setattr(sys, "prefix", "/home/u/.local/share/pipx/venvs/cohere-chat")
+    assert install_hint("fastavro") == "install it: pipx inject cohere-chat fastavro"
+    monkeypatch.setattr(sys, "prefix", "/home/u/.local/pipx/venvs/cohere-chat")
+    assert install_hint("fastavro") == "install it: pipx inject cohere-chat fastavro"
+    monkeypatch.setattr(sys, "prefix", "/opt/venvs/cohere-chat")  # not pipx's
+    monkeypatch.setattr(sys, "executable", "/opt/my tools/bin/python3")
+    assert install_hint("fastavro") == "install it: '/opt/my tools/bin/python3' -m pip install " \
+        "fastavro"
 
 
 def test_fastavro_is_not_loaded_by_batch_help() -> None:

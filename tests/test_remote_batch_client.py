@@ -128,8 +128,9 @@ class BatchAPIHandler(BaseHTTPRequestHandler):
             return self._answer({"dataset": refused if self.server.refuse else {
                 "validation_status": "validated"}})
         if self.path == "/v1/datasets/out-1":
-            return self._answer({"dataset": {"dataset_parts": [
-                {"url": f"{self.server.url}/part"}]}})
+            parts = [{"url": f"{self.server.url}/part"}]
+            return self._answer({"dataset": {"validation_status": "validated",
+                                             "dataset_parts": parts}})
         if self.path == "/v2/batches":
             return self._answer({"batches": [self._batch()] if self.server.batches else []})
         return self._answer({"batch": self._batch()})

@@ -92,7 +92,8 @@ def test_a_base_url_with_another_path_is_used(stub: StubServer,
 @pytest.mark.parametrize(("args", "hint"), [
     (["--no-stream", "hi"], "check the model name (cohere-chat models) and the base URL"),
     (["models"], "check the base URL"),
-    (["batches", "show", "b1"], "check the base URL"),
+    (["batches", "show", "b1"], "check the batch ID b1 (cohere-chat batches list shows the "
+                                "account's batches) and the base URL"),
 ])
 def test_a_404_suspects_the_model_only_when_the_command_names_one(
     stub: StubServer, monkeypatch: pytest.MonkeyPatch, args: list[str], hint: str

@@ -104,3 +104,15 @@ def refuse_same_file(source: Any, output: Path | None, stdout: Any) -> None:
             written.st_dev, written.st_ino) == (read.st_dev, read.st_ino):
         raise UsageError("the output file is the input file",
                          hint="write the results to another file")
+
+
+def refuse_results(output: Path, hint: str) -> None:
+    """-o FILE already holds what an earlier run wrote (a regular file, not empty): a run
+    that would send its lines again and replace it stops before anything is sent (the
+    caller knows whether --resume or --overwrite say otherwise; HINT names them)."""
+    try:
+        found = output.stat()
+    except OSError:
+        return  # a new file, or one reported where it is opened
+    if stat.S_ISREG(found.st_mode) and found.st_size > 0:
+        raise UsageError(f"{output} already holds results; nothing was sent", hint=hint)

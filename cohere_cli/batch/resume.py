@@ -61,6 +61,9 @@ def _note_success(line: bytes, path: Path, number: int, done: IdSet) -> None:
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
-        raise InputError(str(path), "not a result line; cannot resume", number) from None
-    if isinstance(record, dict) and "id" in record and "error" not in record:
+        record = None
+    if not (isinstance(record, dict) and "id" in record):
+        # JSON that no batch wrote (an input line, say): results appended would mix in
+        raise InputError(str(path), "not a result line; cannot resume", number)
+    if "error" not in record:
         done.add(record["id"])

@@ -32,7 +32,7 @@ from cohere_cli.batch.ids import IdSet
 from cohere_cli.batch.input import iter_lines
 from cohere_cli.batch.jobs import Job, JobMaker
 from cohere_cli.batch.line_count import count_aside
-from cohere_cli.batch.output import Sink, refuse_same_file
+from cohere_cli.batch.output import Sink, refuse_results, refuse_same_file
 from cohere_cli.batch.results import failure
 from cohere_cli.batch.resume import Finished, cut_torn_line, read_finished
 from cohere_cli.batch.send_line import run_job
@@ -46,6 +46,8 @@ from cohere_cli.wire.pacing import RateGate
 from cohere_cli.wire.status import AUTH_STATUSES
 
 WINDOW_PER_JOB = 4
+RESULTS_HINT = ("--resume sends only the lines without a success in it; --overwrite "
+                "empties it and sends every line again")
 TICK = 0.5  # how often a writer with nothing to write checks that its workers live
 Result = tuple[int, dict[str, Any]]
 
@@ -248,6 +250,7 @@ class BatchJob:
     connection: Connection
     fallback_model: str  # when neither --model nor the line names one: env, config, built-in
     resume: bool = False
+    overwrite: bool = False  # -o FILE may hold results: empty it and send every line
     jobs: int = 4
     rpm: float | None = None
     ordered: bool = True
@@ -275,8 +278,10 @@ def run_batch_job(
     maker = _maker(job)
     output = Path(job.output) if job.output not in (None, "-") else None
     source = job.input_path if stdin is None else "stdin"
-    with _open(job.input_path) if stdin is None else nullcontext(stdin) as lines:
+    with _open(job.input_path) if stdin is None else nullcontext(_own_reader(stdin)) as lines:
         refuse_same_file(lines, output, stdout)
+        if output and not (job.resume or job.overwrite):
+            refuse_results(output, RESULTS_HINT)
         finished = Finished()
         if job.resume and output:
             finished = read_finished(output)
@@ -296,6 +301,19 @@ def run_batch_job(
             if problem is not None and summary.error is None:
                 summary.error = problem
             return summary
+
+
+def _own_reader(stdin: BinaryIO) -> BinaryIO:
+    """stdin's descriptor read through a buffer of its own. The reader thread (a daemon)
+    may be blocked in a read when the run ends (Ctrl-C, SIGTERM, with the writer of a
+    pipe still there); in sys.stdin's own buffer it would hold that buffer's lock, and the
+    interpreter's shutdown, which closes sys.stdin, would abort (SIGABRT, a core dump).
+    Nothing has read stdin before (a stream without a descriptor is used as it is)."""
+    try:
+        descriptor = stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is one
+        return stdin
+    return open(descriptor, "rb", closefd=False)  # closefd=False: stdin stays open
 
 
 def _open(path: str) -> BinaryIO:

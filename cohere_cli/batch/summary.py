@@ -8,6 +8,8 @@ from typing import Any
 
 from cohere_cli.chat.usage import add_usage, token_total
 
+FIRST_FAILED = 10  # the failed lines a summary names (by line number and id)
+
 
 @dataclass
 class Summary:
@@ -23,6 +25,7 @@ class Summary:
     from_stdin: bool = False  # the lines come from stdin (to continue, give them again)
     stopped_by: dict[str, Any] | None = None  # a refused key's error: every line would get it
     error: BaseException | None = None  # anything else that ended the batch, raised after it
+    first_failed: list[tuple[int, Any]] = field(default_factory=list)  # (line, id) written
 
     @property
     def seconds(self) -> float:
@@ -33,6 +36,8 @@ class Summary:
         same for a local and a remote batch: chat/usage.py)."""
         if "error" in record:
             self.failed += 1
+            if len(self.first_failed) < FIRST_FAILED:
+                self.first_failed.append((record["line"], record["id"]))
             return
         self.ok += 1
         self.tokens += token_total(record["usage"])

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cohere_cli.base.errors import (
     GenerationError,
@@ -19,6 +19,7 @@ from cohere_cli.base.errors import (
 from cohere_cli.chat.compact import Compactor, CompactSettings, with_summary
 from cohere_cli.chat.media import attach_images, image_blocks
 from cohere_cli.chat.messages import MessageInputs, NewInput, assemble_messages, read_input
+from cohere_cli.chat.reply_sink import KeepOnBrokenPipe, ReplySink
 from cohere_cli.chat.request import RequestOptions, build_request
 from cohere_cli.chat.response import STREAMED_REPLY, check_response, request_message, tool_calls
 from cohere_cli.chat.run_log import RunRecord
@@ -34,38 +35,12 @@ from cohere_cli.conversation.summary import StoredSummary
 from cohere_cli.settings.names import time_limit
 from cohere_cli.settings.presets import apply_preset
 from cohere_cli.wire.api_client import ApiClient, parse_json_body
-from cohere_cli.wire.chat_events import Delta, ReplyAssembler, iter_chat_events
+from cohere_cli.wire.chat_events import ReplyAssembler, iter_chat_events
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
 from cohere_cli.wire.sse import iter_events
 
 CHAT_PATH = "/v2/chat"
-
-
-class ReplySink(Protocol):
-    """Where the pieces of a reply go as they arrive (render.Renderer is one)."""
-
-    started: bool
-
-    def event(self, event: dict[str, Any]) -> None: ...
-
-    def delta(self, delta: Delta) -> None: ...
-
-    def body(self, body: dict[str, Any]) -> None: ...
-
-    def finish(self, response: dict[str, Any], raw: bytes | None, streamed: bool) -> None: ...
-
-    def interrupted_line(self) -> None: ...
-
-    def note(self, text: str) -> None: ...
-
-    def warning(self, text: str) -> None: ...
-
-    def begin(self) -> None: ...
-
-    def tool_results(self, messages: list[dict[str, Any]]) -> None: ...
-
-    def extra_usage(self, label: str, response: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -284,6 +259,22 @@ def _stream_of(plan: SendPlan, defaults: dict[str, Any], sink: ReplySink) -> Sen
     return plan
 
 
+def _turn(plan: SendPlan, turn: _Turn, fit: HistoryFit, sink: ReplySink,
+          log: Callable[[str], None], live: _Live, path: Path) -> None:
+    """A turn of the conversation FILE: sent, and saved when it succeeded, even when
+    stdout's reader went away meanwhile (then BrokenPipeError after the save). Ctrl-C
+    before the save says on stderr that the turn was not saved."""
+    shown = KeepOnBrokenPipe(sink)
+    try:
+        added = _converse(plan, turn, fit, shown, log, live)
+        save_conversation(path, [*turn.messages, *added])
+    except KeyboardInterrupt:
+        sink.note(f"interrupted: this turn was not saved; {path} is unchanged")
+        raise
+    if shown.broken:
+        raise BrokenPipeError("stdout was closed by its reader; the turn was saved")
+
+
 def run_send(
     plan: SendPlan, sink: ReplySink, dry_run: bool = False,
     log: Callable[[str], None] = lambda _: None, record: RunRecord | None = None,
@@ -313,9 +304,10 @@ def run_send(
             live.record.sent(turn.body)
             sink.body(turn.body)
             return 0
-        added = _converse(plan, turn, fit, sink, log, live)
         if path:
-            save_conversation(path, [*turn.messages, *added])
+            _turn(plan, turn, fit, sink, log, live, path)
+        else:
+            _converse(plan, turn, fit, sink, log, live)
     if note := fit.fit_note():
         sink.note(note)
     if history and history[0].get("role") == "system" and history[0] != turn.messages[0]:

@@ -3,6 +3,7 @@ summary line at the end (after Ctrl-C, with how to continue)."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 import time
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from cohere_cli.cli.console import Console
 
 REDRAW = 0.2  # seconds: the line is redrawn at most 5 times a second (and after a result)
+PLAIN = re.compile(r"[^\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]*")  # shlex.quote will do
+C_ESCAPES = {0x07: "a", 0x08: "b", 0x09: "t", 0x0A: "n", 0x0B: "v", 0x0C: "f", 0x0D: "r",
+             0x1B: "E", 0x27: "'", 0x5C: "\\"}
 
 
 def report_summary(console: Console, summary: Summary, prices: Prices | None) -> None:
@@ -28,8 +32,47 @@ def report_summary(console: Console, summary: Summary, prices: Prices | None) ->
     console.note(f"batch: ok={summary.ok} failed={summary.failed} skipped={summary.skipped} "
                  f"tokens={summary.tokens} seconds={summary.seconds:.1f}"
                  + (f" cost_usd={number_text(cost)}" if cost is not None else ""))
+    if summary.first_failed:
+        console.note(failed_text(summary))
     if summary.interrupted:
         console.note(interrupted_text(summary, sys.argv[1:]))
+
+
+def failed_text(summary: Summary) -> str:
+    """`failed: line 3 (id "k3"), line 7 and 12 more`: the first failed lines, by line
+    number and id (the number alone when the id is the line number: a line without one)."""
+    shown = [f"line {line}" if line_id == line and type(line_id) is int
+             else f"line {line} (id {_id_text(line_id)})"
+             for line, line_id in sorted(summary.first_failed, key=lambda f: f[0])]
+    more = summary.failed - len(shown)
+    return "failed: " + ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def _id_text(line_id: object) -> str:
+    import orjson
+
+    try:
+        text = orjson.dumps(line_id).decode()
+    except orjson.JSONEncodeError:
+        text = repr(line_id)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def shell_word(arg: str) -> str:
+    """ARG quoted so that a POSIX shell gives it back exactly: shlex.quote's '...' when it
+    holds no control character and no byte that is not UTF-8 (sys.argv holds those as
+    surrogates), else bash's $'...' with each such byte as an escape (\\n, \\xff)."""
+    if PLAIN.fullmatch(arg):
+        return shlex.quote(arg)
+    out = []
+    for byte in os.fsencode(arg):
+        if byte in C_ESCAPES:
+            out.append("\\" + C_ESCAPES[byte])
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "$'" + "".join(out) + "'"
 
 
 def interrupted_text(summary: Summary, args: list[str]) -> str:
@@ -41,11 +84,12 @@ def interrupted_text(summary: Summary, args: list[str]) -> str:
         left = f"{max(summary.total - done, 0)} of {summary.total} lines not done"
     else:
         left = f"{done} lines done, the rest not"
-    added = [] if "--resume" in args else ["--resume"]
+    cut = args.index("--") if "--" in args else len(args)
+    flags = [arg for arg in args[:cut] if arg != "--overwrite"]  # what is done stays
+    added = [] if "--resume" in flags else ["--resume"]
     if not summary.to_file:
         added += ["-o", "FILE"]
-    cut = args.index("--") if "--" in args else len(args)
-    command = " ".join([PROGRAM, *map(shlex.quote, [*args[:cut], *added, *args[cut:]])])
+    command = " ".join([PROGRAM, *map(shell_word, [*flags, *added, *args[cut:]])])
     stdin = " (with the same input on stdin)" if summary.from_stdin else ""
     if summary.to_file:
         return f"interrupted: {left}; to continue: {command}{stdin}"

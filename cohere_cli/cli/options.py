@@ -179,12 +179,19 @@ SETTINGS_OPTIONS = [
                  "the way can read them; config insecure_http)."),
 ]
 
+
+
+def _history_turns(keeps: str) -> Callable[[F], F]:
+    return click.option("--history-turns", type=HISTORY_TURNS, metavar="N",
+                        help="Send only the last N turns of the history (a turn starts at a "
+                        "user message; the system message and the new input always go"
+                        f"{keeps}).")
+
+
 # Which part of a long conversation is sent (history.py, fitting.py); also config keys.
+# `send` says that -c FILE keeps everything; `batch` and `config` have no -c.
 HISTORY_OPTIONS = [
-    click.option("--history-turns", type=HISTORY_TURNS, metavar="N",
-                 help="Send only the last N turns of the history (a turn starts at a user "
-                 "message; the system message and the new input always go; -c FILE keeps "
-                 "everything)."),
+    _history_turns("; -c FILE keeps everything"),
     click.option("--history-tokens", type=HISTORY_TOKENS, metavar="N",
                  help="Send the most recent whole turns that fit in about N tokens, the new "
                  "input included (an estimate: see LONG CONVERSATIONS in cohere-chat(1))."),
@@ -273,13 +280,23 @@ def compact_options(func: F) -> F:
     return _apply(COMPACT_OPTIONS, func)
 
 
+NO_CONVERSATION_HISTORY_OPTIONS: list[Callable[[Any], Any]] = [
+    _history_turns(""), *HISTORY_OPTIONS[1:]]
+
+
+def batch_history_options(func: F) -> F:
+    """HISTORY_OPTIONS for a command without -c (batch; config's settings_options)."""
+    return _apply(NO_CONVERSATION_HISTORY_OPTIONS, func)
+
+
 def run_options(func: F) -> F:
     return _apply(RUN_OPTIONS, func)
 
 
 def settings_options(func: F) -> F:
     """For `config`: every flag a setting comes from (config.ConfigFlags)."""
-    return _apply([MODEL_OPTION, *SETTINGS_OPTIONS, *HISTORY_OPTIONS, *COMPACT_OPTIONS,
+    return _apply([MODEL_OPTION, *SETTINGS_OPTIONS, *NO_CONVERSATION_HISTORY_OPTIONS,
+                   *COMPACT_OPTIONS,
                    *RUN_OPTIONS, PRESET_OPTION], func)
 
 

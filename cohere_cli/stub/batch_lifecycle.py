@@ -1,6 +1,9 @@
 """The stub's datasets and batches, and where a batch is in its life at a given moment:
 QUEUED for the first half of `--batch-time`, IN_PROGRESS for the second, then COMPLETED
-(or FAILED with `--batch-fail failed`); a cancel makes it CANCELING, then CANCELED."""
+(or FAILED with `--batch-fail failed`); a cancel makes it CANCELING, then CANCELED.
+A batch's output dataset is validated at once (with `--batch-fail output-processing`,
+only `--batch-validation-time` after the batch is first seen COMPLETED: until then it is
+`processing`, without parts)."""
 from __future__ import annotations
 
 import re
@@ -61,7 +64,8 @@ class Dataset:
                 {"id": f"{self.id}-part-{index}", "name": f"part-{index}.avro",
                  "url": part_url(self.id, index), "size_bytes": len(part),
                  "num_rows": self.rows[index]}
-                for index, part in enumerate(self.parts)]
+                for index, part in enumerate(self.parts)
+            ] if self.status(now) == "validated" else []
         return shown
 
 
@@ -138,7 +142,9 @@ class Batch:
         count = max(1, min(self.settings.parts, len(records) or 1))
         size = -(-len(records) // count) if records else 0
         chunks = [records[i * size:(i + 1) * size] for i in range(count)]
-        return Dataset(self.output_id, f"{self.name}-output", OUTPUT_TYPE, 0.0,
+        ready = (time.monotonic() + self.settings.validation_time
+                 if "output-processing" in self.settings.faults else 0.0)
+        return Dataset(self.output_id, f"{self.name}-output", OUTPUT_TYPE, ready,
                        parts=[avro_file(chunk) for chunk in chunks],
                        rows=[len(chunk) for chunk in chunks])
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FAULTS = ("validation", "failed", "create-502", "create-502-after", "delete-500")
+FAULTS = ("validation", "failed", "create-502", "create-502-after", "delete-500",
+          "output-processing")
 MAX_RECORD_FAULTS = 1_000_000_000
 
 
@@ -12,7 +13,10 @@ class BatchStubSettings:
     """How the stub runs remote batches: `time` seconds from create to the end (half
     QUEUED, half IN_PROGRESS), `validation_time` seconds of dataset validation, the output
     in `parts` Avro files; `faults` from FAULTS; `missing` records left out of the output
-    and `errored` records answered with an error instead of a body."""
+    and `errored` records answered with an error instead of a body. With the fault
+    `output-processing`, a COMPLETED batch's output dataset stays `processing`, without
+    parts, for `validation_time` seconds after it is first shown (as the live service
+    was recorded doing)."""
 
     time: float = 1.0
     validation_time: float = 0.2

@@ -3,41 +3,43 @@ lines written as local `batch` writes them (docs/remote-batch.md).
 
 Upload the records, wait for the dataset's validation, create the batch (once: a create
 that got no clear answer is looked for by name before another is sent), poll it with
-backoff, download every output part (its records spilled to disk by input position:
-spill.py) and write one result line per input line, in input order, as a stream. Each id
-the service gives is saved in the state file the moment it exists (state.py), so a rerun
-of the same command continues where a killed one stopped.
+backoff, wait for its output dataset's validation, download every output part (its
+records spilled to disk by input position: spill.py) and write one result line per input
+line, in input order, as a stream. Each id the service gives is saved in the state file
+the moment it exists (state.py), so a rerun of the same command continues where a killed
+one stopped; the state file goes only once every result line is written.
+
+The whole run holds the lock on `-o FILE` (`FILE.lock`, the lock a conversation has,
+removed at the end: state.OutputLock), so two runs on one FILE make one batch: the
+second waits, then finds the first one's results. A FILE that already holds results is
+never replaced by a new batch without `overwrite`.
 """
 from __future__ import annotations
 
 import os
 import stat
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
-from cohere_cli.base.atomic_write import sync_directory
 from cohere_cli.base.errors import (
     CohereChatError,
     ExitCode,
     InputError,
-    LocalWriteError,
+    LockTimeoutError,
     NetworkError,
     RateLimitError,
     ServiceError,
     UsageError,
 )
-from cohere_cli.batch.output import refuse_same_file
+from cohere_cli.batch.output import refuse_results, refuse_same_file
 from cohere_cli.batch.remote.cleanup import batch_datasets, delete_datasets
+from cohere_cli.batch.remote.collect import REFUSED, download, missing_text, poll, write_results
 from cohere_cli.batch.remote.prepare import LineSource, input_digest, prepare
-from cohere_cli.batch.remote.records import failure_line, result_line
-from cohere_cli.batch.remote.spill import Spill, in_order
-from cohere_cli.batch.remote.state import RemoteState, StateFiles, new_name
+from cohere_cli.batch.remote.state import OutputLock, RemoteState, StateFiles, new_name
 from cohere_cli.batch.summary import Summary
 from cohere_cli.chat.usage import Prices
 from cohere_cli.settings.names import time_limit
@@ -46,11 +48,10 @@ from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import Deadline
 from cohere_cli.wire.retry import retry_wait
 
-POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.2, 1.5, 30.0  # seconds between status reads
 CREATE_ATTEMPTS = 4
 DONE = ("BATCH_STATUS_COMPLETED", "BATCH_STATUS_FAILED", "BATCH_STATUS_CANCELED")
-REFUSED = ("failed", "skipped", "unknown")
-PIP_HINT = "pip install 'cohere-chat[remote]'"
+OVERWRITE_HINT = ("--overwrite submits a new batch of every line (billed again); or give "
+                  "another -o FILE")
 
 
 class DatasetRejected(CohereChatError):
@@ -72,6 +73,8 @@ class RemoteJob:
     attach: str | None = None  # a batch submitted before: wait for it and collect
     max_time: float | None = None  # --max-time: the longest wait; the batch goes on after
     keep_datasets: bool = False  # --keep-datasets: leave the input and output on the account
+    overwrite: bool = False  # -o FILE may hold results: a new batch replaces them
+    lock_timeout: float = 300.0  # how long to wait for another run's lock on -o FILE
 
 
 @dataclass
@@ -85,28 +88,15 @@ class Outcome:
 Progress = Callable[[dict[str, Any], Summary], None]
 
 
-def require_fastavro() -> None:
-    """The output parts are Avro: without fastavro, stop before anything is sent."""
-    try:
-        import fastavro  # noqa: F401
-    except ImportError:
-        raise UsageError("batch --remote needs fastavro to read the results",
-                         hint=f"install it: {PIP_HINT}") from None
-
-
 def _state(job: RemoteJob, stdin: IO[bytes] | None, files: StateFiles,
-           note: Callable[[str], None]) -> RemoteState:
-    """The saved state, checked against the input; or a new one, the lines converted."""
+           note: Callable[[str], None], api: BatchAPI) -> RemoteState:
+    """The saved state, checked against the input; or a new one, the lines converted
+    (never over results FILE holds, unless `overwrite`)."""
     state = files.read()
+    if state is None and not job.overwrite:
+        refuse_results(files.output, OVERWRITE_HINT)
     if job.attach is not None:
-        if state is not None and state.batch_id not in (None, job.attach):
-            raise UsageError(f"{files.state} is the state of batch {state.batch_id}, not "
-                             f"{job.attach}", hint="give another -o FILE")
-        if state is None or not files.index.exists():
-            with _input(job.lines.input_path, stdin) as stream:
-                found = prepare(job.lines, stream, files, write_upload=False)
-            state = RemoteState("", found.input_sha256, found.model, found.records)
-        return files.write(state.but(batch_id=job.attach))
+        return _attached(job, stdin, files, state, api)
     if state is not None:
         with _input(job.lines.input_path, stdin) as stream:
             digest = input_digest(stream, "stdin" if stdin else job.lines.input_path)
@@ -122,6 +112,24 @@ def _state(job: RemoteJob, stdin: IO[bytes] | None, files: StateFiles,
                                    found.model, found.records))
 
 
+def _attached(job: RemoteJob, stdin: IO[bytes] | None, files: StateFiles,
+              state: RemoteState | None, api: BatchAPI) -> RemoteState:
+    """The state of `--attach ID`: the batch is read first, so an ID the service does
+    not know (a typo, a 404) is never written into the state file."""
+    attach = job.attach or ""
+    if state is not None and state.batch_id not in (None, attach):
+        raise UsageError(f"{files.state} is the state of batch {state.batch_id}, not "
+                         f"{attach}", hint="give another -o FILE")
+    if state is not None and state.batch_id == attach and files.index.exists():
+        return state
+    api.batch(attach)  # a batch ID that is not there stops here, nothing written
+    if state is None or not files.index.exists():
+        with _input(job.lines.input_path, stdin) as stream:
+            found = prepare(job.lines, stream, files, write_upload=False)
+        state = RemoteState("", found.input_sha256, found.model, found.records)
+    return files.write(state.but(batch_id=attach))
+
+
 def _refuse_output(output: Path, input_path: str, stdin: IO[bytes] | None) -> None:
     """-o FILE is replaced whole at the end: it may be a new or a regular file (not a
     device such as /dev/full, not a folder), and never the input under another name."""
@@ -132,6 +140,9 @@ def _refuse_output(output: Path, input_path: str, stdin: IO[bytes] | None) -> No
     if not stat.S_ISREG(written.st_mode):
         raise UsageError(f"{output} is not a regular file",
                          hint="batch --remote replaces -o FILE whole: give a file's path")
+    if not os.access(output, os.W_OK):
+        raise InputError(str(output), "the file is read-only; batch --remote replaces it "
+                         "whole at the end")
     if stdin is not None:
         refuse_same_file(stdin, output, None)
         return
@@ -153,29 +164,42 @@ def _input(path: str, stdin: IO[bytes] | None) -> AbstractContextManager[IO[byte
 
 def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
                    log: Callable[[str], None], note: Callable[[str], None]) -> Outcome:
-    """Submit (or continue) the batch; unless detached, wait and write the results."""
-    _refuse_output(Path(job.output), job.lines.input_path, stdin)
-    files = StateFiles(Path(job.output))
-    summary = Summary(to_file=True, from_stdin=stdin is not None)
-    state = _state(job, stdin, files, note)
-    summary.total = state.records
+    """Submit (or continue) the batch; unless detached, wait and write the results. The
+    whole run holds the lock on -o FILE."""
+    output = Path(job.output)
+    _refuse_output(output, job.lines.input_path, stdin)
     deadline = time_limit(job.max_time).start()
-    with BatchAPI(job.connection, log, deadline) as api:
+    with (_locked(output, job.lock_timeout, deadline),
+          BatchAPI(job.connection, log, deadline) as api):
+        files = StateFiles(output)
+        state = _state(job, stdin, files, note, api)
+        summary = Summary(to_file=True, from_stdin=stdin is not None, total=state.records)
         if state.records and state.batch_id is None:
             state = _submit(api, files, state, job.connection.max_wait, deadline)
         if job.detach:
             return Outcome(state.batch_id or "")
         batch = (_wait(api, state.batch_id, progress, summary, deadline)
                  if state.records else {})
-        spill = _download(api, batch, files)
-    with spill:
-        _write_results(job, files, spill, _missing_text(batch), summary)
-    files.remove()
-    if not job.keep_datasets:  # every line is written: no prompt or reply stays (cleanup.py)
+        with download(api, batch, files, deadline) as spill:
+            write_results(files, spill, missing_text(batch), summary, job.raw, job.prices)
+        files.remove()  # every result line is in FILE: nothing is left to continue
+    if not job.keep_datasets and not job.detach:  # every line is written (cleanup.py)
         with BatchAPI(job.connection, log) as api:
             delete_datasets(api, batch_datasets(batch, state.dataset_id),
                             lambda text: note(f"warning: {text}"))
     return Outcome(state.batch_id or "", summary)
+
+
+@contextmanager
+def _locked(output: Path, timeout: float, deadline: Deadline) -> Iterator[None]:
+    """The lock on -o FILE (state.OutputLock), waited for at most `timeout` and never
+    past --max-time."""
+    try:
+        with OutputLock(output, deadline.cap(timeout)):
+            yield
+    except LockTimeoutError:
+        deadline.check(f"waiting for another run's lock on {output}")
+        raise
 
 
 def _submit(api: BatchAPI, files: StateFiles, state: RemoteState,
@@ -213,25 +237,10 @@ def _find(api: BatchAPI, name: str) -> str | None:
     return None
 
 
-def _poll(read: Callable[[], dict[str, Any]], ended: Callable[[dict[str, Any]], bool],
-          deadline: Deadline, what: str) -> dict[str, Any]:
-    """READ until ENDED says so, the waits growing; past the deadline, exit 7 with the
-    state file kept (the batch goes on at Cohere: the same command collects it later)."""
-    delay = POLL_FIRST
-    while True:
-        value = read()
-        if ended(value):
-            return value
-        time.sleep(deadline.cap(delay))
-        deadline.check(f"waiting for {what}; it goes on at Cohere: run the same command "
-                       "again to collect it")
-        delay = min(delay * POLL_GROWTH, POLL_MAX)
-
-
 def _validated(api: BatchAPI, files: StateFiles, dataset_id: str, deadline: Deadline) -> None:
-    dataset = _poll(lambda: api.dataset(dataset_id),
-                    lambda d: d.get("validation_status") in ("validated", *REFUSED),
-                    deadline, f"the validation of dataset {dataset_id}")
+    dataset = poll(lambda: api.dataset(dataset_id),
+                   lambda d: d.get("validation_status") in ("validated", *REFUSED),
+                   deadline, f"the validation of dataset {dataset_id}")
     status = dataset.get("validation_status")
     if status in REFUSED:
         files.remove()  # nothing to continue: a rerun uploads the corrected lines
@@ -248,85 +257,5 @@ def _wait(api: BatchAPI, batch_id: str | None, progress: Progress,
         progress(batch, summary)
         return batch
 
-    return _poll(read, lambda b: b.get("status") in DONE, deadline, f"batch {batch_id}")
+    return poll(read, lambda b: b.get("status") in DONE, deadline, f"batch {batch_id}")
 
-
-def _missing_text(batch: dict[str, Any]) -> str:
-    status = str(batch.get("status", "")).removeprefix("BATCH_STATUS_")
-    reason = batch.get("status_reason")
-    ended = f"the batch ended {status}" + (f" ({reason})" if reason else "")
-    return f"{ended}; the Batch API returned no result for this line"
-
-
-def _download(api: BatchAPI, batch: dict[str, Any], files: StateFiles) -> Spill:
-    """Every output part, its records (as JSON) spilled by input position."""
-    spill = Spill(files.spill)
-    try:
-        output_id = batch.get("output_dataset_id")
-        if output_id:
-            _claim_positions(spill, files)
-            for number, part in enumerate(api.output_parts(str(output_id))):
-                _read_part(api, str(part.get("url", "")), files.part(number), number, spill)
-    except BaseException:
-        spill.close()
-        raise
-    return spill
-
-
-def _claim_positions(spill: Spill, files: StateFiles) -> None:
-    """Each sent line's custom_id at its position in the index."""
-    try:
-        with open(files.index, "rb") as index:
-            for position, entry_line in enumerate(index):
-                key = orjson.loads(entry_line).get("custom_id")
-                if key is not None:
-                    spill.claim(key, position)
-    except OSError as exc:
-        raise InputError(str(files.index), f"cannot read: {exc.strerror}") from None
-
-
-def _read_part(api: BatchAPI, url: str, path: Path, number: int, spill: Spill) -> None:
-    import fastavro
-
-    api.download(url, str(path))
-    try:
-        with open(path, "rb") as handle:
-            for record in fastavro.reader(handle):
-                if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
-                    spill.put(record["custom_id"], api.hidden(orjson.dumps(record)))
-    except (ValueError, EOFError, TypeError) as exc:  # fastavro's errors for a bad file
-        raise NetworkError(f"output part {number + 1} is not a readable Avro file "
-                           f"({type(exc).__name__})", "run the command again") from None
-    path.unlink(missing_ok=True)  # read: its disk space goes before the next part's
-
-
-def _write_results(job: RemoteJob, files: StateFiles, spill: Spill, missing: str,
-                   summary: Summary) -> None:
-    """FILE replaced by one result line per input line, in input order, as a stream."""
-    temporary = files.output.with_name(files.output.name + ".remote.result")
-    try:
-        _write_lines(job, files, spill, missing, summary, temporary)
-        os.replace(temporary, files.output)
-    except OSError as exc:
-        raise LocalWriteError(f"{files.output}: cannot write: {exc.strerror or exc}",
-                              hint="the batch's results stay on the service: run the "
-                              "command again") from None
-    sync_directory(files.output.parent)
-
-
-def _write_lines(job: RemoteJob, files: StateFiles, spill: Spill, missing: str,
-                 summary: Summary, temporary: Path) -> None:
-    with open(files.index, "rb") as index, open(temporary, "wb") as out:
-        for entry_line, record in zip(index, in_order(spill), strict=False):  # no end
-            entry = orjson.loads(entry_line)
-            line, line_id = entry["line"], entry["id"]
-            if "error" in entry:
-                result = failure_line(line, line_id, entry["error"])
-            elif record is None:
-                result = failure_line(line, line_id, missing)
-            else:
-                result = result_line(line, line_id, orjson.loads(record), job.raw, job.prices)
-            out.write(orjson.dumps(result) + b"\n")
-            summary.count(result)
-        out.flush()
-        os.fsync(out.fileno())

@@ -10,8 +10,10 @@ output records by input position). All are removed once FILE is written.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import secrets
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import orjson
 
 from cohere_cli.base.atomic_write import replace_whole
 from cohere_cli.base.errors import InputError, LocalWriteError
+from cohere_cli.conversation.file import ConversationLock
 
 VERSION = 1
 
@@ -59,18 +62,19 @@ class StateFiles:
         return self.output.with_name(f"{self.output.name}.remote.part-{number}.avro")
 
     def read(self) -> RemoteState | None:
-        """The saved state; None when there is none."""
+        """The saved state, every field checked (a wrong one is an InputError naming it,
+        the file kept: it may hold the id of a batch that is paid for); None when there
+        is none."""
         try:
             data = orjson.loads(self.state.read_bytes())
-            if data.get("version") != VERSION:
-                raise InputError(str(self.state), "written by another version; delete it")
-            return RemoteState(**data)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise InputError(str(self.state), f"cannot read: {exc.strerror}") from None
-        except (orjson.JSONDecodeError, TypeError, AttributeError):
-            raise InputError(str(self.state), "not a remote batch state file") from None
+        except orjson.JSONDecodeError:
+            raise InputError(str(self.state), "not a remote batch state file (not JSON); "
+                             + KEEP_HINT) from None
+        return checked_state(data, str(self.state))
 
     def write(self, state: RemoteState) -> RemoteState:
         """Replace the state file atomically (a temporary file synced, then renamed, then
@@ -86,6 +90,89 @@ class StateFiles:
             if path.name.startswith(prefix):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+
+
+KEEP_HINT = ("fix it, or delete it to start anew (a new batch is billed again; "
+             "cohere-chat batches list shows the account's batches)")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+ID_TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,512}")  # an id the service gave, on one line
+
+
+def _field_problem(name: str, value: Any) -> str | None:
+    """Why VALUE cannot be the state's field NAME; None when it can."""
+    if name == "version":
+        return None if value == VERSION and type(value) is int else (
+            f"must be {VERSION} (written by another version?)")
+    if name == "creating":
+        return None if isinstance(value, bool) else "must be true or false"
+    if name == "records":
+        return None if type(value) is int and value >= 0 else "must be a whole number"
+    if name == "input_sha256":
+        return None if isinstance(value, str) and SHA256.fullmatch(value) else (
+            "must be 64 hexadecimal digits")
+    if name in ("dataset_id", "batch_id"):
+        return None if value is None or (isinstance(value, str) and ID_TEXT.fullmatch(
+            value)) else "must be an id (a string on one line) or null"
+    if name == "model":
+        return None if isinstance(value, str) and value else "must be a model's name"
+    return None if isinstance(value, str) else "must be a string"  # name
+
+
+def checked_state(data: Any, source: str) -> RemoteState:
+    """The state a state file's JSON holds: each field of the type it must have, and
+    no record count that cannot be (none uploaded, yet a dataset or a batch)."""
+    def wrong(problem: str) -> InputError:
+        return InputError(source, f"{problem}; {KEEP_HINT}")
+
+    if not isinstance(data, dict):
+        raise wrong("not a remote batch state file (not a JSON object)")
+    known = sorted((item.name for item in fields(RemoteState)), key=lambda n: n != "version")
+    for name in data:
+        if name not in known:
+            raise wrong(f"unknown field {_shown(name)}")
+    for name in known:  # every one: the file is always written whole
+        if name not in data:
+            raise wrong(f"the field {name!r} is missing")
+        if problem := _field_problem(name, data[name]):
+            raise wrong(f"the field {name!r} {problem} (it is {_shown(data[name])})")
+    state = RemoteState(**data)
+    if state.records == 0 and (state.dataset_id or state.batch_id or state.creating):
+        raise wrong("the field 'records' is 0, yet records were uploaded")
+    return state
+
+
+def _shown(value: Any) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class OutputLock(ConversationLock):
+    """The lock of a run on -o FILE: a conversation's (`FILE.lock`, O_NOFOLLOW, flock,
+    waited for up to --lock-timeout), whose file its holder removes when it is done, so
+    nothing is left beside FILE. Safe, as each taker checks, once it holds the flock, that
+    FILE.lock is still the file it locked; if a holder removed it meanwhile, it takes the
+    lock anew."""
+
+    def __enter__(self) -> OutputLock:
+        while True:
+            super().__enter__()
+            if self._still_there():
+                return self
+            super().__exit__(None, None, None)
+
+    def _still_there(self) -> bool:
+        try:
+            held = os.fstat(self._fd) if self._fd is not None else None
+            named = os.stat(self.path, follow_symlinks=False)
+        except OSError:
+            return False
+        return held is not None and os.path.samestat(held, named)
+
+    def __exit__(self, *error: Any) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)  # under the flock: a waiter finds it gone, and retries
+        super().__exit__(*error)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -20,8 +20,9 @@ from cohere_cli.cli.from_flags import (
 )
 from cohere_cli.cli.options import (
     PER_MINUTE,
+    SECONDS,
+    batch_history_options,
     connection_options,
-    history_options,
     message_options,
     preset_option,
     request_options,
@@ -47,9 +48,15 @@ if TYPE_CHECKING:
 @click.option("--raw", is_flag=True, help="Add the whole response to each result.")
 @click.option("--resume", is_flag=True,
               help="Skip ids that already succeeded in --output FILE; retry the rest.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the results --output FILE already holds: send every line again "
+              "(without it, or --resume, such a FILE is refused).")
+@click.option("--lock-timeout", type=SECONDS, default=300, show_default=True, metavar="SECONDS",
+              help="With --remote: how long to wait for another run's lock on --output FILE "
+              "(at most 86400).")
 @message_options
 @preset_option
-@history_options
+@batch_history_options
 @request_options
 @run_options
 @connection_options
@@ -59,18 +66,24 @@ def batch(flags: BatchFlags, streams: Streams) -> int:
     """Send many requests from JSONL; write one result line per input line."""
     from cohere_cli.cli.console import Console
     from cohere_cli.cli.runs import RunLog
+    from cohere_cli.cli.stop_signals import as_ctrl_c
 
     console = Console.of(streams)
     runlog = RunLog("batch", flags.settings.log)
-    return runlog.run(console, lambda: _batch(flags, streams, console, runlog))
+    with as_ctrl_c():  # SIGTERM and SIGHUP stop it as Ctrl-C does
+        return runlog.run(console, lambda: _batch(flags, streams, console, runlog))
 
 
 def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog) -> int:
     from cohere_cli.batch.run import BatchJob, run_batch_job
     from cohere_cli.cli.batch_report import progress_reporter, report_summary
 
-    if flags.resume and not flags.output:
-        raise UsageError("--resume needs -o/--output FILE")
+    for flag, given in (("--resume", flags.resume), ("--overwrite", flags.overwrite)):
+        if given and not flags.output:
+            raise UsageError(f"{flag} needs -o/--output FILE")
+    if flags.resume and flags.overwrite:
+        raise UsageError("--resume and --overwrite cannot go together",
+                         hint="--resume keeps the results in FILE, --overwrite replaces them")
     remote = run_remote(flags, streams, console, runlog)
     if remote is not None:
         return remote
@@ -84,7 +97,8 @@ def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog
     runlog.use(settings)
     param_warnings(flags.request.params, console)
     job = BatchJob(
-        input_path=input_path, output=flags.output, resume=flags.resume, jobs=flags.jobs,
+        input_path=input_path, output=flags.output, resume=flags.resume,
+        overwrite=flags.overwrite, jobs=flags.jobs,
         rpm=flags.rpm, ordered=not flags.unordered, raw=flags.raw, system=messages.system,
         system_file=messages.system_file, images=messages.images,
         image_detail=messages.image_detail, options=with_preset(flags.request, settings),
@@ -100,7 +114,7 @@ def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog
     runlog.record.usage = summary.usage
     runlog.record.totals = {"input": input_path, "output": flags.output, "ok": summary.ok,
                             "failed": summary.failed, "skipped": summary.skipped}
-    runlog.error = ("interrupted (Ctrl-C)" if summary.interrupted else
+    runlog.error = ("interrupted (Ctrl-C, SIGTERM or SIGHUP)" if summary.interrupted else
                     f"{summary.failed} of {summary.ok + summary.failed} lines failed")
     if summary.interrupted:
         return ExitCode.INTERRUPTED

@@ -21,6 +21,8 @@ class BatchFlags:
     unordered: bool
     raw: bool
     resume: bool
+    overwrite: bool
+    lock_timeout: float
     remote: bool
     detach: bool
     attach: str | None

@@ -72,6 +72,18 @@ def _check_flags(flags: BatchFlags) -> str:
     return output
 
 
+def require_fastavro() -> None:
+    """The output parts are Avro: without fastavro, stop before anything is sent, saying
+    how to add it to this install."""
+    try:
+        import fastavro  # noqa: F401
+    except ImportError:
+        from cohere_cli.cli.hints import install_hint
+
+        raise UsageError("batch --remote needs fastavro to read the results",
+                         hint=install_hint("fastavro")) from None
+
+
 def run_remote(flags: BatchFlags, streams: Streams, console: Console,
                runlog: RunLog) -> int | None:
     """Run `batch` on the Batch API when asked to (its exit status); None: run it here."""
@@ -80,7 +92,7 @@ def run_remote(flags: BatchFlags, streams: Streams, console: Console,
             raise UsageError("--detach needs --remote")
         return None
     from cohere_cli.batch.remote.prepare import LineSource
-    from cohere_cli.batch.remote.run import RemoteJob, require_fastavro
+    from cohere_cli.batch.remote.run import RemoteJob
 
     output = _check_flags(flags)
     input_path, messages = flags.input_path, flags.messages
@@ -98,7 +110,8 @@ def run_remote(flags: BatchFlags, streams: Streams, console: Console,
                        messages.image_detail)
     job = RemoteJob(lines, output, connection_of(settings, flags.connection, flags.jobs),
                     flags.raw, settings.prices, flags.detach, flags.attach, settings.max_time,
-                    flags.keep_datasets)
+                    flags.keep_datasets,
+                    flags.overwrite, flags.lock_timeout)
     runlog.record.model = job.lines.options.model or settings.model
     stdin = streams.stdin if input_path == "-" else None
     return _run(job, stdin, input_path, flags.connection.verbose, console, runlog)
@@ -108,10 +121,12 @@ def _run(job: RemoteJob, stdin: BinaryIO | None, input_path: str, verbose: bool,
          console: Console, runlog: RunLog) -> int:
     from cohere_cli.batch.remote.run import run_remote_job
     from cohere_cli.cli.batch_report import report_summary
+    from cohere_cli.cli.hints import batch_api_hints
 
     try:
-        outcome = run_remote_job(job, stdin, _progress(console),
-                                 logger(console, verbose), console.note)
+        with batch_api_hints(job.attach):
+            outcome = run_remote_job(job, stdin, _progress(console),
+                                     logger(console, verbose), console.note)
     except KeyboardInterrupt:
         console.clear_progress()
         console.note(f"interrupted: the batch goes on at Cohere; run the same command again "
@@ -176,7 +191,7 @@ class BatchIdFlags:
 
 
 def _api(flags: ConfigFlags, connection: ConnectionFlags, console: Console) -> BatchAPI:
-    """The Batch API, every call within --max-time (from now)."""
+    """The Batch API, every call within --max-time (from now); its errors get batch_api_hints."""
     from cohere_cli.settings.names import time_limit
     from cohere_cli.wire.batch_api import BatchAPI
 
@@ -193,9 +208,10 @@ def _api(flags: ConfigFlags, connection: ConnectionFlags, console: Console) -> B
 def list_command(flags: ListFlags, streams: Streams) -> int:
     """One batch a line: id, done/total, failed, status, name."""
     from cohere_cli.cli.console import Console, escape_line
+    from cohere_cli.cli.hints import batch_api_hints
 
     console = Console.of(streams)
-    with _api(flags.settings, flags.connection, console) as api:
+    with batch_api_hints(), _api(flags.settings, flags.connection, console) as api:
         for batch in api.batches():
             if flags.as_json:
                 console.out_json(batch)
@@ -213,9 +229,11 @@ def list_command(flags: ListFlags, streams: Streams) -> int:
 def show_command(flags: BatchIdFlags, streams: Streams) -> int:
     """The batch ID: status, counters, tokens (JSON, as the API sent it)."""
     from cohere_cli.cli.console import Console
+    from cohere_cli.cli.hints import batch_api_hints
 
     console = Console.of(streams)
-    with _api(flags.settings, flags.connection, console) as api:
+    with batch_api_hints(flags.batch_id), _api(flags.settings, flags.connection,
+                                               console) as api:
         console.out_json(api.batch(flags.batch_id))
     return console.written()
 
@@ -228,9 +246,11 @@ def show_command(flags: BatchIdFlags, streams: Streams) -> int:
 def cancel_command(flags: BatchIdFlags, streams: Streams) -> int:
     """Cancel the batch ID (while it is queued or running)."""
     from cohere_cli.cli.console import Console
+    from cohere_cli.cli.hints import batch_api_hints
 
     console = Console.of(streams)
-    with _api(flags.settings, flags.connection, console) as api:
+    with batch_api_hints(flags.batch_id, cancel=True), _api(flags.settings, flags.connection,
+                                                            console) as api:
         api.cancel(flags.batch_id)
     console.note(f"batch {flags.batch_id}: cancel requested")
     return ExitCode.OK

@@ -40,6 +40,7 @@ BATCH_STUB_OPTIONS: list[Callable[[F], F]] = [
                  metavar="RULE",
                  help="Batch API fault: validation, failed, create-502 (before creating), "
                  "create-502-after (after creating), delete-500 (every dataset delete), "
+                 "output-processing (a completed batch's output not validated yet), "
                  "missing=N or error=N (repeatable)."),
 ]
 
