@@ -65,6 +65,7 @@ EXIT_CODES = {
     ExitCode.INCOMPLETE: "the generation did not complete",
     ExitCode.BATCH_FAILED: "batch: some lines failed",
     ExitCode.NOT_SAVED: "a local write failed (stdout, the -c file, the batch -o file)",
+    ExitCode.BUDGET: "a budget ran out (--max-cost): no new request was started",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
     ExitCode.BROKEN_PIPE: "stdout was closed by its reader",
 }

@@ -14,20 +14,21 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
-from cohere_cli.base.errors import Fault, LocalWriteError, NetworkError, UsageError
+from cohere_cli.base.errors import Fault, LocalWriteError, NetworkError
 from cohere_cli.wire.api_client import (
     CHUNK_SIZE,
     CONNECT_TIMEOUT,
-    USER_AGENT,
     ApiClient,
     client_headers,
     parse_error_body,
     parse_json_body,
 )
 from cohere_cli.wire.connection import Connection, is_loopback
+from cohere_cli.wire.download import download
 from cohere_cli.wire.retry import monthly_limit_spent, retry_wait
 from cohere_cli.wire.status import error_for_status, is_retried_status
 
@@ -161,37 +162,21 @@ class BatchAPI:
         self._client.post_json(f"/v2/batches/{quote(batch_id, safe='')}:cancel", {})
 
     def download(self, url: str, path: str) -> int:
-        """A signed URL's body into the file PATH, streamed (no Authorization header);
-        its size."""
-        import requests
-
-        parts = urlsplit(url)
-        if parts.scheme != "https" and not (parts.scheme == "http"
-                                            and is_loopback(parts.hostname or "")):
-            raise UsageError(f"refusing to download an output part from {parts.scheme}://"
-                             f"{parts.hostname} (https only, or http to this machine)")
-        proxies: Any = dict.fromkeys(("http", "https", "all")) if is_loopback(
-            parts.hostname or "") else None
-        self._log(f"GET {parts.scheme}://{parts.netloc}{parts.path}")
+        """A signed URL's body into the file PATH, streamed (no Authorization header:
+        download.py); its size."""
         try:
-            with requests.get(url, stream=True, proxies=proxies,
-                              headers={"User-Agent": USER_AGENT},
-                              timeout=(CONNECT_TIMEOUT, self._connection.timeout),
-                              verify=self._connection.ca_bundle or True) as response:
-                if response.status_code >= 400:
-                    raise NetworkError(f"an output part could not be downloaded: HTTP "
-                                       f"{response.status_code}", "run the command again")
-                size = 0
-                with open(path, "wb") as out:
-                    for chunk in response.iter_content(CHUNK_SIZE):
-                        out.write(chunk)
-                        size += len(chunk)
-                return size
-        except requests.RequestException as exc:
-            raise NetworkError(f"an output part could not be downloaded: "
-                               f"{type(exc).__name__}", "run the command again") from None
+            with open(path, "wb") as out:
+                return download(url, partial(_write, out, path), self._connection, self._log,
+                                what="an output part")
         except OSError as exc:
             raise LocalWriteError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _write(out: IO[bytes], path: str, chunk: bytes) -> None:
+    try:
+        out.write(chunk)
+    except OSError as exc:
+        raise LocalWriteError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _object(value: Any, key: str) -> dict[str, Any]:
