@@ -81,9 +81,23 @@ def history_turns(value: str | int) -> int:
     return whole_number(value, 0, MAX_HISTORY)
 
 
-def history_tokens(value: str | int) -> int:
-    """An estimated token budget for a request: a whole number from 1 (--history-tokens)."""
+AUTO = "auto"
+
+
+def token_count(value: str | int) -> int:
+    """A number of tokens: a whole number from 1 (the stub's --context-limit)."""
     return whole_number(value, 1, MAX_HISTORY)
+
+
+def history_tokens(value: str | int) -> int | str:
+    """A token budget for a request: a whole number from 1, or `auto`, the model's own
+    context (--history-tokens)."""
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return token_count(value)
+    except ValueProblem:
+        raise ValueProblem(f"must be a whole number from 1 to {MAX_HISTORY} or auto") from None
 
 
 BOOLEANS = {"yes": True, "true": True, "on": True, "1": True,

@@ -16,6 +16,7 @@ from cohere_cli.base.errors import (
     TimeLimitError,
     ToolRoundsError,
 )
+from cohere_cli.chat.context import ModelContext, prepare
 from cohere_cli.chat.media import attach_images, image_blocks
 from cohere_cli.chat.messages import MessageInputs, NewInput, assemble_messages, read_input
 from cohere_cli.chat.request import RequestOptions, build_request
@@ -24,6 +25,7 @@ from cohere_cli.chat.run_log import RunRecord
 from cohere_cli.chat.tools import ToolSettings, run_tool_calls
 from cohere_cli.conversation.file import ConversationLock, read_history, save_conversation
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
+from cohere_cli.conversation.window import leave_out
 from cohere_cli.settings.names import time_limit
 from cohere_cli.settings.presets import apply_preset
 from cohere_cli.wire.api_client import ApiClient, parse_json_body
@@ -74,6 +76,7 @@ class SendPlan:
     tools: ToolSettings = field(default_factory=ToolSettings)
     history: HistoryLimits = field(default_factory=HistoryLimits)
     max_time: float | None = None  # --max-time: the whole send, tool rounds included
+    context: ModelContext | None = None  # the model's context (chat/context.py); None: unused
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,20 @@ def _build(
     return _Turn(assembled.messages, assembled.new_count, body)
 
 
+def _to_model(plan: SendPlan, context: ModelContext, turn: _Turn, fit: HistoryFit,
+              deadline: Deadline) -> _Turn:
+    """Refuse an input over the model's context; the window of --history-tokens auto."""
+    preset = plan.options.preset
+    own = leave_out(turn.messages, turn.new_count, len(turn.messages)).messages
+    limits = prepare(context, fit.limits, turn.body, apply_preset(preset, own).messages,
+                     apply_preset(preset, turn.messages).messages, deadline)
+    if limits == fit.limits:
+        return turn
+    fit.limits = limits
+    sent = fit.window(turn.messages, turn.new_count).messages
+    return replace(turn, body={**turn.body, "messages": apply_preset(preset, sent).messages})
+
+
 def _exchange_messages(
     plan: SendPlan, body: dict[str, Any], sink: ReplySink, log: Callable[[str], None],
     live: _Live, messages: list[dict[str, Any]],
@@ -273,6 +290,8 @@ def run_send(
     with _locked(None if dry_run else path, plan.lock_timeout, live.deadline):
         history = read_history(path) if path else []
         turn = _build(plan, history, fit, new)
+        if plan.context is not None:
+            turn = _to_model(plan, plan.context, turn, fit, live.deadline)
         if dry_run:
             live.record.sent(turn.body)
             sink.body(turn.body)

@@ -17,6 +17,7 @@ from cohere_cli.cli.commands.info import config_command, help_command, models
 from cohere_cli.cli.commands.presets import presets
 from cohere_cli.cli.commands.send import send
 from cohere_cli.cli.commands.stub import stub
+from cohere_cli.cli.commands.tokens import tokens
 from cohere_cli.cli.group import DefaultGroup
 
 
@@ -38,7 +39,7 @@ def cli() -> None:
     """
 
 
-for _command in (send, batch, batches, models, presets, config_command, help_command, completion,
-                 stub):
+for _command in (send, batch, batches, models, tokens, presets, config_command, help_command,
+                 completion, stub):
     cli.add_command(_command)
 complete_names(cli)

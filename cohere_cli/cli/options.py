@@ -72,7 +72,8 @@ PER_MINUTE = Checked("n", values.per_minute)  # for batch --rpm (not NaN, not in
 BASE_URL = Checked("url", values.base_url, "bad base URL {value!r}: it {problem}")
 HEADER_TEXT = Checked("text", values.header_text)
 HISTORY_TURNS = Checked("n", values.history_turns)
-HISTORY_TOKENS = Checked("n", values.history_tokens)
+HISTORY_TOKENS = Checked("n|auto", values.history_tokens)
+TOKEN_COUNT = Checked("n", values.token_count)
 
 
 def _choice(*names: str) -> click.Choice[str]:
@@ -172,9 +173,10 @@ HISTORY_OPTIONS = [
                  help="Send only the last N turns of the history (a turn starts at a user "
                  "message; the system message and the new input always go; -c FILE keeps "
                  "everything)."),
-    click.option("--history-tokens", type=HISTORY_TOKENS, metavar="N",
+    click.option("--history-tokens", type=HISTORY_TOKENS, metavar="N|auto",
                  help="Send the most recent whole turns that fit in about N tokens, the new "
-                 "input included (an estimate: see LONG CONVERSATIONS in cohere-chat(1))."),
+                 "input included (an estimate: see LONG CONVERSATIONS in cohere-chat(1)); "
+                 "auto: the model's context, less room for the reply."),
     click.option("--fit/--no-fit", default=None,
                  help="On a 'too many tokens' 400, leave out older turns and send again "
                  "(at most 4 more times)."),

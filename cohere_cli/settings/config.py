@@ -47,7 +47,7 @@ class ConfigFlags:
     client_name: str | None = None
     model: str | None = None
     history_turns: int | None = None
-    history_tokens: int | None = None
+    history_tokens: int | str | None = None  # a number, or "auto"
     fit: bool | None = None
     max_time: float | None = None
     log: str | None = None
@@ -70,7 +70,7 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     history_turns: int | None = None  # None: the whole history
-    history_tokens: int | None = None  # None: no token budget
+    history_tokens: int | str | None = None  # None: no token budget; "auto": the model's
     fit: bool = False
     max_time: float | None = None  # --max-time; None: no limit
     log: Path | None = None  # the run log; None: none

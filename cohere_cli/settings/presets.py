@@ -152,6 +152,8 @@ def _setting(key: str, item: Any, source: str) -> Any:
             raise InputError(source, f'"{key}" must be true or false')
         return item
     whole = key.startswith("history")
+    if key == "history_tokens" and item == values.AUTO:
+        return item
     if isinstance(item, bool) or not isinstance(item, int if whole else (int, float)):
         raise InputError(source, f'"{key}" must be a {"whole " if whole else ""}number')
     try:

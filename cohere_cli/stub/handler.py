@@ -20,7 +20,14 @@ from cohere_cli.chat import rules as rules
 from cohere_cli.stub import answers
 from cohere_cli.stub.events import Frame, sse_frames, stream_events
 from cohere_cli.stub.http_server import StubHTTPServer
-from cohere_cli.stub.models import models_page, unknown_model
+from cohere_cli.stub.models import (
+    DETAILS_PREFIX,
+    TOKENIZER_PATH,
+    model_details,
+    models_page,
+    tokenizer_file,
+    unknown_model,
+)
 from cohere_cli.stub.recorded_request import Headers, RecordedRequest
 from cohere_cli.stub.request_log import log_request
 from cohere_cli.stub.settings import FailRule, StubSettings
@@ -178,13 +185,22 @@ class RequestHandler(BaseHTTPRequestHandler):
         batch = self.state.batches.answer(request)
         if batch is not None:
             return _Answer(batch.status, batch.body, content_type=batch.content_type)
-        if (request.method, url.path) not in (("POST", "/v2/chat"), ("GET", "/v1/models")):
+        if (request.method, url.path) == ("GET", TOKENIZER_PATH):
+            return self._tokenizer(request)
+        details = request.method == "GET" and url.path.startswith(DETAILS_PREFIX)
+        if (request.method, url.path) not in (("POST", "/v2/chat"), ("GET", "/v1/models")) \
+                and not details:
             return _json(404, {"message": f"stub: no route for {request.method} {url.path}"})
         if not _has_bearer(request.headers.get("Authorization")):
             return _json(401, {"message": "invalid api token"})
         settings = self.state.settings
         if url.path == "/v1/models":
             return _json(*models_page(parse_qs(url.query), settings.models))
+        if details:
+            scheme = "https" if self.server.tls is not None else "http"
+            origin = f"{scheme}://{request.headers.get('Host') or '127.0.0.1'}"
+            return _json(*model_details(url.path, origin, settings.models,
+                                        settings.context_limit))
         if problem := rules.body_problem(request.json):
             return _json(400, {"message": problem})
         if missing := unknown_model(request.json, settings.models):
@@ -200,6 +216,15 @@ class RequestHandler(BaseHTTPRequestHandler):
             return _Answer(200, orjson.dumps(response), response=response)
         except Exception as error:  # answered and logged, never dropped
             return _cannot_serve(position, error)
+
+    def _tokenizer(self, request: RecordedRequest) -> _Answer:
+        """The tokenizer file, as a public URL serves it: never with a key."""
+        if "Authorization" in request.headers:
+            return _json(400, {"message": "stub: a public file takes no Authorization header"})
+        try:
+            return _Answer(200, tokenizer_file())
+        except OSError as error:
+            return _cannot_serve(0, error)
 
     def _inject(self, rule: FailRule, request: RecordedRequest) -> None:
         if rule.kind == "status":

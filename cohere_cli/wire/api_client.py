@@ -259,8 +259,11 @@ class ApiClient:
         raw = self._read_body(response, deadline)
         return raw, parse_json_body(raw)
 
-    def get_json(self, path: str, params: Mapping[str, str]) -> Any:
-        return parse_json_body(self._read_body(self.request("GET", path, params=params)))
+    def get_json(
+        self, path: str, params: Mapping[str, str], deadline: Deadline = NO_DEADLINE
+    ) -> Any:
+        response = self.request("GET", path, params=params, deadline=deadline)
+        return parse_json_body(self._read_body(response, deadline))
 
     def post_stream(
         self, path: str, payload: Any, deadline: Deadline = NO_DEADLINE

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ModelsFlags:
-    """`models`: the output's form, and how to reach the API."""
+    """`models [MODEL]`: the output's form, and how to reach the API."""
 
+    model: str | None
     as_json: bool
     settings: ConfigFlags = field(metadata=part(ConfigFlags))
     connection: ConnectionFlags = field(metadata=part(ConnectionFlags))
@@ -42,17 +43,23 @@ class ConfigCommandFlags:
 
 
 @click.command(cls=CheckedCommand)
+@click.argument("model", required=False, metavar="[MODEL]")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line, as the API sent it.")
 @connection_options
 @typed(ModelsFlags)
 def models(flags: ModelsFlags, streams: Streams) -> int:
-    """List the chat-capable models, one name a line."""
+    """List the chat-capable models, one name a line; or MODEL's details."""
     from cohere_cli.chat.models import iter_models
     from cohere_cli.cli.render import Console, escape_line
     from cohere_cli.wire.api_client import ApiClient
 
     console = Console.of(streams)
     connection = connection_of(settings_of(flags.settings, console), flags.connection)
+    if flags.model is not None:
+        from cohere_cli.cli.model_info import show_details
+
+        return show_details(flags.model, flags.as_json, connection, console,
+                            logger(console, flags.connection.verbose))
     with ApiClient(connection, logger(console, flags.connection.verbose)) as client:
         for model in iter_models(client):
             if flags.as_json:

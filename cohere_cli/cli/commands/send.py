@@ -14,6 +14,7 @@ from cohere_cli.cli.from_flags import (
     connection_of,
     history_limits,
     logger,
+    model_context,
     param_warnings,
     read_stdin,
     settings_of,
@@ -210,6 +211,8 @@ def _send(flags: SendFlags, streams: Streams, console: Console, runlog: RunLog) 
                            flags.tool_timeout),
         history=history_limits(settings), max_time=settings.max_time,
     )
+    plan = replace(plan, context=model_context(plan.connection, console,
+                                               flags.connection.verbose, flags.dry_run))
     renderer = Renderer(console, OutputOptions(
         format=output_format, show_thinking=flags.show_thinking,
         show_citations=flags.show_citations, usage=flags.usage,
