@@ -15,6 +15,7 @@ MAX_PER_MINUTE = 1_000_000.0
 MAX_PORT = 65535
 MAX_HISTORY = 1_000_000_000  # turns or estimated tokens of history
 MAX_PRICE = 1_000_000.0  # USD per million tokens (price_input, price_output)
+MAX_COST = 1_000_000_000.0  # USD (--max-cost)
 
 
 class ValueProblem(ValueError):
@@ -51,6 +52,11 @@ def per_minute(value: str | float) -> float:
 def price(value: str | float) -> float:
     """USD per million billed tokens, from 0 (`price_input`, `price_output`)."""
     return seconds(value, maximum=MAX_PRICE, unit="USD per million tokens")
+
+
+def cost(value: str | float) -> float:
+    """A budget in USD, more than 0 (--max-cost, `max_cost`)."""
+    return seconds(value, positive=True, maximum=MAX_COST, unit="USD")
 
 
 def path_text(value: str) -> str:

@@ -16,6 +16,7 @@ from cohere_cli.base.errors import (
     TimeLimitError,
     ToolRoundsError,
 )
+from cohere_cli.chat.budget import Budget
 from cohere_cli.chat.context import ModelContext, prepare
 from cohere_cli.chat.media import attach_images, image_blocks
 from cohere_cli.chat.messages import MessageInputs, NewInput, assemble_messages, read_input
@@ -77,6 +78,7 @@ class SendPlan:
     history: HistoryLimits = field(default_factory=HistoryLimits)
     max_time: float | None = None  # --max-time: the whole send, tool rounds included
     context: ModelContext | None = None  # the model's context (chat/context.py); None: unused
+    budget: Budget | None = None  # --max-cost (chat/budget.py)
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,8 @@ def _exchange(
 ) -> dict[str, Any]:
     """Send one body, show the reply, and return the response (or raise a typed error)."""
     error_text = None
+    if plan.budget is not None:
+        plan.budget.check()
     sink.begin()
     live.record.sent(body)
     with ApiClient(plan.connection, log) as client:
@@ -160,6 +164,8 @@ def _exchange(
         else:
             response, raw = send_chat(client, body, live.deadline)
     live.record.answered(response)
+    if plan.budget is not None:
+        plan.budget.add_response(response)
     sink.finish(response, raw, streamed=plan.stream and raw is None)
     check_finish(response, error_text)
     return response

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from cohere_cli import PROGRAM
 
 if TYPE_CHECKING:
+    from cohere_cli.chat.budget import Budget
     from cohere_cli.chat.context import ModelContext
     from cohere_cli.chat.request import RequestOptions
     from cohere_cli.cli.options import ConnectionFlags
@@ -87,3 +88,18 @@ def model_context(connection: Connection, console: Console, verbose: bool,
 
     return ModelContext(connection, Cache(cache_folder(os.environ)), logger(console, verbose),
                         console.warning, offline, refuse)
+
+
+def budget_of(settings: Settings) -> Budget | None:
+    """--max-cost (or `max_cost`), with the profile's prices; exit 2 without them."""
+    from cohere_cli.base.errors import UsageError
+    from cohere_cli.chat.budget import Budget
+
+    if settings.max_cost is None:
+        return None
+    if settings.prices is None:
+        source = settings.sources.get("max_cost", "")
+        raise UsageError(f"--max-cost needs prices ({source}): a cost is counted from them",
+                         hint="set price_input and price_output (USD per million tokens) "
+                         "in the config")
+    return Budget(settings.max_cost, settings.prices)

@@ -72,6 +72,7 @@ PER_MINUTE = Checked("n", values.per_minute)  # for batch --rpm (not NaN, not in
 BASE_URL = Checked("url", values.base_url, "bad base URL {value!r}: it {problem}")
 HEADER_TEXT = Checked("text", values.header_text)
 HISTORY_TURNS = Checked("n", values.history_turns)
+COST = Checked("usd", values.cost)
 HISTORY_TOKENS = Checked("n|auto", values.history_tokens)
 TOKEN_COUNT = Checked("n", values.token_count)
 
@@ -188,6 +189,10 @@ RUN_OPTIONS = [
                  help="Stop past SECONDS of wall-clock time (exit 7): the whole send, its "
                  "retries, waits and tool rounds included; in batch, each line (at most "
                  "86400)."),
+    click.option("--max-cost", type=COST, metavar="USD",
+                 help="Start no new request once the finished ones cost USD (exit 11); needs "
+                 "price_input and price_output in the config. With batch --remote: refuse "
+                 "a batch whose estimate is over USD."),
     click.option("--log", type=FILE, metavar="FILE",
                  help="Append one JSON line about this run to FILE ($COHERE_CHAT_LOG): exit "
                  "status, model, usage, cost, time; never the key."),

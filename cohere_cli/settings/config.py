@@ -50,6 +50,7 @@ class ConfigFlags:
     history_tokens: int | str | None = None  # a number, or "auto"
     fit: bool | None = None
     max_time: float | None = None
+    max_cost: float | None = None
     log: str | None = None
     preset: str | None = None
 
@@ -73,6 +74,7 @@ class Settings:
     history_tokens: int | str | None = None  # None: no token budget; "auto": the model's
     fit: bool = False
     max_time: float | None = None  # --max-time; None: no limit
+    max_cost: float | None = None  # --max-cost USD; None: no budget
     log: Path | None = None  # the run log; None: none
     price_input: float | None = None  # USD per million billed tokens
     price_output: float | None = None
@@ -320,6 +322,7 @@ def load_settings(
         "history_tokens": _pick("history_tokens", flags.history_tokens, None, layers, in_preset),
         "fit": _pick("fit", flags.fit, None, layers, in_preset),
         "max_time": _pick("max_time", flags.max_time, None, layers, in_preset),
+        "max_cost": _pick("max_cost", flags.max_cost, None, layers),
         "log": _pick("log", flags.log, ("COHERE_CHAT_LOG", environ), layers),
         "price_input": _pick("price_input", None, None, layers),
         "price_output": _pick("price_output", None, None, layers),
@@ -346,6 +349,7 @@ def load_settings(
                                 values.history_tokens, None),
         fit=_checked("fit", picks["fit"], values.boolean, False),
         max_time=_checked("max_time", picks["max_time"], values.positive_seconds, None),
+        max_cost=_checked("max_cost", picks["max_cost"], values.cost, None),
         log=_log_path(picks["log"], config_dir),
         **_prices(picks["price_input"], picks["price_output"]),
         preset=preset,

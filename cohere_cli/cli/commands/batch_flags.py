@@ -24,6 +24,7 @@ class BatchFlags:
     remote: bool
     detach: bool
     attach: str | None
+    estimate: bool
     messages: MessageFlags = field(metadata=part(MessageFlags))
     request: RequestOptions = field(metadata=part(RequestOptions, leave=NOT_FLAGS))
     settings: ConfigFlags = field(metadata=part(ConfigFlags))

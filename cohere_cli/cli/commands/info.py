@@ -112,6 +112,7 @@ def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
         else str(settings.history_tokens),
         "fit": "yes" if settings.fit else "no",
         "max_time": "(no limit)" if settings.max_time is None else f"{settings.max_time:g}",
+        "max_cost": "(no budget)" if settings.max_cost is None else f"{settings.max_cost:g}",
         "log": "(none)" if settings.log is None else str(settings.log),
         "price_input": "(none)" if settings.price_input is None else f"{settings.price_input:g}",
         "price_output": "(none)" if settings.price_output is None
