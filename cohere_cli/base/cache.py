@@ -86,7 +86,8 @@ class Cache:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             replace_whole(path, data, 0o600)
         except OSError as exc:
-            return f"cannot write the cache in {path.parent}: {_reason(exc)}"
+            return (f"cannot write the cache in {self.folder} ({_reason(exc)}): what it "
+                    "would hold is fetched again next time")
         self._prune(path.parent, keep=path.name)
         return None
 

@@ -32,6 +32,8 @@ REPLY_RESERVE = 8192  # tokens left for the reply when the request sets no max_t
 CONTEXT_MARGIN = 0.05  # of the context length, left for the tokens the API adds
 ESTIMATE_SLACK = 1.25
 Message = dict[str, Any]
+NO_URL = "the model's details name no tokenizer_url"
+QUIET = (NOT_INSTALLED, NOT_CACHED, NO_URL)  # reasons for the estimate that are no failure
 
 
 class ModelContext:
@@ -42,13 +44,14 @@ class ModelContext:
     def __init__(self, connection: Connection, cache: Cache, log: Callable[[str], None],
                  warn: Callable[[str], None], offline: bool = False,
                  refuse: bool = True) -> None:
-        self.source = DetailsSource(connection, cache, log, warn)
+        self.source = DetailsSource(connection, cache, log, self.warn_once)
         self.connection, self.cache, self.log, self.warn = connection, cache, log, warn
         self.offline, self.refuse = offline, refuse
         self._lock = threading.Lock()
         self._details: dict[tuple[str, bool], tuple[ModelDetails | None, str | None]] = {}
         self._counters: dict[str, tuple[Counter, str | None]] = {}
         self._said: set[str] = set()
+        self._said_lock = threading.Lock()  # apart: a warning comes while _lock is held
 
     def details(self, model: str, fetch: bool = True, deadline: Deadline = NO_DEADLINE
                 ) -> tuple[ModelDetails | None, str | None]:
@@ -57,7 +60,7 @@ class ModelContext:
         with self._lock:
             if (model, fetch) not in self._details:
                 found = self.source.get(model, deadline) if fetch else (
-                    self.source.cached(model), "not cached")
+                    self.source.cached(model), NOT_CACHED)
                 self._details[(model, fetch)] = found
             return self._details[(model, fetch)]
 
@@ -73,20 +76,24 @@ class ModelContext:
     def _load(self, details: ModelDetails | None, why: str | None,
               deadline: Deadline) -> tuple[Counter, str | None]:
         if details is None:
-            return Counter(), f"no details of the model ({why})"
+            return self._estimate(why if why == NOT_CACHED else f"no details of the model ({why})")
         if details.tokenizer_url is None:
-            return Counter(), "the model's details name no tokenizer_url"
+            return self._estimate(NO_URL)
         tokenizer, problem = load_tokenizer(details.tokenizer_url, self.connection, self.cache,
-                                            deadline, self.log, self.warn, self.offline)
+                                            deadline, self.log, self.warn_once, self.offline)
         if tokenizer is None:
-            if problem not in (NOT_INSTALLED, NOT_CACHED):
-                self.warn_once(f"counting tokens with the estimate: {problem}")
-            return Counter(), problem
+            return self._estimate(problem or "")
         return Counter(tokenizer), None
+
+    def _estimate(self, why: str) -> tuple[Counter, str]:
+        """The estimate, and why: a failure is one warning (an expected reason is none)."""
+        if why not in QUIET:
+            self.warn_once(f"counting tokens with the estimate: {why}")
+        return Counter(), why
 
     def warn_once(self, text: str) -> None:
         """A warning, once a run however many lines meet it."""
-        with self._lock:
+        with self._said_lock:
             if text in self._said:
                 return
             self._said.add(text)

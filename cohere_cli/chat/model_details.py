@@ -105,7 +105,7 @@ class DetailsSource:
                                    orjson.dumps({"key": self._key(model), "details": value}))
         if problem and not self._warned:
             self._warned = True
-            self.warn(f"{problem}; the model's details are fetched again next time")
+            self.warn(problem)
 
     def get(self, model: str, deadline: Deadline = NO_DEADLINE
             ) -> tuple[ModelDetails | None, str | None]:

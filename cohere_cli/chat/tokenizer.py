@@ -29,7 +29,7 @@ PIECE = 16384  # characters a piece of a long text holds, about
 _CUT = re.compile(r"(?<=\S) (?=\S)")
 WHAT = "the tokenizer file"
 NOT_INSTALLED = "the tokenizer extra is not installed"
-NOT_CACHED = "the tokenizer is not cached (--dry-run downloads nothing)"
+NOT_CACHED = "not cached (--dry-run fetches nothing)"
 
 
 def shown_url(url: str) -> str:
@@ -121,5 +121,5 @@ def load_tokenizer(
         return None, f"{WHAT} at {shown_url(url)} is not a tokenizer"
     problem = cache.write(KIND, url, bytes(body))
     if problem:
-        warn(f"{problem}; the tokenizer is downloaded again next time")
+        warn(problem)
     return found, None

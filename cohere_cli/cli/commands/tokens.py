@@ -65,6 +65,7 @@ def tokens(flags: TokensFlags, streams: Streams) -> int:
     from dataclasses import replace
     from pathlib import Path
 
+    from cohere_cli.chat.context import QUIET
     from cohere_cli.chat.count_input import count_input
     from cohere_cli.chat.messages import MessageInputs
     from cohere_cli.chat.send import SendPlan
@@ -100,7 +101,7 @@ def tokens(flags: TokensFlags, streams: Streams) -> int:
         console.out_json(found.as_json())
     else:
         console.out(f"{found.input_tokens}\n".encode())
-        if not found.exact:
+        if not found.exact and found.estimate_why in QUIET:  # else a warning said why
             console.note(f"the count is an estimate: {found.estimate_why}")
     return console.written()
 
