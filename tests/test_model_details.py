@@ -162,7 +162,7 @@ def test_a_cache_folder_that_cannot_be_used_is_one_warning(
         folder.write_text("not a folder")
     else:
         folder = Path("/proc/cohere-chat-test")  # not writable, even by root
-    env = {"XDG_CACHE_HOME": str(folder)}
+    env: dict[str, str | None] = {"XDG_CACHE_HOME": str(folder)}
     for _ in range(2):  # nothing cached: each run fetches again, and says so once
         result = invoke(["tokens", "--json", "hello"], env=env)
         assert result.exit_code == 0
