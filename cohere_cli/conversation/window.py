@@ -12,7 +12,9 @@ history, only the part to send.
 `new_input_count(brought)`: the new input of what a run brings.
 `window(messages, new_count, turns=, tokens=)`: system + the most recent whole turns the
 budgets allow + new input. `leave_out(messages, new_count, count)`: all but the `count`
-oldest turns. `estimate_tokens(messages)`: the estimate below (the stub's too).
+oldest turns. `estimate_tokens(messages)`: the estimate below (the stub's too);
+`message_texts(message)`: the texts it counts, for a tokenizer to count exactly
+(chat/token_count.py); `window` takes such a count instead of the estimate.
 `parse_too_many_tokens(text)`: Cohere's 400 read. `fit_next(...)`: turns to leave out
 on the next try after that 400.
 
