@@ -59,7 +59,7 @@ BENCH_SDK ?= cohere
 bench:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet '.[remote]'
+	$(BENCH_VENV)/bin/python -m pip install --quiet '.[remote,tokenizer]'
 	$(if $(BENCH_SDK),$(BENCH_VENV)/bin/python -m pip install --quiet $(BENCH_SDK) \
 		|| echo "bench: $(BENCH_SDK) did not install: the SDK comparisons are left out")
 	cd benchmarks && ../$(BENCH_VENV)/bin/python bench.py $(BENCH_ARGS)

@@ -346,6 +346,53 @@ def bench_history(sizes: tuple[int, ...]) -> dict[str, float]:
     return figures
 
 
+def one_megabyte_of_text() -> str:
+    """About 1 MB of varied text: sentences of words drawn from a fixed list."""
+    import random
+
+    words = ("the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "incident",
+             "disk", "backup", "error", "summary", "yesterday", "on-call", "billing", "42",
+             "2026", "échelle", "naïve", "déjà-vu", '{"role":', '"user"}', "main()", "->")
+    draw = random.Random(27)
+    parts: list[str] = []
+    size = 0
+    while size < 1_000_000:
+        sentence = " ".join(draw.choice(words) for _ in range(draw.randrange(5, 25))) + ".\n"
+        parts.append(sentence)
+        size += len(sentence.encode())
+    return "".join(parts)
+
+
+def bench_token_count(runs: int = 5) -> dict[str, float]:
+    """Counting 1 MB of text with a tokenizer (issue 27): the stub's byte-level BPE, whose
+    small vocabulary makes more tokens a byte than a model's; in-process, median of
+    `runs` after one to warm up, and the whole `cohere-chat tokens` process on it."""
+    try:
+        from cohere_cli.chat.tokenizer import parse_tokenizer
+        from cohere_cli.stub.models import TOKENIZER_FILE
+        tokenizer = parse_tokenizer(TOKENIZER_FILE.read_bytes())
+    except ImportError:
+        print("bench: tokenizers is not installed: the token count is left out")
+        return {}
+    assert tokenizer is not None
+    text = one_megabyte_of_text()
+    tokenizer.count([text])
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        tokenizer.count([text])
+        seconds.append(time.perf_counter() - started)
+    figures = {"count 1 MB of text with the tokenizer: seconds": statistics.median(seconds)}
+    with tempfile.TemporaryDirectory() as name, stub() as url:
+        path = Path(name) / "text.txt"
+        path.write_text(text, encoding="utf-8")
+        env = {**env_for(url), "XDG_CACHE_HOME": name}
+        run([*CLI, "tokens"], path.read_bytes(), env)  # the details and tokenizer cached
+        figures["cohere-chat tokens < 1 MB (cached): seconds"] = statistics.median(
+            run([*CLI, "tokens"], path.read_bytes(), env) for _ in range(3))
+    return figures
+
+
 Check = tuple[str, float, float, str]  # what, measured, goal, "<=" or ">="
 
 
@@ -397,6 +444,9 @@ def earlier_checks(times: dict[str, Timing], figures: dict[str, float],
                    1.1, "<="))
     turns = [(float(k.split(", ")[1].split()[0]), v) for k, v in figures.items()
              if k.startswith("-c turn, ") and k.endswith(": seconds")]
+    counted = figures.get("count 1 MB of text with the tokenizer: seconds")
+    if counted is not None:
+        checks.append(("count 1 MB of text with the tokenizer: seconds", counted, 0.5, "<="))
     if len(turns) >= 2:  # linear in the file: the cost per MB does not grow with the file
         (small, small_s), (big, big_s) = turns[-2], turns[-1]
         checks.append((f"-c turn cost per MB, {big:g} MB / {small:g} MB file",
@@ -456,7 +506,8 @@ def main() -> None:
                **bench_remote_memory(tuple(options.remote_lines)),
                **bench_batch(options.batch_lines),
                **bench_memory(tuple(options.memory_lines)),
-               **bench_history(tuple(options.history_mb))}
+               **bench_history(tuple(options.history_mb)),
+               **bench_token_count()}
     print(f"cohere-chat benchmarks, {started}, {machine()}")
     print(f"\n| measurement ({options.runs} runs, interleaved) | median (p10-p90) |\n|---|---|")
     for name, values in times.items():

@@ -33,7 +33,8 @@ from cohere_cli.stub.settings import StubSettings, parse_fail_rule
 TEST_KEY = "co-test-0000-not-a-real-key"
 TEST_HEADER_VALUE = "gw-test-1111-not-a-real-header-value"  # a --header value: a secret too
 ROOT = Path(__file__).resolve().parent.parent
-ENV_PREFIXES = ("CO_", "COHERE_", "XDG_CONFIG_HOME", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+ENV_PREFIXES = ("CO_", "COHERE_", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "REQUESTS_CA_BUNDLE",
+                "CURL_CA_BUNDLE")
 SHUTDOWN_POLL = 0.01  # seconds between a background server's checks for shutdown()
 
 # Hypothesis: `make quick` and `make test` run the `quick` profile, about 50 examples a test,

@@ -29,7 +29,7 @@ def values(words: str, cword: int) -> list[str]:
 
 def test_subcommands_on_an_empty_line() -> None:
     assert values("cohere-chat ", 1) == ["batch", "batches", "completion", "config", "help",
-                                         "models", "presets", "send", "stub"]
+                                         "models", "presets", "send", "stub", "tokens"]
 
 
 def test_send_options_at_the_top_level_as_send_is_the_default() -> None:

@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     INCOMPLETE = 8
     BATCH_FAILED = 9
     NOT_SAVED = 10  # the reply came, but a local file (or stdout) could not be written
+    BUDGET = 11  # --max-cost: a budget ran out (what was done is kept)
     INTERRUPTED = 130
     BROKEN_PIPE = 141
 
@@ -159,6 +160,20 @@ class LocalWriteError(CohereChatError):
     reply was shown where it could be, the file named was left as it was."""
 
     exit_code = ExitCode.NOT_SAVED
+
+
+class BudgetError(CohereChatError):
+    """--max-cost: the cost of the finished requests reached the budget, so no new one
+    was started; what was done is kept."""
+
+    exit_code = ExitCode.BUDGET
+
+
+class ContextError(CohereChatError):
+    """A request whose own input (system message, preset, new input) is over the model's
+    context length: refused before it is sent (exit 5, as the API's 400 would be)."""
+
+    exit_code = ExitCode.REJECTED
 
 
 class InterruptError(CohereChatError):

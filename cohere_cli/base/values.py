@@ -15,6 +15,7 @@ MAX_PER_MINUTE = 1_000_000.0
 MAX_PORT = 65535
 MAX_HISTORY = 1_000_000_000  # turns or estimated tokens of history
 MAX_PRICE = 1_000_000.0  # USD per million tokens (price_input, price_output)
+MAX_COST = 1_000_000_000.0  # USD (--max-cost)
 
 
 class ValueProblem(ValueError):
@@ -51,6 +52,11 @@ def per_minute(value: str | float) -> float:
 def price(value: str | float) -> float:
     """USD per million billed tokens, from 0 (`price_input`, `price_output`)."""
     return seconds(value, maximum=MAX_PRICE, unit="USD per million tokens")
+
+
+def cost(value: str | float) -> float:
+    """A budget in USD, more than 0 (--max-cost, `max_cost`)."""
+    return seconds(value, positive=True, maximum=MAX_COST, unit="USD")
 
 
 def path_text(value: str) -> str:
@@ -91,9 +97,23 @@ def history_turns(value: str | int) -> int:
     return whole_number(value, 0, MAX_HISTORY)
 
 
-def history_tokens(value: str | int) -> int:
-    """An estimated token budget for a request: a whole number from 1 (--history-tokens)."""
+AUTO = "auto"
+
+
+def token_count(value: str | int) -> int:
+    """A number of tokens: a whole number from 1 (the stub's --context-limit)."""
     return whole_number(value, 1, MAX_HISTORY)
+
+
+def history_tokens(value: str | int) -> int | str:
+    """A token budget for a request: a whole number from 1, or `auto`, the model's own
+    context (--history-tokens)."""
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return token_count(value)
+    except ValueProblem:
+        raise ValueProblem(f"must be a whole number from 1 to {MAX_HISTORY} or auto") from None
 
 
 BOOLEANS = {"yes": True, "true": True, "on": True, "1": True,

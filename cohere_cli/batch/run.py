@@ -37,6 +37,8 @@ from cohere_cli.batch.results import failure
 from cohere_cli.batch.resume import Finished, cut_torn_line, read_finished
 from cohere_cli.batch.send_line import run_job
 from cohere_cli.batch.summary import Summary
+from cohere_cli.chat.budget import Budget
+from cohere_cli.chat.context import ModelContext
 from cohere_cli.chat.request import RequestOptions
 from cohere_cli.chat.usage import Prices
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
@@ -81,8 +83,10 @@ class BatchRun:
                  history: HistoryLimits | None = None,
                  log: Callable[[str], None] = lambda _: None,
                  note: Callable[[str], None] = lambda _: None,
-                 max_time: float | None = None, prices: Prices | None = None) -> None:
+                 max_time: float | None = None, prices: Prices | None = None,
+                 context: ModelContext | None = None, budget: Budget | None = None) -> None:
         self.client, self.maker = client, maker
+        self.context, self.budget = context, budget  # chat/context.py; --max-cost
         self.concurrency, self.ordered, self.raw = jobs, ordered, raw
         self.history = history or HistoryLimits()
         self.max_time, self.prices = max_time, prices  # each line's --max-time; cost_usd
@@ -129,6 +133,9 @@ class BatchRun:
         while (job := self.jobs.get()) is not None:
             if self.stop.is_set():
                 continue  # the batch has stopped: nothing more is sent
+            if self.budget is not None and self.budget.reached():
+                self._fail(self.budget.error())  # --max-cost: no new line starts
+                continue
             try:
                 self.results.put((job.seq, self._run(job)))
             except BaseException as exc:  # every line would meet it: stop the batch
@@ -142,7 +149,9 @@ class BatchRun:
         fit = HistoryFit(self.history, lambda text: self.log(where + text),
                          lambda text: self.note(f"warning: {where}{text}"))
         record = run_job(self.client, job, self.raw, fit, max_time=self.max_time,
-                         prices=self.prices)
+                         prices=self.prices, context=self.context)
+        if self.budget is not None and "usage" in record:
+            self.budget.add(record["usage"])
         if "error" not in record and (note := fit.fit_note()):
             self.note(where + note)
         return record
@@ -262,6 +271,8 @@ class BatchJob:
     history: HistoryLimits = field(default_factory=HistoryLimits)
     max_time: float | None = None  # --max-time, for each line
     prices: Prices | None = None  # price_input, price_output: cost_usd in the usage
+    context: ModelContext | None = None  # the models' context (chat/context.py)
+    budget: Budget | None = None  # --max-cost (chat/budget.py)
 
 
 def _maker(job: BatchJob) -> JobMaker:
@@ -290,7 +301,8 @@ def run_batch_job(
             out = Sink.to_file(output, job.resume) if output else Sink(stdout, "stdout")
             run = BatchRun(client, maker, finished.ids, jobs=job.jobs, ordered=job.ordered,
                            raw=job.raw, history=job.history, log=log, note=note,
-                           max_time=job.max_time, prices=job.prices)
+                           max_time=job.max_time, prices=job.prices, context=job.context,
+                           budget=job.budget)
             run.summary.to_file, run.summary.from_stdin = output is not None, stdin is not None
             if stdin is None:  # a file: its lines are counted aside, for the progress
                 count_aside(lines, partial(setattr, run.summary, "total"))

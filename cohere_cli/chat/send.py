@@ -16,7 +16,9 @@ from cohere_cli.base.errors import (
     TimeLimitError,
     ToolRoundsError,
 )
+from cohere_cli.chat.budget import Budget
 from cohere_cli.chat.compact import Compactor, CompactSettings, with_summary
+from cohere_cli.chat.context import ModelContext, prepare
 from cohere_cli.chat.media import attach_images, image_blocks
 from cohere_cli.chat.messages import MessageInputs, NewInput, assemble_messages, read_input
 from cohere_cli.chat.reply_sink import KeepOnBrokenPipe, ReplySink
@@ -32,6 +34,7 @@ from cohere_cli.conversation.file import (
 )
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
 from cohere_cli.conversation.summary import StoredSummary
+from cohere_cli.conversation.window import leave_out
 from cohere_cli.settings.names import time_limit
 from cohere_cli.settings.presets import apply_preset
 from cohere_cli.wire.api_client import ApiClient, parse_json_body
@@ -59,6 +62,8 @@ class SendPlan:
     history: HistoryLimits = field(default_factory=HistoryLimits)
     compact: CompactSettings = field(default_factory=CompactSettings)  # with `conversation`
     max_time: float | None = None  # --max-time: the whole send, tool rounds included
+    context: ModelContext | None = None  # the model's context (chat/context.py); None: unused
+    budget: Budget | None = None  # --max-cost (chat/budget.py)
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,8 @@ def _exchange(
 ) -> dict[str, Any]:
     """Send one body, show the reply, and return the response (or raise a typed error)."""
     error_text = None
+    if plan.budget is not None:
+        plan.budget.check()
     sink.begin()
     live.record.sent(body)
     with ApiClient(plan.connection, log) as client:
@@ -142,6 +149,8 @@ def _exchange(
         else:
             response, raw = send_chat(client, body, live.deadline)
     live.record.answered(response)
+    if plan.budget is not None:
+        plan.budget.add_response(response)
     sink.finish(response, raw, streamed=plan.stream and raw is None)
     check_finish(response, error_text)
     return response
@@ -175,6 +184,20 @@ def _build(
     body["messages"] = with_summary(apply_preset(plan.options.preset, windowed.messages),
                                     summary)
     return _Turn(assembled.messages, assembled.new_count, body, summary)
+
+
+def _to_model(plan: SendPlan, context: ModelContext, turn: _Turn, fit: HistoryFit,
+              deadline: Deadline) -> _Turn:
+    """Refuse an input over the model's context; the window of --history-tokens auto."""
+    preset = plan.options.preset
+    own = leave_out(turn.messages, turn.new_count, len(turn.messages)).messages
+    limits = prepare(context, fit.limits, turn.body, apply_preset(preset, own).messages,
+                     apply_preset(preset, turn.messages).messages, deadline)
+    if limits == fit.limits:
+        return turn
+    fit.limits = limits
+    sent = fit.window(turn.messages, turn.new_count).messages
+    return replace(turn, body={**turn.body, "messages": apply_preset(preset, sent).messages})
 
 
 def _exchange_messages(
@@ -300,6 +323,8 @@ def run_send(
     with _locked(path, plan.lock_timeout, live.deadline, dry_run):
         history = read_history(path) if path else []
         turn = _build(plan, history, fit, new, compactor)
+        if plan.context is not None:
+            turn = _to_model(plan, plan.context, turn, fit, live.deadline)
         if dry_run:
             live.record.sent(turn.body)
             sink.body(turn.body)

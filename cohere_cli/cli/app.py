@@ -23,7 +23,10 @@ COMMANDS = {
                          "Send many requests from JSONL; write one result line per input line."),
     "batches": LazyCommand("batches:batches", "The account's batches on Cohere's Batch API: "
                            "list, show, cancel, cleanup."),
-    "models": LazyCommand("info:models", "List the chat-capable models, one name a line."),
+    "models": LazyCommand("info:models",
+                          "List the chat-capable models, one name a line; or MODEL's details."),
+    "tokens": LazyCommand("tokens:tokens",
+                          "Count the input tokens of what send would send; send nothing."),
     "presets": LazyCommand("presets:presets",
                            "List the presets: name and the first line of the system message."),
     "config": LazyCommand("info:config_command", "Show the effective settings and where each "

@@ -75,7 +75,7 @@ def shell_word(arg: str) -> str:
     return "$'" + "".join(out) + "'"
 
 
-def interrupted_text(summary: Summary, args: list[str]) -> str:
+def interrupted_text(summary: Summary, args: list[str], why: str = "interrupted") -> str:
     """`interrupted: 37 of 100 lines not done; to continue: ...`: the same command line
     with --resume (which sends every line without a success in -o FILE: the failed ones
     too); without -o FILE, the results went to stdout, and their file must be named."""
@@ -92,8 +92,8 @@ def interrupted_text(summary: Summary, args: list[str]) -> str:
     command = " ".join([PROGRAM, *map(shell_word, [*flags, *added, *args[cut:]])])
     stdin = " (with the same input on stdin)" if summary.from_stdin else ""
     if summary.to_file:
-        return f"interrupted: {left}; to continue: {command}{stdin}"
-    return (f"interrupted: {left}; --resume needs the results in a file: if stdout went "
+        return f"{why}: {left}; to continue: {command}{stdin}"
+    return (f"{why}: {left}; --resume needs the results in a file: if stdout went "
             f"to FILE, continue with: {command}{stdin}")
 
 

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 from cohere_cli import PROGRAM
 
 if TYPE_CHECKING:
+    from cohere_cli.chat.budget import Budget
     from cohere_cli.chat.compact import CompactSettings
+    from cohere_cli.chat.context import ModelContext
     from cohere_cli.chat.request import RequestOptions
     from cohere_cli.cli.console import Console
     from cohere_cli.cli.options import ConnectionFlags
@@ -30,10 +32,13 @@ def read_stdin(streams: Streams, no_stdin: bool) -> bytes | None:
 
 
 def history_limits(settings: Settings) -> HistoryLimits:
-    """--history-turns, --history-tokens and --fit, from the flags or the config."""
+    """--history-turns, --history-tokens (a number, or auto) and --fit, from the flags
+    or the config."""
     from cohere_cli.conversation.fit import HistoryLimits
 
-    return HistoryLimits(settings.history_turns, settings.history_tokens, settings.fit)
+    tokens = settings.history_tokens
+    return HistoryLimits(settings.history_turns, tokens if isinstance(tokens, int) else None,
+                         settings.fit, auto=tokens is not None and not isinstance(tokens, int))
 
 
 def compact_settings(settings: Settings, conversation: str | None) -> CompactSettings:
@@ -105,3 +110,29 @@ def logger(console: Console, verbose: bool) -> Callable[[str], None]:
     if not verbose:
         return lambda _line: None
     return lambda line: console.err(f"{PROGRAM}: {line}")
+
+
+def model_context(connection: Connection, console: Console, verbose: bool,
+                  offline: bool = False, refuse: bool = True) -> ModelContext:
+    """The models' details and tokenizers for a run (chat/context.py), cached in
+    $XDG_CACHE_HOME/cohere-chat; `offline`: the cache only (--dry-run)."""
+    from cohere_cli.base.cache import Cache, cache_folder
+    from cohere_cli.chat.context import ModelContext
+
+    return ModelContext(connection, Cache(cache_folder(os.environ)), logger(console, verbose),
+                        console.warning, offline, refuse)
+
+
+def budget_of(settings: Settings) -> Budget | None:
+    """--max-cost (or `max_cost`), with the profile's prices; exit 2 without them."""
+    from cohere_cli.base.errors import UsageError
+    from cohere_cli.chat.budget import Budget
+
+    if settings.max_cost is None:
+        return None
+    if settings.prices is None:
+        source = settings.sources.get("max_cost", "")
+        raise UsageError(f"--max-cost needs prices ({source}): a cost is counted from them",
+                         hint="set price_input and price_output (USD per million tokens) "
+                         "in the config")
+    return Budget(settings.max_cost, settings.prices)

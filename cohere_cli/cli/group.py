@@ -75,6 +75,7 @@ EXIT_CODES = {  # by ExitCode's names: base.errors is imported only for the help
     "INCOMPLETE": "the generation did not complete",
     "BATCH_FAILED": "batch: some lines failed",
     "NOT_SAVED": "a local write failed (stdout, the -c file, the batch -o file)",
+    "BUDGET": "a budget ran out (--max-cost): no new request was started",
     "INTERRUPTED": "interrupted (Ctrl-C)",
     "BROKEN_PIPE": "stdout was closed by its reader",
 }

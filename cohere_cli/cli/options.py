@@ -73,7 +73,9 @@ BASE_URL = Checked("url", values.base_url, "bad base URL {value!r}: it {problem}
 HEADER_TEXT = Checked("text", values.header_text)
 HEADER_LINE = Checked("header", values.header_line, "{problem}")  # never shows the value
 HISTORY_TURNS = Checked("n", values.history_turns)
-HISTORY_TOKENS = Checked("n", values.history_tokens)
+COST = Checked("usd", values.cost)
+HISTORY_TOKENS = Checked("n|auto", values.history_tokens)
+TOKEN_COUNT = Checked("n", values.token_count)
 SOME_TEXT = Checked("text", values.some_text)
 
 
@@ -192,9 +194,10 @@ def _history_turns(keeps: str) -> Callable[[F], F]:
 # `send` says that -c FILE keeps everything; `batch` and `config` have no -c.
 HISTORY_OPTIONS = [
     _history_turns("; -c FILE keeps everything"),
-    click.option("--history-tokens", type=HISTORY_TOKENS, metavar="N",
+    click.option("--history-tokens", type=HISTORY_TOKENS, metavar="N|auto",
                  help="Send the most recent whole turns that fit in about N tokens, the new "
-                 "input included (an estimate: see LONG CONVERSATIONS in cohere-chat(1))."),
+                 "input included (an estimate: see LONG CONVERSATIONS in cohere-chat(1)); "
+                 "auto: the model's context, less room for the reply."),
     click.option("--fit/--no-fit", default=None,
                  help="On a 'too many tokens' 400, leave out older turns and send again "
                  "(at most 4 more times)."),
@@ -220,6 +223,10 @@ RUN_OPTIONS = [
                  help="Stop past SECONDS of wall-clock time (exit 7): the whole send, its "
                  "retries, waits and tool rounds included; in batch, each line (at most "
                  "86400)."),
+    click.option("--max-cost", type=COST, metavar="USD",
+                 help="Start no new request once the finished ones cost USD (exit 11); needs "
+                 "price_input and price_output in the config. With batch --remote: refuse "
+                 "a batch whose estimate is over USD."),
     click.option("--log", type=FILE, metavar="FILE",
                  help="Append one JSON line about this run to FILE ($COHERE_CHAT_LOG): exit "
                  "status, model, usage, cost, time; never the key."),

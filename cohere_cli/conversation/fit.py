@@ -9,11 +9,12 @@ The system message and the new input are always sent whole.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from cohere_cli.base.errors import RejectedError
 from cohere_cli.conversation.window import (
+    Count,
     Message,
     TooManyTokens,
     Windowed,
@@ -29,11 +30,22 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class HistoryLimits:
-    """--history-turns, --history-tokens and --fit (or their config keys)."""
+    """--history-turns, --history-tokens and --fit (or their config keys). With
+    `--history-tokens auto`, `auto` until the model's context makes `tokens`
+    (chat/context.py), counted by `count` (None: the estimate)."""
 
     turns: int | None = None
     tokens: int | None = None
     fit: bool = False
+    auto: bool = False
+    count: Count | None = field(default=None, compare=False)
+    exact: bool = False  # `count` is the model's tokenizer
+
+    @property
+    def tokens_name(self) -> str:
+        """The token budget as the user gave it, and how it is counted."""
+        given = f"auto ({self.tokens})" if self.auto else str(self.tokens)
+        return f"--history-tokens {given} ({'exact' if self.exact else 'estimated'})"
 
 
 @dataclass(frozen=True)
@@ -71,13 +83,13 @@ class HistoryFit:
     def window(self, messages: Sequence[Message], new_count: int) -> Windowed:
         """What the next request holds: the limits' window, less what --fit left out."""
         limits = self.limits
-        windowed = window(messages, new_count, limits.turns, limits.tokens)
+        windowed = window(messages, new_count, limits.turns, limits.tokens, limits.count)
         if windowed.turns_left_out < self.fit_left_out:
             windowed = leave_out(messages, new_count, self.fit_left_out)
         if windowed.over_budget and not self._warned:
             self._warned = True
-            self.warn(f"the system message and the new input alone are over --history-tokens "
-                      f"{limits.tokens} (estimated); sent with no earlier turn")
+            self.warn(f"the system message and the new input alone are over "
+                      f"{limits.tokens_name}; sent with no earlier turn")
         self.last = windowed
         return windowed
 

@@ -13,7 +13,9 @@ history, only the part to send.
 `window(messages, new_count, turns=, tokens=)`: system + the most recent whole turns the
 budgets allow + new input. `leave_out(messages, new_count, count)`: all but the `count`
 oldest turns. `turn_spans(messages, new_count)`: where each history turn lies (what
---compact folds). `estimate_tokens(messages)`: the estimate below (the stub's too).
+--compact folds). `estimate_tokens(messages)`: the estimate below (the stub's too);
+`message_texts(message)`: the texts it counts, for a tokenizer to count exactly
+(chat/token_count.py); `window` takes such a count instead of the estimate.
 `parse_too_many_tokens(text)`: Cohere's 400 read. `fit_next(...)`: turns to leave out
 on the next try after that 400.
 
@@ -28,13 +30,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
 
 Message = dict[str, Any]
+Count = Callable[[Any], int]  # the tokens of one message
 
 MESSAGE_TOKENS = 4
 BYTES_PER_TOKEN = 4
@@ -126,13 +129,15 @@ def _check_count(name: str, value: int | None) -> None:
 
 
 def window(messages: Sequence[Message], new_count: int, turns: int | None = None,
-           tokens: int | None = None) -> Windowed:
+           tokens: int | None = None, count: Count | None = None) -> Windowed:
     """System + the most recent whole history turns that the budgets allow + new input.
 
     `turns`: at most this many history turns (a turn the new input continues counts and
-    is sent even with 0). `tokens`: as many as fit in this many estimated tokens, the
-    system message and the new input included. Neither: the whole history.
+    is sent even with 0). `tokens`: as many as fit in this many tokens, the system
+    message and the new input included, each message's tokens by `count` (by default the
+    estimate, `message_tokens`). Neither: the whole history.
     """
+    count = count or message_tokens
     _check_count("turns", turns)
     _check_count("tokens", tokens)
     layout = _layout(messages, new_count)
@@ -141,13 +146,13 @@ def window(messages: Sequence[Message], new_count: int, turns: int | None = None
         keep = min(keep, max(turns - layout.pinned, 0))
     if tokens is None:
         return _build(messages, layout, layout.droppable - keep)
-    used = _sent_tokens(messages, layout, layout.droppable)
+    used = _sent_tokens(messages, layout, layout.droppable, count)
     if used > tokens:
         return _build(messages, layout, layout.droppable, over_budget=True)
     kept = 0
     while kept < keep:
         turn = layout.droppable - 1 - kept
-        used += _span_tokens(messages, layout.starts[turn], layout.end(turn))
+        used += _span_tokens(messages, layout.starts[turn], layout.end(turn), count)
         if used > tokens:
             break
         kept += 1
@@ -168,6 +173,13 @@ def turn_spans(messages: Sequence[Message], new_count: int) -> list[tuple[int, i
     return [(start, layout.end(turn)) for turn, start in enumerate(layout.starts)]
 
 
+def _value_text(value: Any) -> str:
+    """A string as it is; anything else but None as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else orjson.dumps(value).decode()
+
+
 def _value_size(value: Any) -> int:
     """UTF-8 bytes of a string; of compact JSON for anything else but None."""
     if isinstance(value, str):
@@ -175,33 +187,39 @@ def _value_size(value: Any) -> int:
     return 0 if value is None else len(orjson.dumps(value))
 
 
-def _block_size(block: Any) -> tuple[int, int]:
-    """(text bytes, images) of one content block."""
-    kind = block.get("type") if isinstance(block, dict) else None
-    if kind == "image_url":
-        return 0, 1
-    if kind in ("text", "thinking"):
-        return _value_size(block.get(kind)), 0
-    return _value_size(block), 0
-
-
-def _message_size(message: Any) -> tuple[int, int]:
-    """(text bytes, images) of one message."""
+def _message_values(message: Any) -> tuple[list[Any], int]:
+    """The values that hold a message's text (see the module docstring), and its images."""
     if not isinstance(message, dict):
-        return _value_size(message), 0
-    size, images = _value_size(message.get("tool_plan")), 0
+        return [message], 0
+    found, images = [message.get("tool_plan")], 0
     content = message.get("content")
     for block in content if isinstance(content, list) else ():
-        block_size, block_images = _block_size(block)
-        size, images = size + block_size, images + block_images
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "image_url":
+            images += 1
+        else:
+            found.append(block.get(kind) if kind in ("text", "thinking") else block)
     if not isinstance(content, list):
-        size += _value_size(content)
+        found.append(content)
     calls = message.get("tool_calls")
     for call in calls if isinstance(calls, list) else ():
         function = call.get("function") if isinstance(call, dict) else None
         if isinstance(function, dict):
-            size += _value_size(function.get("name")) + _value_size(function.get("arguments"))
-    return size, images
+            found += [function.get("name"), function.get("arguments")]
+    return found, images
+
+
+def message_texts(message: Any) -> tuple[list[str], int]:
+    """The texts of one message that count (those the estimate counts the bytes of, for
+    a tokenizer to count exactly), and its images."""
+    found, images = _message_values(message)
+    return [text for text in map(_value_text, found) if text], images
+
+
+def _message_size(message: Any) -> tuple[int, int]:
+    """(text bytes, images) of one message."""
+    found, images = _message_values(message)
+    return sum(map(_value_size, found)), images
 
 
 def message_tokens(message: Any) -> int:
@@ -215,14 +233,17 @@ def estimate_tokens(messages: Sequence[Any]) -> int:
     return sum(message_tokens(message) for message in messages)
 
 
-def _span_tokens(messages: Sequence[Any], start: int, stop: int) -> int:
-    return sum(message_tokens(messages[i]) for i in range(start, stop))
+def _span_tokens(messages: Sequence[Any], start: int, stop: int,
+                 count: Count = message_tokens) -> int:
+    return sum(count(messages[i]) for i in range(start, stop))
 
 
-def _sent_tokens(messages: Sequence[Message], layout: _Layout, left_out: int) -> int:
-    """The estimate of what is sent when the `left_out` oldest turns are left out."""
+def _sent_tokens(messages: Sequence[Message], layout: _Layout, left_out: int,
+                 count: Count = message_tokens) -> int:
+    """The tokens of what is sent when the `left_out` oldest turns are left out."""
     start = layout.kept_from(left_out)
-    return _span_tokens(messages, 0, layout.head) + _span_tokens(messages, start, len(messages))
+    return (_span_tokens(messages, 0, layout.head, count)
+            + _span_tokens(messages, start, len(messages), count))
 
 
 _TOO_MANY = re.compile(r"\s*too many tokens\b", re.IGNORECASE)

@@ -29,7 +29,7 @@ def error_line(exc: configparser.Error) -> int | None:
 
 KNOWN_KEYS = (
     "api_key", "api_key_file", "base_url", "model", "timeout", "retries", "client_name",
-    "history_turns", "history_tokens", "fit", "max_time", "log", "price_input",
+    "history_turns", "history_tokens", "fit", "max_time", "max_cost", "log", "price_input",
     "price_output", "preset", "compact", "compact_prompt", "compact_model", "auth",
     "headers", "insecure_http",
 )

@@ -51,12 +51,13 @@ class ConfigFlags:
     client_name: str | None = None
     model: str | None = None
     history_turns: int | None = None
-    history_tokens: int | None = None
+    history_tokens: int | str | None = None  # a number, or "auto"
     fit: bool | None = None
     compact: bool | None = None
     compact_prompt: str | None = None
     compact_model: str | None = None
     max_time: float | None = None
+    max_cost: float | None = None
     log: str | None = None
     preset: str | None = None
     no_auth: bool | None = None
@@ -80,12 +81,13 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     history_turns: int | None = None  # None: the whole history
-    history_tokens: int | None = None  # None: no token budget
+    history_tokens: int | str | None = None  # None: no token budget; "auto": the model's
     fit: bool = False
     compact: bool = False  # --compact: fold what the window leaves out into a summary
     compact_prompt: str | None = None  # None: the built-in instruction
     compact_model: str | None = None  # None: the request's model
     max_time: float | None = None  # --max-time; None: no limit
+    max_cost: float | None = None  # --max-cost USD; None: no budget
     log: Path | None = None  # the run log; None: none
     price_input: float | None = None  # USD per million billed tokens
     price_output: float | None = None
@@ -294,6 +296,7 @@ def load_settings(
         "compact_prompt": _pick("compact_prompt", flags.compact_prompt, None, layers, in_preset),
         "compact_model": _pick("compact_model", flags.compact_model, None, layers, in_preset),
         "max_time": _pick("max_time", flags.max_time, None, layers, in_preset),
+        "max_cost": _pick("max_cost", flags.max_cost, None, layers),
         "log": _pick("log", flags.log, ("COHERE_CHAT_LOG", environ), layers),
         "price_input": _pick("price_input", None, None, layers),
         "price_output": _pick("price_output", None, None, layers),
@@ -325,6 +328,7 @@ def load_settings(
                                 None),
         compact_model=_checked("compact_model", picks["compact_model"], values.some_text, None),
         max_time=_checked("max_time", picks["max_time"], values.positive_seconds, None),
+        max_cost=_checked("max_cost", picks["max_cost"], values.cost, None),
         log=_log_path(picks["log"], config_dir),
         **_prices(picks["price_input"], picks["price_output"]),
         preset=preset,

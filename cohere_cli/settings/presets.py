@@ -180,6 +180,8 @@ def _setting(key: str, item: Any, source: str) -> Any:
             raise InputError(source, f'"{key}" must be true or false')
         return item
     whole = key.startswith("history")
+    if key == "history_tokens" and item == values.AUTO:
+        return item
     if key.startswith("compact_"):
         if not isinstance(item, str):
             raise InputError(source, f'"{key}" must be a string')

@@ -21,7 +21,14 @@ from cohere_cli.stub import answers
 from cohere_cli.stub.account import account_answer
 from cohere_cli.stub.events import Frame, sse_frames, stream_events
 from cohere_cli.stub.http_server import StubHTTPServer
-from cohere_cli.stub.models import models_page, unknown_model
+from cohere_cli.stub.models import (
+    DETAILS_PREFIX,
+    TOKENIZER_PATH,
+    model_details,
+    models_page,
+    tokenizer_file,
+    unknown_model,
+)
 from cohere_cli.stub.recorded_request import Headers, RecordedRequest
 from cohere_cli.stub.request_log import log_request
 from cohere_cli.stub.settings import FailRule, StubSettings
@@ -185,13 +192,21 @@ class RequestHandler(BaseHTTPRequestHandler):
         account = account_answer(request.method, url.path, bearer, authorized, settings)
         if account is not None:
             return _json(*account)
-        if (request.method, url.path) not in (("POST", "/v2/chat"), ("GET", "/v1/models")) or (
-                url.path == "/v1/models" and not settings.list_models):
+        if (request.method, url.path) == ("GET", TOKENIZER_PATH):
+            return self._tokenizer(request)
+        details = request.method == "GET" and url.path.startswith(DETAILS_PREFIX)
+        if ((request.method, url.path) not in (("POST", "/v2/chat"), ("GET", "/v1/models"))
+                and not details) or (url.path == "/v1/models" and not settings.list_models):
             return _json(404, {"message": f"stub: no route for {request.method} {url.path}"})
         if not authorized:
             return _json(401, {"message": "invalid api token"})
         if url.path == "/v1/models":
             return _json(*models_page(parse_qs(url.query), settings.models))
+        if details:
+            scheme = "https" if self.server.tls is not None else "http"
+            origin = f"{scheme}://{request.headers.get('Host') or '127.0.0.1'}"
+            return _json(*model_details(url.path, origin, settings.models,
+                                        settings.context_limit))
         if problem := rules.body_problem(request.json):
             return _json(400, {"message": problem})
         if missing := unknown_model(request.json, settings.models):
@@ -207,6 +222,15 @@ class RequestHandler(BaseHTTPRequestHandler):
             return _Answer(200, orjson.dumps(response), response=response)
         except Exception as error:  # answered and logged, never dropped
             return _cannot_serve(position, error)
+
+    def _tokenizer(self, request: RecordedRequest) -> _Answer:
+        """The tokenizer file, as a public URL serves it: never with a key."""
+        if "Authorization" in request.headers:
+            return _json(400, {"message": "stub: a public file takes no Authorization header"})
+        try:
+            return _Answer(200, tokenizer_file())
+        except OSError as error:
+            return _cannot_serve(0, error)
 
     def _inject(self, rule: FailRule, request: RecordedRequest) -> None:
         if rule.kind == "status":

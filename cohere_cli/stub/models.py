@@ -1,12 +1,17 @@
 """What the stub answers `GET /v1/models`: a fixed list of models, or those of
 `--models FILE`, filtered by endpoint, in pages with the official `page_size` and
 `page_token` rules; with `--models`, a chat request for a model not in the list gets
-Cohere's 404."""
+Cohere's 404. `GET /v1/models/{model}`: one model's details, with its `context_length`
+(--context-limit when given) and a `tokenizer_url` the stub serves itself, without a
+key (TOKENIZER_PATH: the small real tokenizer file shipped beside this module), unless
+the model's entry in `--models` has its own."""
 from __future__ import annotations
 
 import base64
 import os
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -132,3 +137,32 @@ def models_page(query: dict[str, list[str]],
     if end < len(shown):
         page["next_page_token"] = _page_token(end)
     return 200, page
+
+
+TOKENIZER_PATH = "/tokenizers/stub-tokenizer.json"
+TOKENIZER_FILE = Path(__file__).resolve().parent / "tokenizer.json"
+DETAILS_PREFIX = "/v1/models/"
+
+
+def model_details(path: str, origin: str, models: tuple[dict[str, Any], ...] | None,
+                  context_limit: int | None) -> tuple[int, dict[str, Any]]:
+    """(status, body) for `GET /v1/models/{model}` (PATH), the stub's own URL being ORIGIN
+    (`http://127.0.0.1:PORT`)."""
+    name = unquote(path[len(DETAILS_PREFIX):])
+    listed = MODELS if models is None else models
+    found = next((model for model in listed if model["name"] == name), None)
+    if found is None and models is None and name and "/" not in name:
+        found = _model(name, ("chat",), 128000, False)  # without --models: any model
+    if found is None:
+        return 404, {"message": f"model '{name}' not found"}
+    details = dict(found)
+    if context_limit is not None:
+        details["context_length"] = context_limit
+    details.setdefault("tokenizer_url", origin + TOKENIZER_PATH)
+    return 200, details
+
+
+def tokenizer_file() -> bytes:
+    """The tokenizer file the stub serves (read when asked for: the stub runs without
+    `tokenizers`, and without this file, when it is not installed)."""
+    return TOKENIZER_FILE.read_bytes()

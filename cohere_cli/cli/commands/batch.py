@@ -1,19 +1,22 @@
 """`batch`: many requests from JSONL, one result line per input line."""
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import click
 
-from cohere_cli.base.errors import AuthError, ExitCode, UsageError
+from cohere_cli.base.errors import AuthError, BudgetError, ExitCode, UsageError
 from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.commands.batch_flags import BatchFlags
 from cohere_cli.cli.commands.batches import remote_options, run_remote
 from cohere_cli.cli.flags import typed
 from cohere_cli.cli.from_flags import (
+    budget_of,
     connection_of,
     history_limits,
     logger,
+    model_context,
     param_warnings,
     settings_of,
     with_preset,
@@ -54,6 +57,9 @@ if TYPE_CHECKING:
 @click.option("--lock-timeout", type=SECONDS, default=300, show_default=True, metavar="SECONDS",
               help="With --remote: how long to wait for another run's lock on --output FILE "
               "(at most 86400).")
+@click.option("--estimate", is_flag=True,
+              help="Count every line's input tokens (and, with prices, their cost); send "
+              "nothing. With --remote too.")
 @message_options
 @preset_option
 @batch_history_options
@@ -76,7 +82,7 @@ def batch(flags: BatchFlags, streams: Streams) -> int:
 
 def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog) -> int:
     from cohere_cli.batch.run import BatchJob, run_batch_job
-    from cohere_cli.cli.batch_report import progress_reporter, report_summary
+    from cohere_cli.cli.batch_report import interrupted_text, progress_reporter, report_summary
 
     for flag, given in (("--resume", flags.resume), ("--overwrite", flags.overwrite)):
         if given and not flags.output:
@@ -84,6 +90,10 @@ def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog
     if flags.resume and flags.overwrite:
         raise UsageError("--resume and --overwrite cannot go together",
                          hint="--resume keeps the results in FILE, --overwrite replaces them")
+    if flags.estimate:
+        from cohere_cli.cli.batch_estimate import run_estimate
+
+        return run_estimate(flags, streams, console)
     remote = run_remote(flags, streams, console, runlog)
     if remote is not None:
         return remote
@@ -104,7 +114,9 @@ def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog
         image_detail=messages.image_detail, options=with_preset(flags.request, settings),
         connection=connection_of(settings, flags.connection, flags.jobs),
         fallback_model=settings.model, history=history_limits(settings),
-        max_time=settings.max_time, prices=settings.prices,
+        max_time=settings.max_time, prices=settings.prices, budget=budget_of(settings),
+        context=model_context(connection_of(settings, flags.connection), console,
+                              flags.connection.verbose),
     )
     runlog.record.model = job.options.model or settings.model
     summary = run_batch_job(job, streams.stdin if input_path == "-" else None,
@@ -118,6 +130,8 @@ def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog
                     f"{summary.failed} of {summary.ok + summary.failed} lines failed")
     if summary.interrupted:
         return ExitCode.INTERRUPTED
+    if isinstance(summary.error, BudgetError):  # --max-cost: how to go on, as after Ctrl-C
+        console.note(interrupted_text(summary, sys.argv[1:], "budget spent"))
     if summary.error is not None:  # what stopped it: a failed write, unreadable input, ...
         raise summary.error
     if summary.stopped_by:

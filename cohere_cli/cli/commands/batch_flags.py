@@ -27,6 +27,7 @@ class BatchFlags:
     detach: bool
     attach: str | None
     keep_datasets: bool
+    estimate: bool
     messages: MessageFlags = field(metadata=part(MessageFlags))
     request: RequestOptions = field(metadata=part(RequestOptions, leave=NOT_FLAGS))
     settings: ConfigFlags = field(metadata=part(ConfigFlags))

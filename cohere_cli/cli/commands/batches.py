@@ -93,6 +93,7 @@ def run_remote(flags: BatchFlags, streams: Streams, console: Console,
         return None
     from cohere_cli.batch.remote.prepare import LineSource
     from cohere_cli.batch.remote.run import RemoteJob
+    from cohere_cli.cli.batch_estimate import check_remote_budget
 
     output = _check_flags(flags)
     input_path, messages = flags.input_path, flags.messages
@@ -105,6 +106,7 @@ def run_remote(flags: BatchFlags, streams: Streams, console: Console,
     settings = settings_of(flags.settings, console, with_preset=True)
     runlog.use(settings)
     param_warnings(flags.request.params, console)
+    check_remote_budget(flags, streams, console, settings, output)
     lines = LineSource(input_path, with_preset(flags.request, settings), settings.model,
                        messages.system, messages.system_file, messages.images,
                        messages.image_detail)

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ModelsFlags:
-    """`models`: the output's form, and how to reach the API."""
+    """`models [MODEL]`: the output's form, and how to reach the API."""
 
+    model: str | None
     as_json: bool
     settings: ConfigFlags = field(metadata=part(ConfigFlags))
     connection: ConnectionFlags = field(metadata=part(ConnectionFlags))
@@ -45,12 +46,13 @@ class ConfigCommandFlags:
 
 
 @click.command(cls=CheckedCommand)
+@click.argument("model", required=False, metavar="[MODEL]")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line, as the API sent it.")
 @call_time_option
 @connection_options
 @typed(ModelsFlags)
 def models(flags: ModelsFlags, streams: Streams) -> int:
-    """List the chat-capable models, one name a line."""
+    """List the chat-capable models, one name a line; or MODEL's details."""
     from cohere_cli.chat.models import iter_models
     from cohere_cli.cli.console import Console, escape_line
     from cohere_cli.settings.names import time_limit
@@ -60,6 +62,11 @@ def models(flags: ModelsFlags, streams: Streams) -> int:
     settings = settings_of(flags.settings, console)
     deadline = time_limit(settings.max_time).start()
     connection = connection_of(settings, flags.connection)
+    if flags.model is not None:
+        from cohere_cli.cli.model_info import show_details
+
+        return show_details(flags.model, flags.as_json, connection, console,
+                            logger(console, flags.connection.verbose))
     with ApiClient(connection, logger(console, flags.connection.verbose)) as client:
         for model in iter_models(client, deadline=deadline):
             if flags.as_json:
@@ -132,6 +139,7 @@ def config_command(flags: ConfigCommandFlags, streams: Streams) -> int:
         else escape_line(settings.compact_prompt),
         "compact_model": settings.compact_model or "(the request's model)",
         "max_time": "(no limit)" if settings.max_time is None else f"{settings.max_time:g}",
+        "max_cost": "(no budget)" if settings.max_cost is None else f"{settings.max_cost:g}",
         "log": "(none)" if settings.log is None else str(settings.log),
         "price_input": "(none)" if settings.price_input is None else f"{settings.price_input:g}",
         "price_output": "(none)" if settings.price_output is None

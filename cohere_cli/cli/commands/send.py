@@ -11,10 +11,12 @@ from cohere_cli.chat.request import NOT_FLAGS, RequestOptions
 from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.flags import part, typed
 from cohere_cli.cli.from_flags import (
+    budget_of,
     compact_settings,
     connection_of,
     history_limits,
     logger,
+    model_context,
     param_warnings,
     read_stdin,
     settings_of,
@@ -219,6 +221,9 @@ def _send(flags: SendFlags, streams: Streams, console: Console, runlog: RunLog) 
         history=history_limits(settings), max_time=settings.max_time,
         compact=compact_settings(settings, flags.conversation),
     )
+    plan = replace(plan, budget=budget_of(settings),
+                   context=model_context(plan.connection, console, flags.connection.verbose,
+                                         flags.dry_run))
     renderer = Renderer(console, OutputOptions(
         format=output_format, show_thinking=flags.show_thinking,
         show_citations=flags.show_citations, usage=flags.usage,

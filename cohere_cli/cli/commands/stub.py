@@ -11,7 +11,7 @@ from cohere_cli.base.errors import InputError, UsageError
 from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.commands.stub_options import BatchStubFlags, batch_stub_options
 from cohere_cli.cli.flags import part, typed
-from cohere_cli.cli.options import HISTORY_TOKENS, MILLISECOND_RANGE, MILLISECONDS, SECONDS
+from cohere_cli.cli.options import MILLISECOND_RANGE, MILLISECONDS, SECONDS, TOKEN_COUNT
 
 if TYPE_CHECKING:
     from cohere_cli.cli.streams import Streams
@@ -55,9 +55,10 @@ class StubFlags:
               "garbage, each optionally xN (repeatable, in order).")
 @click.option("--retry-after", type=SECONDS, default=1, show_default=True, metavar="S",
               help="Retry-After seconds on injected 429/503 (at most 86400).")
-@click.option("--context-limit", type=HISTORY_TOKENS, metavar="TOKENS",
+@click.option("--context-limit", type=TOKEN_COUNT, metavar="TOKENS",
               help="Answer Cohere's 400 'too many tokens' to a chat request whose messages "
-              "are estimated over TOKENS (as --history-tokens estimates).")
+              "are estimated over TOKENS (as --history-tokens estimates); also the "
+              "context_length of GET /v1/models/MODEL.")
 @click.option("--models", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="The models GET /v1/models lists, and the only ones a chat request may "
               "name (else a 404): a JSON array or JSONL of names or model objects.")
