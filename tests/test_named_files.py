@@ -142,6 +142,8 @@ OTHER_OPENS = {
     "batch/resume.py": "-o read back: mechanism 3 is to open it through named_files",
     "batch/run.py": "the batch input: mechanism 3 is to open it through named_files",
     "batch/remote/run.py": "its input (mechanism 3), then files it made itself",
+    "base/cache.py": "its own cache entries (O_NOFOLLOW, checked regular, never blocking)",
+    "cli/batch_estimate.py": "the batch input, read once to estimate (as batch/run.py)",
     "batch/remote/collect.py": "the index and output parts it made itself",
     "batch/remote/prepare.py": "files it makes itself (index, upload)",
     "batch/remote/state.py": "FILE.remote.json: mechanism 3 is to open it through named_files",

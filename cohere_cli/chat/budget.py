@@ -9,7 +9,6 @@ a worker), so a run may end a little over it. Thread-safe: a batch's workers sha
 from __future__ import annotations
 
 import threading
-from decimal import Decimal
 from typing import Any
 
 from cohere_cli.base.errors import BudgetError
@@ -20,7 +19,10 @@ class Budget:
     """What a run may spend, and what its finished requests cost so far."""
 
     def __init__(self, limit: float, prices: Prices) -> None:
+        from decimal import Decimal  # only with --max-cost: a plain send imports no decimal
+
         self.limit, self.prices = limit, prices
+        self._decimal = Decimal
         self._spent = Decimal(0)
         self._lock = threading.Lock()
 
@@ -31,7 +33,7 @@ class Budget:
 
     def reached(self) -> bool:
         with self._lock:
-            return self._spent >= Decimal(str(self.limit))
+            return self._spent >= self._decimal(str(self.limit))
 
     def check(self) -> None:
         """Before a request: BudgetError when the budget is spent."""
@@ -48,7 +50,7 @@ class Budget:
         cost = self.prices.cost(counts)
         if cost is not None:
             with self._lock:
-                self._spent += Decimal(str(cost))
+                self._spent += self._decimal(str(cost))
 
     def add_response(self, response: dict[str, Any]) -> None:
         self.add(usage_counts(response))

@@ -172,7 +172,8 @@ class DefaultGroup(CheckedGroup):
         except APIError as exc:
             command = self.commands.get(ctx.invoked_subcommand or "")
             if exc.hint is None and command is not None and not any(
-                param.name == "model" for param in command.params
+                isinstance(param, click.Option) and param.name == "model"
+                for param in command.params
             ):
                 from cohere_cli.cli.hints import hint_for
 

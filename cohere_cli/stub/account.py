@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import unquote
 
-from cohere_cli.stub.models import MODELS
 from cohere_cli.stub.settings import StubSettings
 
 _MODEL = re.compile(r"/v1/models/([^/]+)")
@@ -22,14 +20,4 @@ def account_answer(method: str, path: str, bearer: bool, authorized: bool,
         if not bearer:
             return 401, {"message": "no api key supplied"}
         return 200, {"valid": True, "organization_id": "stub-org", "owner_id": "stub-user"}
-    match = _MODEL.fullmatch(path)
-    if method != "GET" or match is None or not settings.list_models:
-        return None
-    if not authorized:
-        return 401, {"message": "invalid api token"}
-    name = unquote(match[1])
-    for model in MODELS if settings.models is None else settings.models:
-        if model["name"] == name:
-            return 200, model
-    return 404, {"message": f"model '{name}' not found, make sure the correct model ID was "
-                 "used and that you have access to the model."}
+    return None

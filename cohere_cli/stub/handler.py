@@ -196,7 +196,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             return self._tokenizer(request)
         details = request.method == "GET" and url.path.startswith(DETAILS_PREFIX)
         if ((request.method, url.path) not in (("POST", "/v2/chat"), ("GET", "/v1/models"))
-                and not details) or (url.path == "/v1/models" and not settings.list_models):
+                and not details) or (url.path.startswith("/v1/models")
+                                     and not settings.list_models):
             return _json(404, {"message": f"stub: no route for {request.method} {url.path}"})
         if not authorized:
             return _json(401, {"message": "invalid api token"})

@@ -151,8 +151,6 @@ def model_details(path: str, origin: str, models: tuple[dict[str, Any], ...] | N
     name = unquote(path[len(DETAILS_PREFIX):])
     listed = MODELS if models is None else models
     found = next((model for model in listed if model["name"] == name), None)
-    if found is None and models is None and name and "/" not in name:
-        found = _model(name, ("chat",), 128000, False)  # without --models: any model
     if found is None:
         return 404, {"message": f"model '{name}' not found"}
     details = dict(found)
