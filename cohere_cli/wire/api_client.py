@@ -326,12 +326,12 @@ class ApiClient:
         return self._bodies.chunks(response, deadline)
 
     def download(self, url: str, write: Callable[[bytes], object],
-                 deadline: Deadline = NO_DEADLINE) -> int:
+                 deadline: Deadline = NO_DEADLINE, limit: int | None = None) -> int:
         """A signed URL's body (sent no key and no client header) handed to WRITE as it
         arrives, every secret hidden with the body's length kept; its size."""
         call = _Call("GET", url, SIGNED_HEADERS, retries=self._connection.retries,
                      signed=True)
-        return self._bodies.save(self._send(call, deadline), write, deadline)
+        return self._bodies.save(self._send(call, deadline), write, deadline, limit)
 
 
 def _host(url: str) -> str:

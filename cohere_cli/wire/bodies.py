@@ -81,10 +81,15 @@ class BodyReader:
             response.close()
 
     def save(self, response: requests.Response, write: Callable[[bytes], object],
-             deadline: Deadline) -> int:
+             deadline: Deadline, limit: int | None = None) -> int:
         """A body handed to WRITE as it arrives, every secret hidden with the body's
-        length kept (a file read back, such as Avro, stays readable); its size."""
+        length kept (a file read back, such as Avro, stays readable); its size. A body
+        that announces more than LIMIT bytes is refused before it is read."""
         during, size = "the download was still arriving", 0
+        announced = response.headers.get("Content-Length", "")
+        if limit is not None and announced.isdigit() and int(announced) > limit:
+            response.close()
+            raise NetworkError(f"the body is {announced} bytes: more than {limit}")
         try:
             pieces = self._within(deadline, response, response.iter_content(CHUNK_SIZE), during)
             for piece in self._hide.hide_stream(pieces, keep_length=True):

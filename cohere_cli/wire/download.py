@@ -1,24 +1,15 @@
-"""Downloads from a public or signed URL (a Batch API output part, a model's tokenizer
-file): a plain GET that never carries the key.
-
-The one rule for every such download: https, or plain http only to this machine (no
-proxy then); no Authorization header; at most `limit` bytes (a bigger answer is refused,
-by its Content-Length or as it arrives); within --timeout between bytes and, with a
-deadline (--max-time), each read waiting at most the time left.
+"""A model's tokenizer file from its public URL: https, or plain http only to this
+machine; never the key nor a --header; at most `limit` bytes; through the one HTTP path
+(ApiClient.download, as a Batch API output part), so --max-time and the retries hold.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import suppress
-from typing import Any
 from urllib.parse import urlsplit
 
-from cohere_cli.base.errors import NetworkError, UsageError
-from cohere_cli.wire.api_client import CONNECT_TIMEOUT, USER_AGENT
-from cohere_cli.wire.bodies import CHUNK_SIZE
+from cohere_cli.base.errors import APIError, NetworkError, TimeLimitError, UsageError
 from cohere_cli.wire.connection import Connection, is_loopback
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
-from cohere_cli.wire.transport import socket_of as _socket_of
 
 Log = Callable[[str], None]
 
@@ -37,60 +28,36 @@ def check_download_url(url: str, what: str) -> None:
                          "(https only, or http to this machine)")
 
 
-def _size(headers: Any) -> int | None:
-    with suppress(TypeError, ValueError):
-        return int(headers.get("Content-Length"))
-    return None
-
-
 def download(
     url: str, write: Callable[[bytes], object], connection: Connection, log: Log, *,
     what: str, limit: int | None = None, deadline: Deadline = NO_DEADLINE,
 ) -> int:
-    """GET `url` (without the key), each piece of its body handed to `write` (which
-    raises no OSError: it says what failed in its own error); the body's size. A failure
-    is a NetworkError (a TimeLimitError past the deadline) that names `what`."""
-    import requests
-
-    from cohere_cli.wire.transport import transport_errors as _transport_errors
+    """GET `url` without the key and without any --header (a tokenizer file), each piece
+    of its body handed to `write`, at most `limit` bytes; the body's size. It goes
+    through the one HTTP path (ApiClient.download: retries, --max-time, secrets hidden).
+    A failure is a NetworkError (a TimeLimitError past the deadline) that names `what`."""
+    from cohere_cli.wire.api_client import ApiClient
 
     check_download_url(url, what)
-    parts = urlsplit(url)
-    loopback = is_loopback(parts.hostname or "")
-    proxies: Any = dict.fromkeys(("http", "https", "all")) if loopback else None
-    log(f"GET {parts.scheme}://{parts.netloc}{parts.path}")
-    deadline.start()
-    during = f"downloading {what}"
-    deadline.check(during)
-    timeout = (deadline.cap(CONNECT_TIMEOUT), deadline.cap(connection.timeout))
+    size = 0
+
+    def capped(chunk: bytes) -> None:
+        nonlocal size
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise NetworkError(f"{what} is more than {limit} bytes")
+        write(chunk)
+
     try:
-        with requests.get(url, stream=True, proxies=proxies, headers={"User-Agent": USER_AGENT},
-                          timeout=timeout, verify=connection.ca_bundle or True) as response:
-            if response.status_code >= 400:
-                raise NetworkError(f"{what} could not be downloaded: HTTP "
-                                   f"{response.status_code}", "run the command again")
-            announced = _size(response.headers)
-            if limit is not None and announced is not None and announced > limit:
-                raise NetworkError(f"{what} is {announced} bytes: more than {limit}")
-            sock = _socket_of(response)
-            size = 0
-            for chunk in response.iter_content(CHUNK_SIZE):
-                deadline.check(during)
-                size += len(chunk)
-                if limit is not None and size > limit:
-                    raise NetworkError(f"{what} is more than {limit} bytes")
-                write(chunk)
-                if sock is not None and deadline.left() is not None:
-                    with suppress(OSError):
-                        sock.settimeout(deadline.cap(connection.timeout))
-            return size
-    except requests.RequestException as exc:
-        if deadline.passed():
-            raise deadline.error(during) from None
-        raise NetworkError(f"{what} could not be downloaded: {type(exc).__name__}",
+        with ApiClient(connection, log) as client:
+            return client.download(url, capped, deadline, limit)
+    except TimeLimitError:
+        raise
+    except NetworkError as exc:
+        text = exc.message.replace("the body is ", f"{what} is ", 1)
+        raise NetworkError(text if text != exc.message else
+                           f"{what} could not be downloaded: {exc.message}",
                            "run the command again") from None
-    except _transport_errors() as exc:
-        if deadline.passed():
-            raise deadline.error(during) from None
-        raise NetworkError(f"{what} could not be downloaded: {type(exc).__name__}",
+    except APIError as exc:
+        raise NetworkError(f"{what} could not be downloaded: HTTP {exc.status}",
                            "run the command again") from None
