@@ -378,7 +378,7 @@ def test_a_batch_list_of_the_wrong_shape_is_a_service_error_not_a_bug(
     assert "'batches' that is not a list" in result.stderr
 
 
-@pytest.mark.slow  # --max-time 1: a second, by design
+@pytest.mark.slow  # --max-time 5: five seconds, by design
 def test_max_time_bounds_the_wait_and_keeps_the_state(
         tmp_path: Path, batch_api: Callable[..., BatchAPIServer]) -> None:
     """A batch still running when --max-time passes: exit 7, the batch left to run and its
@@ -386,10 +386,12 @@ def test_max_time_bounds_the_wait_and_keeps_the_state(
     batch_api(polls=1000)
     (tmp_path / "in.jsonl").write_bytes(b'"a"\n')
     out = tmp_path / "out.jsonl"
-    result = invoke(["batch", "--remote", "--max-time", "1", "-o", str(out),
+    # the upload and the create answer at once; 5 s leave a loaded machine room to reach
+    # the wait for the batch, which 1000 polls make longer than any --max-time here
+    result = invoke(["batch", "--remote", "--max-time", "5", "-o", str(out),
                      str(tmp_path / "in.jsonl")])
     assert result.exit_code == ExitCode.UNAVAILABLE, result.stderr
-    assert "stopped after --max-time 1s (waiting for batch b-1" in result.stderr
+    assert "stopped after --max-time 5s (waiting for batch b-1" in result.stderr
     assert orjson.loads((tmp_path / "out.jsonl.remote.json").read_bytes())["batch_id"] == "b-1"
 
 
