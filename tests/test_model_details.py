@@ -17,9 +17,10 @@ import orjson
 import pytest
 from conftest import TEST_KEY, invoke, serve_in_background
 
-from cohere_cli.base.cache import MAX_AGE, Cache, cache_folder
+from cohere_cli.base.cache import MAX_AGE, Cache
 from cohere_cli.base.errors import ExitCode
 from cohere_cli.chat.model_details import KIND, parse_details
+from cohere_cli.settings.paths import cache_folder
 from cohere_cli.stub.server import StubServer
 
 MODEL = "command-a-plus-05-2026"

@@ -1,4 +1,4 @@
-"""A preset joins a request in one place (settings/presets.apply_preset), for send,
+"""A preset joins a request in one place (settings/preset_apply.py), for send,
 --dry-run and batch lines alike; the --param refusal is written once and holds for a
 request and for --save-preset (issue 24)."""
 from __future__ import annotations
@@ -10,7 +10,8 @@ import orjson
 import pytest
 from conftest import invoke
 
-from cohere_cli.settings.presets import Preset, apply_preset
+from cohere_cli.settings.preset_apply import apply_preset
+from cohere_cli.settings.presets import Preset
 
 SYSTEM = {"role": "system", "content": "Be terse"}
 SHOT = [{"role": "user", "content": "2+2"}, {"role": "assistant", "content": "4"}]

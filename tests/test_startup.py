@@ -101,9 +101,10 @@ def send():
     \"\"\"Send.\"\"\"
 floor.main(sys.argv[1:], prog_name="floor")
 """
-# `--version` imports click and the group, no command (nor the error types); `--help` the
-# exit codes and the config file's path too
-GROUP = {"cohere_cli", "cohere_cli.__main__", "cohere_cli.cli", "cohere_cli.cli.app",
+# `--version` imports click and the group, no command (nor the error types), and `gc` (a
+# built-in: __main__ sets the collector's threshold); `--help` the exit codes and the
+# config file's path too
+GROUP = {"gc", "cohere_cli", "cohere_cli.__main__", "cohere_cli.cli", "cohere_cli.cli.app",
          "cohere_cli.cli.checked_command", "cohere_cli.cli.console", "cohere_cli.cli.exit_status",
          "cohere_cli.cli.group", "cohere_cli.cli.lazy", "cohere_cli.cli.main",
          "cohere_cli.cli.streams"}
@@ -114,10 +115,21 @@ NOT_IN_ANY = ("fastavro", "sqlite3", "cohere_cli.stub", "cohere_cli.cli.commands
               "cohere_cli.cli.commands.stub_options", "cohere_cli.cli.commands.completion",
               "click.shell_completion", "cohere_cli.cli.commands.presets",
               "cohere_cli.cli.commands.help", "decimal")
-NOT_IN_SEND = (*NOT_IN_ANY, "cohere_cli.batch", "cohere_cli.wire.batch_api",
+# what a plain send uses none of: each is imported by the runs that use it (a preset, a
+# config file, -c FILE, --compact, --tool-exec, -x, --show-citations, --max-cost,
+# --history-tokens auto or a model's details in the cache)
+NOT_IN_PLAIN = ("cohere_cli.settings.presets", "configparser", "difflib",
+                "cohere_cli.settings.check", "cohere_cli.conversation.file",
+                "cohere_cli.conversation.summary", "cohere_cli.chat.compact",
+                "cohere_cli.chat.tools", "subprocess", "cohere_cli.chat.extract",
+                "cohere_cli.cli.citations", "cohere_cli.chat.budget", "cohere_cli.chat.context",
+                "cohere_cli.chat.model_details", "cohere_cli.chat.token_count",
+                "cohere_cli.chat.tokenizer", "cohere_cli.base.cache")
+NOT_IN_SEND = (*NOT_IN_ANY, *NOT_IN_PLAIN, "cohere_cli.batch", "cohere_cli.wire.batch_api",
                "cohere_cli.cli.commands.batch", "cohere_cli.cli.commands.batch_flags",
                "cohere_cli.cli.commands.batches", "cohere_cli.cli.batch_report",
                "cohere_cli.cli.commands.info")
+NOT_IN_NO_STREAM = (*NOT_IN_SEND, "cohere_cli.wire.sse", "cohere_cli.wire.chat_events")
 NOT_IN_DRY_RUN = (*NOT_IN_SEND, "requests", "urllib3")
 NOT_IN_BATCH = (*NOT_IN_ANY, "cohere_cli.batch.remote", "cohere_cli.wire.batch_api",
                 "cohere_cli.cli.commands.send", "cohere_cli.cli.commands.info")
@@ -154,7 +166,7 @@ def test_version_and_help_import_click_and_the_group_only(
 
 @pytest.mark.slow  # processes
 @pytest.mark.parametrize(("args", "never", "used"), [
-    (["--no-stream", "hi"], NOT_IN_SEND, "requests"),
+    (["--no-stream", "hi"], NOT_IN_NO_STREAM, "requests"),
     (["hi"], NOT_IN_SEND, "cohere_cli.wire.sse"),
     (["--dry-run", "hi"], NOT_IN_DRY_RUN, "cohere_cli.chat.request"),
     (["batch", "-o", "{tmp}/out.jsonl", "{tmp}/in.jsonl"], NOT_IN_BATCH, "cohere_cli.batch.run"),
@@ -179,6 +191,33 @@ def test_decimal_is_imported_when_there_are_prices(stub: StubServer, tmp_path: P
     config.parent.mkdir(parents=True)
     config.write_text("[default]\nprice_input = 2.5\nprice_output = 10\n")
     assert "decimal" in imported(tmp_path, ["--usage", "--no-stream", "hi"])
+
+
+@pytest.mark.slow  # processes
+@pytest.mark.parametrize(("setup", "used"), [
+    ("preset", "cohere_cli.settings.presets"),
+    ("config", "configparser"),
+    ("cached details", "cohere_cli.chat.context"),
+])
+def test_what_a_plain_send_leaves_out_comes_with_its_use(
+    stub: StubServer, tmp_path: Path, setup: str, used: str
+) -> None:
+    """The other side of NOT_IN_PLAIN: a preset, a config file, or a model's details in
+    the cache (which an input over the context is refused by) each bring their code."""
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "cohere-chat"
+    args = ["--no-stream", "hi"]
+    if setup == "preset":
+        (config / "presets").mkdir(parents=True)
+        (config / "presets" / "terse.json").write_text('{"temperature": 0.1}')
+        args = ["--preset", "terse", *args]
+    elif setup == "config":
+        config.mkdir(parents=True)
+        (config / "config.ini").write_text("[default]\ntimeout = 30\n")
+    else:
+        (Path(os.environ["HOME"]) / ".cache" / "cohere-chat" / "models").mkdir(parents=True)
+    modules = imported(tmp_path, args)
+    assert "requests" in modules
+    assert used in modules
 
 
 def test_the_group_knows_each_commands_one_line_help() -> None:

@@ -15,25 +15,12 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from cohere_cli.base.atomic_write import replace_whole
 
 MAX_AGE = 24 * 3600.0  # seconds an entry is used
-FOLDER = "cohere-chat"
-
-
-def cache_folder(environ: Mapping[str, str]) -> Path | None:
-    """Where the cache lives: $XDG_CACHE_HOME/cohere-chat (an absolute path, as the XDG
-    rules ask), else ~/.cache/cohere-chat; None without either."""
-    xdg = environ.get("XDG_CACHE_HOME", "")
-    if xdg and os.path.isabs(xdg):
-        return Path(xdg) / FOLDER
-    if environ.get("HOME"):
-        return Path(environ["HOME"]) / ".cache" / FOLDER
-    return None
 
 
 def _reason(exc: OSError) -> str:

@@ -14,7 +14,8 @@ from cohere_cli.chat.messages import MessageInputs, read_system, sendable_messag
 from cohere_cli.chat.request import RequestOptions, build_request
 from cohere_cli.chat.rules import REQUEST_FIELDS, body_problem, message_problem
 from cohere_cli.conversation.window import new_input_count
-from cohere_cli.settings.presets import Preset, apply_preset
+from cohere_cli.settings.preset_apply import apply_preset
+from cohere_cli.settings.presets import Preset
 
 LINE_FIELDS = ("id", "prompt", "messages")
 NO_IMAGES = ('a line cannot take "images": put image_url blocks in its "messages" '

@@ -36,7 +36,7 @@ from cohere_cli.conversation.summary import (
     save_summary,
     summary_path,
 )
-from cohere_cli.settings.presets import Applied
+from cohere_cli.settings.preset_apply import Applied
 
 Message = dict[str, Any]
 
@@ -57,7 +57,6 @@ NO_SUMMARY = "(none yet)"
 class CompactSettings:
     """--compact, --compact-prompt and --compact-model (or their config keys)."""
 
-    on: bool = False
     prompt: str | None = None  # None: DEFAULT_PROMPT
     model: str | None = None  # None: the request's model
 

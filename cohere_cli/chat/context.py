@@ -17,16 +17,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cohere_cli.base.cache import Cache
 from cohere_cli.base.errors import ContextError
 from cohere_cli.chat.model_details import DetailsSource, ModelDetails
-from cohere_cli.chat.token_count import Counter, bound
 from cohere_cli.chat.tokenizer import NOT_CACHED, NOT_INSTALLED, load_tokenizer
 from cohere_cli.conversation.fit import HistoryLimits
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
+
+if TYPE_CHECKING:  # counting is imported by the runs that count (token_count.py)
+    from cohere_cli.base.cache import Cache
+    from cohere_cli.chat.token_count import Counter
 
 REPLY_RESERVE = 8192  # tokens left for the reply when the request sets no max_tokens
 CONTEXT_MARGIN = 0.05  # of the context length, left for the tokens the API adds
@@ -75,6 +77,8 @@ class ModelContext:
 
     def _load(self, details: ModelDetails | None, why: str | None,
               deadline: Deadline) -> tuple[Counter, str | None]:
+        from cohere_cli.chat.token_count import Counter
+
         if details is None:
             return self._estimate(why if why == NOT_CACHED else f"no details of the model ({why})")
         if details.tokenizer_url is None:
@@ -89,6 +93,8 @@ class ModelContext:
         """The estimate, and why: a failure is one warning (an expected reason is none)."""
         if why not in QUIET:
             self.warn_once(f"counting tokens with the estimate: {why}")
+        from cohere_cli.chat.token_count import Counter
+
         return Counter(), why
 
     def warn_once(self, text: str) -> None:
@@ -103,6 +109,8 @@ class ModelContext:
 def refuse_over(context: ModelContext, details: ModelDetails, own: dict[str, Any],
                 deadline: Deadline = NO_DEADLINE) -> None:
     """ContextError when the request body OWN (its own input only) is over the context."""
+    from cohere_cli.chat.token_count import bound
+
     limit = details.context_length
     if limit is None or bound(own) <= limit:
         return
@@ -149,6 +157,8 @@ def prepare(
                      "sent with no token window")
         return replace(limits, auto=False)
     budget = auto_budget(details.context_length, body)
+    from cohere_cli.chat.token_count import bound
+
     if bound({**body, "messages": list(whole)}) <= budget:  # it all fits, however counted
         return replace(limits, tokens=budget)
     counter, _ = context.counter(model, deadline)

@@ -32,7 +32,7 @@ class MessageInputs:
     image_detail: str | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class Assembled:
     """The messages to send, and the fields a JSON request document brought along.
 
@@ -46,7 +46,7 @@ class Assembled:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False)
 class NewInput:
     """What stdin and the prompt bring: messages, a JSON document's fields, warnings."""
 

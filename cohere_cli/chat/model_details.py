@@ -17,11 +17,12 @@ import orjson
 
 from cohere_cli.base.cache import Cache
 from cohere_cli.base.errors import CohereChatError, NetworkError
+from cohere_cli.settings.paths import MODEL_DETAILS
 from cohere_cli.wire.api_client import ApiClient
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
 
-KIND = "models"
+KIND = MODEL_DETAILS
 MAX_DETAILS_BYTES = 1 << 20  # one model's details, cached
 MAX_CONTEXT = 10**12
 

@@ -4,9 +4,10 @@ not the turn; the turn is saved, then the broken pipe ends the run (exit 141).""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cohere_cli.wire.chat_events import Delta
+if TYPE_CHECKING:
+    from cohere_cli.wire.chat_events import Delta
 
 
 class ReplySink(Protocol):

@@ -2,9 +2,8 @@
 "Request options")."""
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -12,7 +11,10 @@ from cohere_cli.base.errors import InputError, UsageError
 from cohere_cli.base.files import decode_utf8, iter_jsonl, read_file_bytes
 from cohere_cli.chat.media import document_from_file, documents_from_jsonl
 from cohere_cli.chat.rules import REQUEST_FIELDS, body_problem
-from cohere_cli.settings.presets import Preset, apply_preset
+from cohere_cli.settings.preset_apply import apply_preset
+
+if TYPE_CHECKING:
+    from cohere_cli.settings.presets import Preset
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ def param_warnings(params: tuple[str, ...]) -> list[str]:
     warnings = []
     for key in dict.fromkeys(key for key, _ in map(parse_param, params)):
         if key not in REQUEST_FIELDS:
+            import difflib  # only for a key it does not know
+
             close = difflib.get_close_matches(key, REQUEST_FIELDS, 1)
             meant = f' (did you mean "{close[0]}"?)' if close else ""
             warnings.append(f'--param {key}: not a request field the API documents{meant}; '

@@ -33,7 +33,7 @@ from cohere_cli.chat.usage import Prices, add_usage, usage_counts, with_cost
 LOG_MODE = 0o600
 
 
-@dataclass
+@dataclass(eq=False)
 class RunRecord:
     """What one run did, filled in as it happens; `line` makes its log line."""
 

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cohere_cli.base.errors import (
     GenerationError,
@@ -16,37 +16,31 @@ from cohere_cli.base.errors import (
     TimeLimitError,
     ToolRoundsError,
 )
-from cohere_cli.chat.budget import Budget
-from cohere_cli.chat.compact import Compactor, CompactSettings, with_summary
-from cohere_cli.chat.context import ModelContext, prepare
 from cohere_cli.chat.media import attach_images, image_blocks
 from cohere_cli.chat.messages import MessageInputs, NewInput, assemble_messages, read_input
 from cohere_cli.chat.reply_sink import KeepOnBrokenPipe, ReplySink
 from cohere_cli.chat.request import RequestOptions, build_request
 from cohere_cli.chat.response import STREAMED_REPLY, check_response, request_message, tool_calls
 from cohere_cli.chat.run_log import RunRecord
-from cohere_cli.chat.tools import ToolSettings, run_tool_calls
-from cohere_cli.conversation.file import (
-    ConversationLock,
-    check_conversation,
-    read_history,
-    save_conversation,
-)
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
-from cohere_cli.conversation.summary import StoredSummary
 from cohere_cli.conversation.window import leave_out
 from cohere_cli.settings.names import time_limit
-from cohere_cli.settings.presets import apply_preset
+from cohere_cli.settings.preset_apply import apply_preset
 from cohere_cli.wire.api_client import ApiClient, parse_json_body
-from cohere_cli.wire.chat_events import ReplyAssembler, iter_chat_events
 from cohere_cli.wire.connection import Connection
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
-from cohere_cli.wire.sse import iter_events
+
+if TYPE_CHECKING:  # each used only by the runs that need it, and imported there
+    from cohere_cli.chat.budget import Budget
+    from cohere_cli.chat.compact import Compactor, CompactSettings
+    from cohere_cli.chat.context import ModelContext
+    from cohere_cli.chat.tools import ToolSettings
+    from cohere_cli.conversation.summary import StoredSummary
 
 CHAT_PATH = "/v2/chat"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SendPlan:
     """Everything one `send` needs: where the messages come from, the options, the API."""
 
@@ -58,15 +52,15 @@ class SendPlan:
     stream_by: str | None = None  # the flag that decided `stream`, else -i json's own may
     conversation: Path | None = None
     lock_timeout: float = 300.0
-    tools: ToolSettings = field(default_factory=ToolSettings)
+    tools: ToolSettings | None = None  # --tool-exec; None: no tool is run
     history: HistoryLimits = field(default_factory=HistoryLimits)
-    compact: CompactSettings = field(default_factory=CompactSettings)  # with `conversation`
+    compact: CompactSettings | None = None  # --compact, with `conversation`; None: off
     max_time: float | None = None  # --max-time: the whole send, tool rounds included
     context: ModelContext | None = None  # the model's context (chat/context.py); None: unused
     budget: Budget | None = None  # --max-cost (chat/budget.py)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Live:
     """What a running send carries along: its --max-time deadline and its run record."""
 
@@ -77,6 +71,9 @@ class _Live:
 def _consume(chunks: Iterator[bytes], sink: ReplySink) -> tuple[dict[str, Any], str | None]:
     """Show each event as it arrives; stop reading at `message-end`, which completes the
     reply whether or not the server then closes the connection."""
+    from cohere_cli.wire.chat_events import ReplyAssembler, iter_chat_events
+    from cohere_cli.wire.sse import iter_events
+
     assembler = ReplyAssembler()
     for event in iter_chat_events(iter_events(chunks)):
         sink.event(event)
@@ -156,7 +153,7 @@ def _exchange(
     return response
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Turn:
     """All the messages of a turn (the last `new_count` are its new input), and the body
     of its first request, which holds the window of them."""
@@ -181,14 +178,26 @@ def _build(
         return _Turn(assembled.messages, assembled.new_count, body)
     summary = compactor.summary(assembled.messages, assembled.new_count,
                                 windowed.turns_left_out, body["model"])
-    body["messages"] = with_summary(apply_preset(plan.options.preset, windowed.messages),
-                                    summary)
+    body["messages"] = _joined(plan, windowed.messages, summary)
     return _Turn(assembled.messages, assembled.new_count, body, summary)
+
+
+def _joined(plan: SendPlan, messages: list[dict[str, Any]],
+            summary: StoredSummary | None) -> list[dict[str, Any]]:
+    """A request's messages: the preset's, then --compact's summary, then MESSAGES."""
+    applied = apply_preset(plan.options.preset, messages)
+    if summary is None:
+        return applied.messages
+    from cohere_cli.chat.compact import with_summary
+
+    return with_summary(applied, summary)
 
 
 def _to_model(plan: SendPlan, context: ModelContext, turn: _Turn, fit: HistoryFit,
               deadline: Deadline) -> _Turn:
     """Refuse an input over the model's context; the window of --history-tokens auto."""
+    from cohere_cli.chat.context import prepare
+
     preset = plan.options.preset
     own = leave_out(turn.messages, turn.new_count, len(turn.messages)).messages
     limits = prepare(context, fit.limits, turn.body, apply_preset(preset, own).messages,
@@ -204,8 +213,8 @@ def _exchange_messages(
     plan: SendPlan, turn: _Turn, body: dict[str, Any], sink: ReplySink,
     log: Callable[[str], None], live: _Live, messages: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    sent = with_summary(apply_preset(plan.options.preset, messages), turn.summary)
-    return _exchange(plan, {**body, "messages": sent}, sink, log, live)
+    return _exchange(plan, {**body, "messages": _joined(plan, messages, turn.summary)}, sink,
+                     log, live)
 
 
 def _fold_exchange(
@@ -238,12 +247,14 @@ def _converse(
         assistant = request_message(response)
         added.append(assistant)
         calls = tool_calls(response)
-        if not plan.tools.commands or not calls:
+        if plan.tools is None or not calls:
             return added
         if rounds == plan.tools.max_rounds:
             raise ToolRoundsError(f"the model still asks for tools after "
                                   f"{plan.tools.max_rounds} rounds (--max-tool-rounds)")
         rounds += 1
+        from cohere_cli.chat.tools import run_tool_calls
+
         results = run_tool_calls(calls, plan.tools, log, live.deadline)
         sink.tool_results(results)
         added.extend(results)
@@ -256,9 +267,13 @@ def _locked(path: Path | None, timeout: float, deadline: Deadline,
             dry_run: bool = False) -> Iterator[None]:
     """The conversation's lock (nothing without -c), waited for at most `timeout` and
     never past --max-time; for --dry-run, the same checks of FILE without the lock."""
-    if path is None or dry_run:
-        if path is not None:
-            check_conversation(path)
+    if path is None:
+        yield
+        return
+    from cohere_cli.conversation.file import ConversationLock, check_conversation
+
+    if dry_run:
+        check_conversation(path)
         yield
         return
     try:
@@ -287,6 +302,8 @@ def _turn(plan: SendPlan, turn: _Turn, fit: HistoryFit, sink: ReplySink,
     """A turn of the conversation FILE: sent, and saved when it succeeded, even when
     stdout's reader went away meanwhile (then BrokenPipeError after the save). Ctrl-C
     before the save says on stderr that the turn was not saved."""
+    from cohere_cli.conversation.file import save_conversation
+
     shown = KeepOnBrokenPipe(sink)
     try:
         added = _converse(plan, turn, fit, shown, log, live)
@@ -296,6 +313,26 @@ def _turn(plan: SendPlan, turn: _Turn, fit: HistoryFit, sink: ReplySink,
         raise
     if shown.broken:
         raise BrokenPipeError("stdout was closed by its reader; the turn was saved")
+
+
+def _compactor(plan: SendPlan, sink: ReplySink, log: Callable[[str], None], live: _Live,
+               dry_run: bool) -> Compactor | None:
+    """--compact's (with -c FILE only), which folds with its own requests."""
+    if plan.compact is None or plan.conversation is None:
+        return None
+    from cohere_cli.chat.compact import Compactor
+
+    return Compactor(plan.compact, plan.conversation,
+                     partial(_fold_exchange, plan, sink, log, live), sink, log, dry_run)
+
+
+def _history(path: Path | None) -> list[dict[str, Any]]:
+    """The conversation FILE's messages; none without -c."""
+    if path is None:
+        return []
+    from cohere_cli.conversation.file import read_history
+
+    return read_history(path)
 
 
 def run_send(
@@ -318,10 +355,9 @@ def run_send(
     for warning in new.warnings:
         sink.warning(warning)
     plan = _stream_of(plan, new.defaults, sink)
-    compactor = (Compactor(plan.compact, path, partial(_fold_exchange, plan, sink, log, live),
-                           sink, log, dry_run) if plan.compact.on and path else None)
+    compactor = _compactor(plan, sink, log, live, dry_run)
     with _locked(path, plan.lock_timeout, live.deadline, dry_run):
-        history = read_history(path) if path else []
+        history = _history(path)
         turn = _build(plan, history, fit, new, compactor)
         if plan.context is not None:
             turn = _to_model(plan, plan.context, turn, fit, live.deadline)

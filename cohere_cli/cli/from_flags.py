@@ -41,28 +41,30 @@ def history_limits(settings: Settings) -> HistoryLimits:
                          settings.fit, auto=tokens is not None and not isinstance(tokens, int))
 
 
-def compact_settings(settings: Settings, conversation: str | None) -> CompactSettings:
+def compact_settings(settings: Settings, conversation: str | None) -> CompactSettings | None:
     """--compact, --compact-prompt and --compact-model, checked before anything is sent:
     --compact needs a history window, and -c FILE to keep its summary beside. From the
-    config or a preset, without -c, it does nothing (a one-off send has no history)."""
+    config or a preset, without -c, it does nothing (a one-off send has no history).
+    None: no --compact."""
     from cohere_cli.base.errors import UsageError
-    from cohere_cli.chat.compact import CompactSettings
 
     if not settings.compact:
-        return CompactSettings()
+        return None
     source = settings.sources.get("compact", "")
     if conversation is None:
         if source.startswith("flag"):
             raise UsageError("--compact keeps its summary beside the conversation: give "
                              "-c FILE")
-        return CompactSettings()
+        return None
     if settings.history_turns is None and settings.history_tokens is None:
         given = "--compact" if source.startswith("flag") else f"compact ({source})"
         raise UsageError(f"{given} needs a history window: the turns it leaves out are what "
                          "the summary sums up",
                          hint="add --history-turns N or --history-tokens N (or their "
                               "config keys)")
-    return CompactSettings(True, settings.compact_prompt, settings.compact_model)
+    from cohere_cli.chat.compact import CompactSettings
+
+    return CompactSettings(settings.compact_prompt, settings.compact_model)
 
 
 def with_preset(request: RequestOptions, settings: Settings) -> RequestOptions:
@@ -116,20 +118,33 @@ def model_context(connection: Connection, console: Console, verbose: bool,
                   offline: bool = False, refuse: bool = True) -> ModelContext:
     """The models' details and tokenizers for a run (chat/context.py), cached in
     $XDG_CACHE_HOME/cohere-chat; `offline`: the cache only (--dry-run)."""
-    from cohere_cli.base.cache import Cache, cache_folder
+    from cohere_cli.base.cache import Cache
     from cohere_cli.chat.context import ModelContext
+    from cohere_cli.settings.paths import cache_folder
 
     return ModelContext(connection, Cache(cache_folder(os.environ)), logger(console, verbose),
                         console.warning, offline, refuse)
 
 
+def send_context(settings: Settings, connection: Connection, console: Console,
+                 verbose: bool, offline: bool = False) -> ModelContext | None:
+    """The model's context for send and batch: None when nothing could come of it (no
+    `--history-tokens auto`, and no model's details in the cache to refuse an input
+    over the context by), so that such a run imports none of it."""
+    from cohere_cli.settings.paths import holds_model_details
+
+    if settings.history_tokens != "auto" and not holds_model_details(os.environ):
+        return None
+    return model_context(connection, console, verbose, offline)
+
+
 def budget_of(settings: Settings) -> Budget | None:
     """--max-cost (or `max_cost`), with the profile's prices; exit 2 without them."""
+    if settings.max_cost is None:
+        return None
     from cohere_cli.base.errors import UsageError
     from cohere_cli.chat.budget import Budget
 
-    if settings.max_cost is None:
-        return None
     if settings.prices is None:
         source = settings.sources.get("max_cost", "")
         raise UsageError(f"--max-cost needs prices ({source}): a cost is counted from them",

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from cohere_cli.base.cache import Cache, cache_folder
+from cohere_cli.base.cache import Cache
 from cohere_cli.chat.model_details import DetailsSource
+from cohere_cli.settings.paths import cache_folder
 
 if TYPE_CHECKING:
     from cohere_cli.cli.console import Console

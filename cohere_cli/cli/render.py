@@ -6,9 +6,8 @@ diagnostic line nor drive the terminal.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cohere_cli.chat.extract import FenceExtractor
 from cohere_cli.chat.response import (
     api_warnings,
     reply_text,
@@ -17,9 +16,11 @@ from cohere_cli.chat.response import (
     tool_calls,
 )
 from cohere_cli.chat.usage import Prices, usage_counts
-from cohere_cli.cli.citations import citation_lines
 from cohere_cli.cli.console import Console
-from cohere_cli.wire.chat_events import Delta
+
+if TYPE_CHECKING:  # -x's extractor is imported with -x; a Delta comes with a stream
+    from cohere_cli.chat.extract import FenceExtractor
+    from cohere_cli.wire.chat_events import Delta
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,11 @@ class Renderer:
 
     def _new_extractor(self) -> FenceExtractor | None:
         extract = self.options.extract
-        return FenceExtractor(extract) if extract and self.options.format == "text" else None
+        if not extract or self.options.format != "text":
+            return None
+        from cohere_cli.chat.extract import FenceExtractor
+
+        return FenceExtractor(extract)
 
     def event(self, event: dict[str, Any]) -> None:
         if self.options.format == "events":
@@ -151,6 +156,8 @@ class Renderer:
         if response.get("finish_reason") == "MAX_TOKENS":
             self.console.warning("the reply was cut short at max_tokens (finish_reason MAX_TOKENS)")
         if self.options.show_citations:
+            from cohere_cli.cli.citations import citation_lines
+
             for line in citation_lines(response):
                 self.console.err(line)
         if self.options.usage:

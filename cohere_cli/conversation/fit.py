@@ -48,7 +48,7 @@ class HistoryLimits:
         return f"--history-tokens {given} ({'exact' if self.exact else 'estimated'})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NextTry:
     """After a `too many tokens` 400: the next, smaller try leaves out `left_out` turns;
     or, with a `hint`, there is none and the 400 is raised with that hint."""

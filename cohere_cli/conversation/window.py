@@ -45,7 +45,7 @@ IMAGE_TOKENS = 1600
 FIT_MARGIN = 0.05  # a fit aims this far (a fraction of the limit) under the limit
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Windowed:
     """The messages to send, and how many history turns they hold or leave out.
 
@@ -67,7 +67,7 @@ class TooManyTokens(NamedTuple):
     excess: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Layout:
     """Indexes into the message list: nothing is copied."""
 

@@ -7,11 +7,10 @@ be sent. `Settings.connection` hands the wire what it needs, as a `wire.Connecti
 """
 from __future__ import annotations
 
-import configparser
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from cohere_cli.base import values
 from cohere_cli.base.errors import InputError, UsageError
@@ -19,6 +18,7 @@ from cohere_cli.base.secret import KEY_VARIABLES, Secret
 from cohere_cli.chat.usage import Prices
 from cohere_cli.settings.access import Access, load_access
 from cohere_cli.settings.config_file import (
+    Sections,
     from_config,
     key_file,
     others_can_read,
@@ -27,8 +27,10 @@ from cohere_cli.settings.config_file import (
 )
 from cohere_cli.settings.names import flag_name
 from cohere_cli.settings.paths import config_file
-from cohere_cli.settings.presets import Preset, load_preset
 from cohere_cli.wire.connection import DEFAULT_MAX_WAIT, DEFAULT_POOL_SIZE, Connection
+
+if TYPE_CHECKING:
+    from cohere_cli.settings.presets import Preset
 
 DEFAULT_BASE_URL = "https://api.cohere.com"
 DEFAULT_MODEL = "command-a-plus-05-2026"
@@ -138,18 +140,18 @@ def config_path(environ: Mapping[str, str]) -> Path | None:
 class _Layers:
     """Looks a key up through flag, environment, profile section, default section."""
 
-    def __init__(self, parser: configparser.ConfigParser, profile: str | None, path: Path | None):
+    def __init__(self, parsed: Sections, profile: str | None, path: Path | None):
         self.sections: list[tuple[str, Mapping[str, str]]] = []
         if profile:
             name = f"profile {profile}"
-            if not parser.has_section(name):
-                names = [s[8:] for s in parser.sections() if s.startswith("profile ")]
+            if name not in parsed:
+                names = [s[8:] for s in parsed if s.startswith("profile ")]
                 raise UsageError(f'no profile "{profile}" in {path or "the config file"}',
                                  hint=f"the profiles: {', '.join(names)}" if names
                                  else "there are no [profile NAME] sections")
-            self.sections.append((f"{path} [{name}]", parser[name]))
-        if parser.has_section("default"):
-            self.sections.append((f"{path} [default]", parser["default"]))
+            self.sections.append((f"{path} [{name}]", parsed[name]))
+        if "default" in parsed:
+            self.sections.append((f"{path} [default]", parsed["default"]))
 
     def find(self, key: str) -> tuple[str, str] | None:
         for source, section in self.sections:
@@ -251,7 +253,11 @@ def _preset(
     try:
         value = _checked("preset", (name.strip(), source), values.path_text, "")
         base = config_dir if from_config(source) else None
-        return (load_preset(value, environ, base) if load else None), source, None
+        if not load:
+            return None, source, None
+        from cohere_cli.settings.presets import load_preset  # only with a preset
+
+        return load_preset(value, environ, base), source, None
     except (InputError, UsageError) as error:
         if not report:
             raise
@@ -267,11 +273,11 @@ def load_settings(
     `report_preset`: a preset that cannot be used is `preset_problem`, not an error."""
     path = config_path(environ)
     warnings: list[str] = []
-    parser, state = read_config(path, bool(environ.get("COHERE_CHAT_CONFIG")), warnings)
+    parsed, state = read_config(path, bool(environ.get("COHERE_CHAT_CONFIG")), warnings)
     profile, profile_source = _profile(flags, environ)
-    layers = _Layers(parser, profile, path)
-    holds_key = any("api_key" in parser[name] for name in parser.sections())
-    holds_headers = any("headers" in parser[name] for name in parser.sections())
+    layers = _Layers(parsed, profile, path)
+    holds_key = any("api_key" in section for section in parsed.values())
+    holds_headers = any("headers" in section for section in parsed.values())
     if path and (holds_key or holds_headers) and others_can_read(path):
         secret = "an API key" if holds_key else "headers (their values are secrets)"
         warnings.append(f"{path} holds {secret} and is readable by other users; chmod 600 it")

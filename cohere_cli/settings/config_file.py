@@ -4,7 +4,6 @@ names warned about; and the paths its keys name (`log`, `api_key_file`, `preset`
 taken from its folder when relative, checked before anything is sent."""
 from __future__ import annotations
 
-import configparser
 import os
 import stat
 from contextlib import suppress
@@ -15,43 +14,55 @@ from cohere_cli.base.errors import InputError, UsageError
 from cohere_cli.base.files import read_stream
 from cohere_cli.base.named_files import open_named
 from cohere_cli.base.secret import MAX_KEY_FILE_BYTES, Secret
-from cohere_cli.settings.check import error_line, error_text, unknown_names
 
 MAX_CONFIG_BYTES = 1 << 20
+Sections = dict[str, dict[str, str]]  # the file's [sections], each its keys and values
 
 
-def read_config(
-    path: Path | None, explicit: bool, warnings: list[str]
-) -> tuple[configparser.ConfigParser, str]:
-    """The parsed config and its state. A config file at the usual place that cannot be
-    opened (XDG_CONFIG_HOME is a file, HOME is unreadable) is skipped with a warning;
-    one named by COHERE_CHAT_CONFIG must be read. A broken file is always an error."""
-    parser = configparser.ConfigParser(interpolation=None, default_section="__none__")
+def read_config(path: Path | None, explicit: bool, warnings: list[str]) -> tuple[Sections, str]:
+    """The config's sections and its state. A config file at the usual place that cannot
+    be opened (XDG_CONFIG_HOME is a file, HOME is unreadable) is skipped with a warning;
+    one named by COHERE_CHAT_CONFIG must be read. A broken file is always an error.
+    (configparser is imported only when there is a file to parse.)"""
     if path is None:
-        return parser, "not found"
+        return {}, "not found"
     try:
         handle = os.fdopen(open_named(path, str(path)), "rb")
     except FileNotFoundError:
         if explicit:
             raise UsageError(f"config file {path} does not exist (COHERE_CHAT_CONFIG)") from None
-        return parser, "not found"
+        return {}, "not found"
     except (OSError, InputError) as exc:
         reason = _reason(exc)
         if explicit:
             raise InputError(str(path), f"cannot read config: {reason}") from None
         warnings.append(f"cannot read the config file {path} ({reason}); going on without one")
-        return parser, f"unreadable ({reason})"
+        return {}, f"unreadable ({reason})"
     with handle:
         data = read_stream(handle, str(path), MAX_CONFIG_BYTES, "too big for a config file")
     try:
-        parser.read_string(data.decode("utf-8-sig"), source=str(path))  # a BOM is dropped
+        text = data.decode("utf-8-sig")  # a BOM is dropped
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"cannot read config: {_reason(exc)}") from None
+    sections = _parse(text, path)
+    from cohere_cli.settings.check import unknown_names
+
+    warnings.extend(unknown_names(text, str(path)))
+    return sections, "exists"
+
+
+def _parse(text: str, path: Path) -> Sections:
+    import configparser
+
+    from cohere_cli.settings.check import error_line, error_text
+
+    parser = configparser.ConfigParser(interpolation=None, default_section="__none__")
+    try:
+        parser.read_string(text, source=str(path))
     except configparser.Error as exc:
         raise InputError(str(path), f"bad config: {error_text(exc)}",
                          error_line(exc)) from None
-    warnings.extend(unknown_names(data.decode("utf-8-sig"), str(path)))
-    return parser, "exists"
+    return {name: dict(parser[name]) for name in parser.sections()}
 
 
 def _reason(exc: OSError | UnicodeDecodeError | InputError) -> str:

@@ -94,7 +94,7 @@ def named_headers(connection: Connection) -> str:
     return f" [headers: {names}]" if names else ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Call:
     """One request, as `_send` makes it, attempt after attempt."""
 
@@ -107,7 +107,7 @@ class _Call:
     signed: bool = False  # a signed URL: no key was sent, its errors are not the API's
 
 
-@dataclass
+@dataclass(eq=False)
 class _Outcome:
     """One attempt: the answer (None when there was none) and what to call it in words."""
 

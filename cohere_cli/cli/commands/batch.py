@@ -16,8 +16,8 @@ from cohere_cli.cli.from_flags import (
     connection_of,
     history_limits,
     logger,
-    model_context,
     param_warnings,
+    send_context,
     settings_of,
     with_preset,
 )
@@ -115,8 +115,8 @@ def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog
         connection=connection_of(settings, flags.connection, flags.jobs),
         fallback_model=settings.model, history=history_limits(settings),
         max_time=settings.max_time, prices=settings.prices, budget=budget_of(settings),
-        context=model_context(connection_of(settings, flags.connection), console,
-                              flags.connection.verbose),
+        context=send_context(settings, connection_of(settings, flags.connection), console,
+                             flags.connection.verbose),
     )
     runlog.record.model = job.options.model or settings.model
     summary = run_batch_job(job, streams.stdin if input_path == "-" else None,

@@ -16,9 +16,9 @@ from cohere_cli.cli.from_flags import (
     connection_of,
     history_limits,
     logger,
-    model_context,
     param_warnings,
     read_stdin,
+    send_context,
     settings_of,
     with_preset,
 )
@@ -39,6 +39,7 @@ from cohere_cli.cli.options import (
 from cohere_cli.settings.config import ConfigFlags
 
 if TYPE_CHECKING:
+    from cohere_cli.chat.tools import ToolSettings
     from cohere_cli.cli.console import Console
     from cohere_cli.cli.runs import RunLog
     from cohere_cli.cli.streams import Streams
@@ -182,12 +183,21 @@ def _output_format(flags: SendFlags) -> str:
     return output_format
 
 
+def _tools(flags: SendFlags) -> ToolSettings | None:
+    """--tool-exec's tools, with --max-tool-rounds and --tool-timeout; None without."""
+    if not flags.tool_exec:
+        return None
+    from cohere_cli.chat.tools import ToolSettings, parse_tool_exec
+
+    return ToolSettings(parse_tool_exec(flags.tool_exec), flags.max_tool_rounds,
+                        flags.tool_timeout)
+
+
 def _send(flags: SendFlags, streams: Streams, console: Console, runlog: RunLog) -> int:
     from pathlib import Path
 
     from cohere_cli.chat.messages import MessageInputs
     from cohere_cli.chat.send import SendPlan, run_send
-    from cohere_cli.chat.tools import ToolSettings, parse_tool_exec
     from cohere_cli.cli.render import OutputOptions, Renderer
 
     runlog.record.conversation = flags.conversation
@@ -216,18 +226,17 @@ def _send(flags: SendFlags, streams: Streams, console: Console, runlog: RunLog) 
         connection=connection_of(settings, flags.connection), fallback_model=settings.model,
         conversation=Path(flags.conversation) if flags.conversation else None,
         lock_timeout=flags.lock_timeout,
-        tools=ToolSettings(parse_tool_exec(flags.tool_exec), flags.max_tool_rounds,
-                           flags.tool_timeout),
+        tools=_tools(flags),
         history=history_limits(settings), max_time=settings.max_time,
         compact=compact_settings(settings, flags.conversation),
     )
     plan = replace(plan, budget=budget_of(settings),
-                   context=model_context(plan.connection, console, flags.connection.verbose,
-                                         flags.dry_run))
+                   context=send_context(settings, plan.connection, console,
+                                        flags.connection.verbose, flags.dry_run))
     renderer = Renderer(console, OutputOptions(
         format=output_format, show_thinking=flags.show_thinking,
         show_citations=flags.show_citations, usage=flags.usage,
-        tool_lines=not plan.tools.commands, prices=settings.prices,
+        tool_lines=plan.tools is None, prices=settings.prices,
         extract="first" if flags.extract else "last" if flags.extract_last else None,
         show_plan=flags.show_plan,
     ))
