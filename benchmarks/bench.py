@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -34,7 +35,9 @@ from typing import Any, ClassVar
 import orjson
 
 KEY = "bench-key-not-real"
-CLI = [sys.executable, "-m", "cohere_cli"]
+# the installed `cohere-chat` script, as a user runs it (`python -m` adds runpy's imports)
+SCRIPT = Path(sys.executable).parent / "cohere-chat"
+CLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "cohere_cli"]
 HERE = Path(__file__).resolve().parent
 FLOOR_SEND = [sys.executable, str(HERE / "floor_send.py")]
 FLOOR_POOL = [sys.executable, str(HERE / "floor_pool.py")]
@@ -57,27 +60,40 @@ with ThreadPoolExecutor(16) as pool:
 
 
 Timing = list[float]  # seconds of each run
+CPU_TIMES: dict[str, Timing] = {}  # the CPU seconds (user + system) of each timed run
 
 
 def run(args: list[str], stdin: bytes | None = None, env: dict[str, str] | None = None) -> float:
+    return run_cpu(args, stdin, env)[0]
+
+
+def run_cpu(args: list[str], stdin: bytes | None = None,
+            env: dict[str, str] | None = None) -> tuple[float, float]:
+    """The run's wall seconds and its CPU seconds (user + system, its children's too)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(args, input=stdin, capture_output=True, env=env, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"bench: {args[:4]} failed ({done.returncode}): {done.stderr[-300:]!r}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def timings(commands: dict[str, list[str]], runs: int,
             env: dict[str, str] | None = None) -> dict[str, Timing]:
     """Each command `runs` times, interleaved (a, b, c, a, b, c, ...) so that a slow
-    moment of the machine hits them all alike; one warm-up run each first."""
+    moment of the machine hits them all alike; one warm-up run each first. The CPU
+    seconds of each run go to CPU_TIMES."""
     for args in commands.values():
         run(args, env=env)
     found: dict[str, Timing] = {name: [] for name in commands}
     for _ in range(runs):
         for name, args in commands.items():
-            found[name].append(run(args, env=env))
+            wall, cpu = run_cpu(args, env=env)
+            found[name].append(wall)
+            CPU_TIMES.setdefault(name, []).append(cpu)
     return found
 
 
@@ -403,12 +419,16 @@ def median_ratio(times: dict[str, Timing], name: str, floor: str) -> float:
 def budgets(times: dict[str, Timing], figures: dict[str, float]) -> list[Check]:
     """Issue 26's budgets: each command beside its floor, and batch --remote's memory."""
     click_floor = "python -c 'import click'"
+    send_floor = "floor script (click + requests + orjson)"
     checks = [
         ("--version / `import click` (wall, median)",
          median_ratio(times, "cohere-chat --version", click_floor), 1.10, "<="),
+        ("--version / `import click` (CPU, median)",
+         median_ratio(CPU_TIMES, "cohere-chat --version", click_floor), 1.10, "<="),
         ("non-streamed send / floor script (wall, median)",
-         median_ratio(times, "cohere-chat --no-stream hi",
-                      "floor script (click + requests + orjson)"), 1.15, "<="),
+         median_ratio(times, "cohere-chat --no-stream hi", send_floor), 1.15, "<="),
+        ("non-streamed send / floor script (CPU, median)",
+         median_ratio(CPU_TIMES, "cohere-chat --no-stream hi", send_floor), 1.15, "<="),
     ]
     cpu = {k.split(",")[0]: v for k, v in figures.items() if k.endswith("CPU seconds")}
     if cpu:
@@ -509,9 +529,11 @@ def main() -> None:
                **bench_history(tuple(options.history_mb)),
                **bench_token_count()}
     print(f"cohere-chat benchmarks, {started}, {machine()}")
-    print(f"\n| measurement ({options.runs} runs, interleaved) | median (p10-p90) |\n|---|---|")
+    print(f"\n| measurement ({options.runs} runs, interleaved) | wall: median (p10-p90) "
+          "| CPU: median |\n|---|---|---|")
     for name, values in times.items():
-        print(f"| {name} | {spread(values)} |")
+        print(f"| {name} | {spread(values)} | "
+              f"{statistics.median(CPU_TIMES[name]) * 1000:.1f} ms |")
     print(f"| stream delta to stdout: median / max | {statistics.median(latencies):.2f} / "
           f"{max(latencies):.2f} ms |")
     print("\n| measurement | value |\n|---|---|")
