@@ -7,6 +7,7 @@ Tools run as real processes, and so does cohere-chat wherever signals, process g
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +27,9 @@ import pytest
 from conftest import ROOT, TEST_KEY, assert_no_key, chat_bodies, invoke, run_process
 
 from cohere_cli.base.errors import UsageError
+from cohere_cli.chat import tools
 from cohere_cli.chat.tools import MAX_RESULT_BYTES, ToolSettings, run_tool
+from cohere_cli.cli.stop_signals import as_ctrl_c
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
@@ -76,6 +80,8 @@ def pids() -> Iterator[list[int]]:
     for pid in found:
         if running(pid):
             os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):  # a tool of this process: collect it
+            os.waitpid(pid, 0)
 
 
 def tool_content(server: Any, index: int = 2) -> str:
@@ -135,6 +141,18 @@ def test_the_timeout_holds_when_a_daemon_keeps_the_pipe_open(
     assert orjson.loads(tool_content(server)) == {"error": "the tool timed out after 1s"}
 
 
+@linux_only
+def test_a_tool_that_closes_its_output_and_keeps_running_times_out_and_ends(
+    tmp_path: Path, pids: list[int]
+) -> None:
+    pid_file = tmp_path / "tool.pid"  # end of file on both pipes is not the tool's end
+    argv = ("sh", "-c", f"echo $$ > {pid_file}; exec >&- 2>&- <&-; exec sleep 30")
+    result = run_tool({"id": "c1", "name": "quiet", "arguments": "{}"}, argv, 0.5)
+    pids.append(read_pid(pid_file))
+    assert orjson.loads(result["content"]) == {"error": "the tool timed out after 0.5s"}
+    assert not running(pids[0])
+
+
 # --- item 2: a signal to cohere-chat during a tool ends the tool too -------------------
 
 # cohere-chat as a real process, with the signals at their defaults whatever this test
@@ -166,6 +184,105 @@ def test_a_signal_during_a_tool_ends_the_tool_too(
         [sys.executable, "-c", DEFAULT_SIGNALS, "--tool-exec", f"slow={tool}",
          "--tool-timeout", "60", "go"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        started = wait_until(lambda: pid_file.exists() or proc.poll() is not None, 30)
+        assert started and proc.poll() is None, proc.communicate(timeout=5)
+        pids.append(read_pid(pid_file))
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert_no_key(stdout, stderr)
+    assert proc.returncode == status, stderr
+    assert b"Traceback" not in stderr
+    assert wait_until(lambda: not running(pids[0]), 30), f"the tool outlived {sig.name}"
+
+
+def signal_after_start(sig: signal.Signals, pids: list[int]) -> Any:
+    """tools._start that raises SIG once the tool runs, before run_command holds it (as a
+    signal landing inside subprocess.Popen, or just after it returned, would)."""
+    start = tools._start
+
+    def start_then_signal(argv: tuple[str, ...]) -> subprocess.Popen[bytes]:
+        proc = start(argv)
+        pids.append(proc.pid)
+        signal.raise_signal(sig)  # the handler runs here, at once
+        return proc
+    return start_then_signal
+
+
+def signal_before_end(sig: signal.Signals, pids: list[int]) -> Any:
+    """tools._end that raises SIG before it kills the tool (a second Ctrl-C, say)."""
+    end = tools._end
+
+    def signal_then_end(proc: subprocess.Popen[bytes]) -> int | None:
+        pids.append(proc.pid)
+        signal.raise_signal(sig)
+        return end(proc)
+    return signal_then_end
+
+
+# The narrow windows: the tool runs, but the `finally` that ends it is not in place yet,
+# or the kill has not begun. In-process, the signal raised at that very instant.
+@linux_only
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(("seam", "wrap"), [
+    ("_start", signal_after_start), ("_end", signal_before_end)])
+def test_a_signal_as_a_tool_starts_or_ends_still_ends_and_reaps_it(
+    monkeypatch: pytest.MonkeyPatch, pids: list[int], sig: signal.Signals, seam: str,
+    wrap: Callable[[signal.Signals, list[int]], Any],
+) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
+    monkeypatch.setattr(tools, seam, wrap(sig, pids))
+    with as_ctrl_c(), pytest.raises(KeyboardInterrupt):  # SIGTERM as batch turns it
+        tools.run_command(("sleep", "600"), b"", 0.1)
+    assert not running(pids[0]), f"the tool outlived {sig.name}"
+    with pytest.raises(ChildProcessError):  # and it was collected: no zombie left
+        os.waitpid(pids[0], os.WNOHANG)
+
+
+# cohere-chat as a real process (signals as in DEFAULT_SIGNALS) whose tool start takes
+# its time once the tool runs: it writes the tool's pid to PID_FILE, then returns only
+# once a signal has come (the wakeup fd says so), so that the signal is sure to land
+# between the tool's start and the moment run_command holds it.
+SLOW_START = DEFAULT_SIGNALS.replace("import runpy", """\
+import os, select, signal, socket
+from cohere_cli.chat import tools
+start = tools._start
+def slow_start(argv):
+    proc = start(argv)
+    woken, wake = socket.socketpair()
+    wake.setblocking(False)
+    before = signal.set_wakeup_fd(wake.fileno())
+    try:
+        with open(os.environ["PID_FILE"] + ".tmp", "w") as pid:
+            pid.write(str(proc.pid))
+        os.rename(os.environ["PID_FILE"] + ".tmp", os.environ["PID_FILE"])
+        select.select([woken], [], [], 60)
+    finally:
+        signal.set_wakeup_fd(before)
+    return proc
+tools._start = slow_start
+import runpy""")
+
+
+@pytest.mark.slow
+@linux_only
+@pytest.mark.parametrize(("sig", "status"), [
+    (signal.SIGINT, 130), (signal.SIGTERM, -signal.SIGTERM), (signal.SIGHUP, -signal.SIGHUP)])
+def test_a_signal_while_a_tool_is_being_started_ends_the_tool_too(
+    make_stub: Any, tmp_path: Path, pids: list[int], sig: signal.Signals, status: int
+) -> None:
+    pid_file = tmp_path / "tool.pid"
+    make_stub(replies=(call_reply(("c1", "slow", {})), "never"))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_START, "--tool-exec", "slow=sleep 600",
+         "--tool-timeout", "600", "go"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PID_FILE": str(pid_file)},
     )
     try:
         started = wait_until(lambda: pid_file.exists() or proc.poll() is not None, 30)

@@ -14,8 +14,11 @@ Its stdout is read until end of file, or until the tool itself has exited plus
 EXIT_GRACE (a child that still holds stdout no longer holds us), and never past the
 timeout. Then, on every path (done, timed out, Ctrl-C, SIGTERM, SIGHUP, an error), the
 whole process group gets SIGKILL: the tool and everything it started that stayed in its
-group. A process that made its own session (setsid) escapes that kill, but nothing waits
-for it: its pipe is closed. Past MAX_RESULT_BYTES the output is read and thrown away.
+group. Ctrl-C, SIGTERM and SIGHUP are held from before the tool starts until it has been
+killed and collected, then delivered again: whatever instant one lands, the tool ends
+first (exit 130 for Ctrl-C; by default SIGTERM and SIGHUP then end the process). A
+process that made its own session (setsid) escapes that kill, but nothing waits for it:
+its pipe is closed. Past MAX_RESULT_BYTES the output is read and thrown away.
 """
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ EXIT_GRACE = 0.2  # how long to read after the tool exited, while a child holds 
 POLL = 0.02  # how often to look whether the tool has exited
 REAP_TIMEOUT = 5.0  # at most this long to collect a tool after SIGKILL
 PR_SET_DUMPABLE = 4  # from <linux/prctl.h>
-FATAL_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,39 @@ class Outcome:
     returncode: int | None = None
 
 
+class _Stopped(BaseException):
+    """A stop signal came while a tool ran (BaseException: nothing swallows it)."""
+
+
+@contextlib.contextmanager
+def _stop_signals_held() -> Iterator[list[int]]:
+    """Ctrl-C, SIGTERM and SIGHUP, only recorded (in the list it gives) while a tool is
+    started, run and ended: none can land between the tool's start and the `finally`
+    that kills it, nor stop that kill. The I/O loop ends on one (_Stopped); once the tool
+    is ended and collected, the first is delivered again, the caller's handler back in
+    place: Ctrl-C (SIGTERM and SIGHUP under stop_signals.as_ctrl_c) a KeyboardInterrupt,
+    by default SIGTERM and SIGHUP end the process as their sender expects. A signal the
+    caller ignores (nohup) stays ignored; outside the main thread nothing changes."""
+    stops: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield stops
+        return
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    held = [sig for sig, old in previous.items() if old not in (signal.SIG_IGN, None)]
+    try:
+        for sig in held:
+            signal.signal(sig, lambda signum, _frame: stops.append(signum))
+        yield stops
+    except _Stopped:
+        pass
+    finally:
+        for sig in held:
+            signal.signal(sig, previous[sig])
+        if stops:
+            signal.raise_signal(stops[0])  # its handler runs now (and raises, as a rule)
+            raise InterruptError(f"stopped by {signal.Signals(stops[0]).name}")
+
+
 def _exited(proc: subprocess.Popen[bytes]) -> bool:
     """Whether the tool has exited, without collecting it: until it is collected its
     PID (the id of its process group) cannot be reused, so the group kill is safe."""
@@ -156,9 +192,12 @@ def _pump(selector: selectors.BaseSelector, wait: float, payload: memoryview) ->
     return payload
 
 
-def _collect(proc: subprocess.Popen[bytes], payload: bytes, timeout: float) -> Outcome:
+def _collect(
+    proc: subprocess.Popen[bytes], payload: bytes, timeout: float, stops: list[int]
+) -> Outcome:
     """Feed stdin and read stdout and stderr until both end, or the tool has exited and
-    EXIT_GRACE passed, or the timeout: whichever comes first. Never blocks longer."""
+    EXIT_GRACE passed, or the timeout: whichever comes first. Never blocks longer. A stop
+    signal held for the caller (in `stops`) ends it within POLL: _Stopped."""
     assert proc.stdin and proc.stdout and proc.stderr
     deadline = time.monotonic() + timeout
     outcome = Outcome(Capture(MAX_RESULT_BYTES), Capture(MAX_STDERR_BYTES, tail=True))
@@ -172,6 +211,8 @@ def _collect(proc: subprocess.Popen[bytes], payload: bytes, timeout: float) -> O
         selector.register(proc.stdout, selectors.EVENT_READ, outcome.stdout)
         selector.register(proc.stderr, selectors.EVENT_READ, outcome.stderr)
         while True:
+            if stops:
+                raise _Stopped
             now = time.monotonic()
             if exited_at is None and _exited(proc):
                 exited_at = now
@@ -200,57 +241,27 @@ def _end(proc: subprocess.Popen[bytes]) -> int | None:
     return proc.returncode
 
 
-def run_command(argv: tuple[str, ...], payload: bytes, timeout: float) -> Outcome:
-    """Run one tool command to its end or its timeout; nothing of its group outlives this
-    call, whatever ends it (OSError: it could not be started)."""
-    # Its own session, so that the group kill ends the tool and what it started.
-    proc = subprocess.Popen(
+def _start(argv: tuple[str, ...]) -> subprocess.Popen[bytes]:
+    """The tool, in its own session: the group kill ends it and what it started."""
+    return subprocess.Popen(
         list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=_tool_environment(), start_new_session=True, bufsize=0,
     )
-    try:
-        outcome = _collect(proc, payload, timeout)
-    finally:
-        status = _end(proc)
+
+
+def run_command(argv: tuple[str, ...], payload: bytes, timeout: float) -> Outcome:
+    """Run one tool command to its end or its timeout; nothing of its group outlives this
+    call, whatever ends it, at whatever instant (OSError: it could not be started). The
+    one place a tool starts: the stop signals are held from before its start to after
+    its end, so the `finally` that ends it is in place before any of them can act."""
+    with _stop_signals_held() as stops:
+        proc = _start(argv)
+        try:
+            outcome = _collect(proc, payload, timeout, stops)
+        finally:
+            status = _end(proc)
     outcome.returncode = status
     return outcome
-
-
-class _Signalled(BaseException):
-    """SIGTERM or SIGHUP came while a tool ran (BaseException: nothing swallows it)."""
-
-
-@contextlib.contextmanager
-def _signals_end_the_tool() -> Iterator[None]:
-    """While a tool runs, SIGTERM and SIGHUP raise, so that the tool's group is killed on
-    the way out; then the signal is delivered again, with the caller's handler back in
-    place (by default: the process dies of it, as the sender expects). A signal the
-    caller ignores (nohup) stays ignored; outside the main thread nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-
-    def handler(signum: int, _frame: Any) -> None:
-        received.append(signum)
-        if len(received) == 1:  # once: a second signal must not interrupt the kill
-            raise _Signalled
-
-    previous = {sig: signal.getsignal(sig) for sig in FATAL_SIGNALS}
-    caught = [sig for sig, old in previous.items() if old not in (signal.SIG_IGN, None)]
-    try:
-        for sig in caught:
-            signal.signal(sig, handler)
-        yield
-    except _Signalled:
-        pass
-    finally:
-        received.append(0)  # from here on the handler only records
-        for sig in caught:
-            signal.signal(sig, previous[sig])
-        if came := [sig for sig in received if sig]:
-            signal.raise_signal(came[0])
-            raise InterruptError(f"stopped by {signal.Signals(came[0]).name}")
 
 
 def _error_result(call: dict[str, Any], text: str) -> dict[str, Any]:
@@ -266,8 +277,7 @@ def run_tool(
     arguments = call.get("arguments")
     payload = arguments.encode() if isinstance(arguments, str) else orjson.dumps(arguments)
     try:
-        with _signals_end_the_tool():
-            outcome = run_command(argv, payload, timeout)
+        outcome = run_command(argv, payload, timeout)
     except OSError as exc:
         return _error_result(call, f"cannot run {argv[0]}: {exc.strerror or exc}")
     code = outcome.returncode
