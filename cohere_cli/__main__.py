@@ -9,7 +9,10 @@ The cycle collector runs every GC_THRESHOLD new objects instead of Python's 700:
 (click, requests and this package) makes some 40,000 objects that live as long as the
 run, and at 700 the collector runs about 60 times during a send's start-up, scanning
 them again and again (about 5 ms of a send: docs/performance.md). It still runs, for a
-batch of any length too; cyclic garbage is at most that many objects late.
+batch of any length too; cyclic garbage is at most that many objects late. When the run
+is over (its output written, its files closed by the code that opened them), every
+object is frozen (`gc.freeze`), so that Python's last collection at exit does not scan
+them all only to free memory the system takes back anyway (7% of a send's instructions).
 """
 import _signal  # type: ignore[import-not-found]  # C module: `signal` imports enum, slowly
 import os
@@ -71,6 +74,7 @@ def main() -> None:
     except KeyboardInterrupt:  # between imports, or while an error was being reported
         status = INTERRUPTED
     _signal.signal(_signal.SIGINT, _exit_at_once)  # the run is over: nothing to clean up
+    gc.freeze()  # nor for the collector: see the module's help
     sys.exit(status)
 
 
