@@ -97,6 +97,15 @@ def test_tokens_counts_the_window_of_a_conversation(stub: StubServer, tmp_path: 
     assert chat.read_bytes().count(b"\n") == 10  # nothing saved
 
 
+def test_tokens_takes_send_s_conversation_option(stub: StubServer, tmp_path: Path) -> None:
+    """One -c option for both: a folder is exit 3 (named_files says what it is), as for
+    send, not click's exit 2."""
+    for command in (["tokens"], ["--dry-run"]):
+        result = invoke([*command, "-c", str(tmp_path), "hi"])
+        assert result.exit_code == 3, result.stderr
+        assert f"{tmp_path}: a folder, not a regular file" in result.stderr
+
+
 def test_tokens_sends_no_chat_request_and_never_the_key_to_the_tokenizer(
     stub: StubServer
 ) -> None:

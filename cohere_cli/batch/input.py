@@ -1,13 +1,28 @@
-"""Reading a batch's lines: lazily, each at most MAX_LINE_BYTES (an endless line, as
-from /dev/zero, is an InputError, not all the memory)."""
+"""Reading a batch's lines: its input opened (INPUT or stdin, for the local, remote
+and estimating runs alike), its lines read lazily, each at most MAX_LINE_BYTES (an
+endless line, as from /dev/zero, is an InputError, not all the memory)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from typing import IO, BinaryIO, TypeVar
 
 from cohere_cli.base.errors import InputError
 from cohere_cli.base.files import MAX_INPUT_BYTES
 
 MAX_LINE_BYTES = MAX_INPUT_BYTES  # one input line, its newline included
+S = TypeVar("S", bound=IO[bytes])
+
+
+def open_input(path: str, stdin: S | None) -> AbstractContextManager[S | BinaryIO]:
+    """A batch's input: STDIN when given (left open after), else the file PATH; one that
+    cannot be opened is an InputError (exit 3)."""
+    if stdin is not None:
+        return nullcontext(stdin)
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(path, f"cannot open: {exc.strerror}") from None
 
 
 def bounded_lines(stream: Iterable[bytes], source: str) -> Iterator[bytes]:

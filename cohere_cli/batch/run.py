@@ -14,7 +14,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -24,12 +23,11 @@ import orjson
 
 from cohere_cli.base.errors import (
     CohereChatError,
-    InputError,
     LocalWriteError,
     OutputClosedError,
 )
 from cohere_cli.batch.ids import IdSet
-from cohere_cli.batch.input import iter_lines
+from cohere_cli.batch.input import iter_lines, open_input
 from cohere_cli.batch.jobs import Job, JobMaker
 from cohere_cli.batch.line_count import count_aside
 from cohere_cli.batch.output import Sink, refuse_results, refuse_same_file
@@ -289,7 +287,7 @@ def run_batch_job(
     maker = _maker(job)
     output = Path(job.output) if job.output not in (None, "-") else None
     source = job.input_path if stdin is None else "stdin"
-    with _open(job.input_path) if stdin is None else nullcontext(_own_reader(stdin)) as lines:
+    with open_input(job.input_path, None if stdin is None else _own_reader(stdin)) as lines:
         refuse_same_file(lines, output, stdout)
         if output and not (job.resume or job.overwrite):
             refuse_results(output, RESULTS_HINT)
@@ -326,10 +324,3 @@ def _own_reader(stdin: BinaryIO) -> BinaryIO:
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is one
         return stdin
     return open(descriptor, "rb", closefd=False)  # closefd=False: stdin stays open
-
-
-def _open(path: str) -> BinaryIO:
-    try:
-        return open(path, "rb")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot open: {exc.strerror}") from None

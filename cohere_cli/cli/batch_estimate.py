@@ -4,11 +4,11 @@ before the upload when the most the batch could cost is over the budget."""
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from cohere_cli.base.errors import BudgetError, InputError, UsageError
+from cohere_cli.base.errors import BudgetError, UsageError
 from cohere_cli.cli.from_flags import (
     connection_of,
     history_limits,
@@ -26,15 +26,13 @@ if TYPE_CHECKING:
     from cohere_cli.settings.config import Settings
 
 
-def _input(path: str, streams: Streams) -> BinaryIO | nullcontext[BinaryIO]:
-    if path != "-":
-        try:
-            return open(path, "rb")
-        except OSError as exc:
-            raise InputError(path, f"cannot open: {exc.strerror}") from None
-    if streams.stdin is None or streams.stdin_isatty:
+def _input(path: str, streams: Streams) -> AbstractContextManager[BinaryIO]:
+    """INPUT, or stdin for -, which must not be missing or a terminal."""
+    from cohere_cli.batch.input import open_input
+
+    if path == "-" and (streams.stdin is None or streams.stdin_isatty):
         raise UsageError("no input", hint="give INPUT, or pipe JSONL on stdin")
-    return nullcontext(streams.stdin)
+    return open_input(path, streams.stdin if path == "-" else None)
 
 
 def _estimate(flags: BatchFlags, streams: Streams, console: Console,

@@ -1,5 +1,6 @@
-"""What the commands that reach the API share: stdin read, and the settings, connection,
-request options and history limits made from the parsed flags."""
+"""What the commands that reach the API share: stdin read (with the rest of a send's new
+input), and the settings, connection, request options and history limits made from the
+parsed flags."""
 from __future__ import annotations
 
 import os
@@ -12,9 +13,10 @@ if TYPE_CHECKING:
     from cohere_cli.chat.budget import Budget
     from cohere_cli.chat.compact import CompactSettings
     from cohere_cli.chat.context import ModelContext
+    from cohere_cli.chat.messages import MessageInputs
     from cohere_cli.chat.request import RequestOptions
     from cohere_cli.cli.console import Console
-    from cohere_cli.cli.options import ConnectionFlags
+    from cohere_cli.cli.options import ConnectionFlags, MessageFlags, StdinFlags
     from cohere_cli.cli.streams import Streams
     from cohere_cli.conversation.fit import HistoryLimits
     from cohere_cli.settings.config import ConfigFlags, Settings
@@ -29,6 +31,28 @@ def read_stdin(streams: Streams, no_stdin: bool) -> bytes | None:
     if no_stdin or streams.stdin is None or streams.stdin_isatty:
         return None
     return read_stream(streams.stdin, "stdin")
+
+
+def message_inputs(prompt: tuple[str, ...], given: StdinFlags, messages: MessageFlags,
+                   documents: tuple[str, ...], streams: Streams
+                   ) -> tuple[MessageInputs, bytes | None]:
+    """The new input of a send (send, tokens): the prompt, the message flags and stdin read
+    as --input says; and stdin's bytes when `--image -` or `--document -` takes it as the
+    media instead."""
+    from cohere_cli.base.errors import UsageError
+    from cohere_cli.chat.messages import MessageInputs
+
+    dashes = [*messages.images, *documents].count("-")
+    if dashes > 1:
+        raise UsageError("only one --image or --document may be - (stdin)")
+    if dashes and given.no_stdin:
+        raise UsageError("--image - or --document - reads stdin: drop --no-stdin")
+    read = read_stdin(streams, given.no_stdin)
+    stdin, media = (None, read or b"") if dashes else (read, None)
+    return MessageInputs(
+        input_format=given.format, stdin=stdin, prompt=prompt,
+        system=messages.system, system_file=messages.system_file, images=messages.images,
+        image_detail=messages.image_detail), media
 
 
 def history_limits(settings: Settings) -> HistoryLimits:

@@ -115,6 +115,34 @@ class MessageFlags:
     image_detail: str | None
 
 
+def conversation_option(use: str) -> Callable[[F], F]:
+    """-c/--conversation FILE (send, tokens); USE: what the command does with FILE."""
+    return click.option("-c", "--conversation", type=FILE, metavar="FILE", help=use)
+
+
+# How stdin is read as the new input (send, tokens): StdinFlags.
+STDIN_OPTIONS = [
+    click.option("-i", "--input", "input_format", type=click.Choice(["text", "jsonl", "json"]),
+                 default="text", show_default=True, help="How to read stdin."),
+    click.option("--jsonl", "jsonl_input", is_flag=True, help="Short for --input jsonl."),
+    click.option("--no-stdin", is_flag=True, help="Do not read stdin."),
+]
+
+
+@dataclass(frozen=True)
+class StdinFlags:
+    """The STDIN_OPTIONS."""
+
+    input_format: str
+    jsonl_input: bool
+    no_stdin: bool
+
+    @property
+    def format(self) -> str:
+        """--input FORMAT, or jsonl with --jsonl."""
+        return "jsonl" if self.jsonl_input else self.input_format
+
+
 PRESET_OPTION = click.option(
     "--preset", type=LocalText(), metavar="NAME|PATH",
     help="Start from a preset: a JSON request document (request fields, messages, "
@@ -125,10 +153,14 @@ PRESET_OPTION = click.option(
 MODEL_OPTION = click.option("-m", "--model", metavar="NAME",
                             help="Model ($CO_MODEL, config).  [default: command-a-plus-05-2026]")
 
+MAX_TOKENS_OPTION = click.option(
+    "--max-tokens", type=int, metavar="N",
+    help="Most output tokens (room kept for the reply by --history-tokens auto).")
+
 REQUEST_OPTIONS = [
     MODEL_OPTION,
     click.option("-t", "--temperature", type=float, metavar="F", help="Sampling temperature, 0-1."),
-    click.option("--max-tokens", type=int, metavar="N", help="Most output tokens."),
+    MAX_TOKENS_OPTION,
     click.option("--stop", multiple=True, metavar="TEXT", help="Stop sequence (repeatable, ≤5)."),
     click.option("--seed", type=int, metavar="N", help="Seed for best-effort determinism."),
     click.option("--frequency-penalty", type=float, metavar="F", help="Frequency penalty, 0-1."),
@@ -217,12 +249,15 @@ COMPACT_OPTIONS = [
                  help="The model of the summarising request.  [default: the request's]"),
 ]
 
+# --max-time of a send (send, tokens, batch); also a config key.
+MAX_TIME_OPTION = click.option(
+    "--max-time", type=POSITIVE_SECONDS, metavar="SECONDS",
+    help="Stop past SECONDS of wall-clock time (exit 7): the whole send, its retries, waits "
+    "and tool rounds included; in batch, each line (at most 86400).")
+
 # Unattended runs (send and batch): a total deadline and the run log; also config keys.
 RUN_OPTIONS = [
-    click.option("--max-time", type=POSITIVE_SECONDS, metavar="SECONDS",
-                 help="Stop past SECONDS of wall-clock time (exit 7): the whole send, its "
-                 "retries, waits and tool rounds included; in batch, each line (at most "
-                 "86400)."),
+    MAX_TIME_OPTION,
     click.option("--max-cost", type=COST, metavar="USD",
                  help="Start no new request once the finished ones cost USD (exit 11); needs "
                  "price_input and price_output in the config. With batch --remote: refuse "
@@ -260,6 +295,10 @@ class ConnectionFlags:
 
 def message_options(func: F) -> F:
     return _apply(MESSAGE_OPTIONS, func)
+
+
+def stdin_options(func: F) -> F:
+    return _apply(STDIN_OPTIONS, func)
 
 
 def request_options(func: F) -> F:

@@ -20,7 +20,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -35,6 +35,7 @@ from cohere_cli.base.errors import (
     ServiceError,
     UsageError,
 )
+from cohere_cli.batch.input import open_input
 from cohere_cli.batch.output import refuse_results, refuse_same_file
 from cohere_cli.batch.remote.cleanup import batch_datasets, delete_datasets
 from cohere_cli.batch.remote.collect import REFUSED, download, missing_text, poll, write_results
@@ -98,7 +99,7 @@ def _state(job: RemoteJob, stdin: IO[bytes] | None, files: StateFiles,
     if job.attach is not None:
         return _attached(job, stdin, files, state, api)
     if state is not None:
-        with _input(job.lines.input_path, stdin) as stream:
+        with open_input(job.lines.input_path, stdin) as stream:
             digest = input_digest(stream, "stdin" if stdin else job.lines.input_path)
         if digest != state.input_sha256 or not files.index.exists():
             raise UsageError(f"{files.state} holds a remote batch of another input",
@@ -106,7 +107,7 @@ def _state(job: RemoteJob, stdin: IO[bytes] | None, files: StateFiles,
                              "to start anew")
         note(f"continuing the remote batch of {files.state}")
         return state
-    with _input(job.lines.input_path, stdin) as stream:
+    with open_input(job.lines.input_path, stdin) as stream:
         found = prepare(job.lines, stream, files)
     return files.write(RemoteState(new_name(found.input_sha256), found.input_sha256,
                                    found.model, found.records))
@@ -124,7 +125,7 @@ def _attached(job: RemoteJob, stdin: IO[bytes] | None, files: StateFiles,
         return state
     api.batch(attach)  # a batch ID that is not there stops here, nothing written
     if state is None or not files.index.exists():
-        with _input(job.lines.input_path, stdin) as stream:
+        with open_input(job.lines.input_path, stdin) as stream:
             found = prepare(job.lines, stream, files, write_upload=False)
         state = RemoteState("", found.input_sha256, found.model, found.records)
     return files.write(state.but(batch_id=attach))
@@ -151,15 +152,6 @@ def _refuse_output(output: Path, input_path: str, stdin: IO[bytes] | None) -> No
             refuse_same_file(source, output, None)
     except OSError:
         return  # an unreadable input is reported where the input is read
-
-
-def _input(path: str, stdin: IO[bytes] | None) -> AbstractContextManager[IO[bytes]]:
-    if stdin is not None:
-        return nullcontext(stdin)
-    try:
-        return open(path, "rb")
-    except OSError as exc:
-        raise InputError(path, f"cannot open: {exc.strerror}") from None
 
 
 def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,

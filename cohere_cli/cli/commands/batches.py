@@ -2,9 +2,11 @@
 and cancels the account's batches (issue 19; docs/remote-batch.md)."""
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -192,14 +194,21 @@ class BatchIdFlags:
     connection: ConnectionFlags = field(metadata=part(ConnectionFlags))
 
 
-def _api(flags: ConfigFlags, connection: ConnectionFlags, console: Console) -> BatchAPI:
-    """The Batch API, every call within --max-time (from now); its errors get batch_api_hints."""
+@contextmanager
+def _api(flags: ConfigFlags, connection: ConnectionFlags, console: Console,
+         batch_id: str | None = None, cancel: bool = False) -> Iterator[BatchAPI]:
+    """The Batch API, every call within --max-time (from now); its errors get
+    batch_api_hints (BATCH_ID: the batch the command names; CANCEL: the request is its
+    cancel)."""
+    from cohere_cli.cli.hints import batch_api_hints
     from cohere_cli.settings.names import time_limit
     from cohere_cli.wire.batch_api import BatchAPI
 
-    settings = settings_of(flags, console)
-    return BatchAPI(connection_of(settings, connection), logger(console, connection.verbose),
-                    time_limit(settings.max_time).start())
+    with batch_api_hints(batch_id, cancel):
+        settings = settings_of(flags, console)
+        with BatchAPI(connection_of(settings, connection), logger(console, connection.verbose),
+                      time_limit(settings.max_time).start()) as api:
+            yield api
 
 
 @batches.command("list", cls=CheckedCommand)
@@ -210,10 +219,9 @@ def _api(flags: ConfigFlags, connection: ConnectionFlags, console: Console) -> B
 def list_command(flags: ListFlags, streams: Streams) -> int:
     """One batch a line: id, done/total, failed, status, name."""
     from cohere_cli.cli.console import Console, escape_line
-    from cohere_cli.cli.hints import batch_api_hints
 
     console = Console.of(streams)
-    with batch_api_hints(), _api(flags.settings, flags.connection, console) as api:
+    with _api(flags.settings, flags.connection, console) as api:
         for batch in api.batches():
             if flags.as_json:
                 console.out_json(batch)
@@ -223,38 +231,42 @@ def list_command(flags: ListFlags, streams: Streams) -> int:
     return console.written()
 
 
-@batches.command("show", cls=CheckedCommand)
-@click.argument("batch_id", metavar="ID")
-@call_time_option
-@connection_options
-@typed(BatchIdFlags)
-def show_command(flags: BatchIdFlags, streams: Streams) -> int:
-    """The batch ID: status, counters, tokens (JSON, as the API sent it)."""
-    from cohere_cli.cli.console import Console
-    from cohere_cli.cli.hints import batch_api_hints
+OnBatch = Callable[["BatchAPI", str, "Console"], int]  # a command's part: its exit status
 
-    console = Console.of(streams)
-    with batch_api_hints(flags.batch_id), _api(flags.settings, flags.connection,
-                                               console) as api:
-        console.out_json(api.batch(flags.batch_id))
+
+def _on_batch(name: str, cancel: bool = False) -> Callable[[OnBatch], click.Command]:
+    """A `batches` command NAME on one batch: the argument ID, --max-time and the
+    connection flags, and the Batch API as `_api` makes it for ID; the decorated function
+    does the command's part with them, its docstring the command's help."""
+
+    def make(act: OnBatch) -> click.Command:
+        @functools.wraps(act)
+        def command(flags: BatchIdFlags, streams: Streams) -> int:
+            from cohere_cli.cli.console import Console
+
+            console = Console.of(streams)
+            with _api(flags.settings, flags.connection, console, flags.batch_id, cancel) as api:
+                return act(api, flags.batch_id, console)
+
+        callback = call_time_option(connection_options(typed(BatchIdFlags)(command)))
+        return batches.command(name, cls=CheckedCommand)(
+            click.argument("batch_id", metavar="ID")(callback))
+
+    return make
+
+
+@_on_batch("show")
+def show_command(api: BatchAPI, batch_id: str, console: Console) -> int:
+    """The batch ID: status, counters, tokens (JSON, as the API sent it)."""
+    console.out_json(api.batch(batch_id))
     return console.written()
 
 
-@batches.command("cancel", cls=CheckedCommand)
-@click.argument("batch_id", metavar="ID")
-@call_time_option
-@connection_options
-@typed(BatchIdFlags)
-def cancel_command(flags: BatchIdFlags, streams: Streams) -> int:
+@_on_batch("cancel", cancel=True)
+def cancel_command(api: BatchAPI, batch_id: str, console: Console) -> int:
     """Cancel the batch ID (while it is queued or running)."""
-    from cohere_cli.cli.console import Console
-    from cohere_cli.cli.hints import batch_api_hints
-
-    console = Console.of(streams)
-    with batch_api_hints(flags.batch_id, cancel=True), _api(flags.settings, flags.connection,
-                                                            console) as api:
-        api.cancel(flags.batch_id)
-    console.note(f"batch {flags.batch_id}: cancel requested")
+    api.cancel(batch_id)
+    console.note(f"batch {batch_id}: cancel requested")
     return ExitCode.OK
 
 

@@ -16,8 +16,8 @@ from cohere_cli.cli.from_flags import (
     connection_of,
     history_limits,
     logger,
+    message_inputs,
     param_warnings,
-    read_stdin,
     send_context,
     settings_of,
     with_preset,
@@ -28,13 +28,16 @@ from cohere_cli.cli.options import (
     ConnectionFlags,
     LocalText,
     MessageFlags,
+    StdinFlags,
     compact_options,
     connection_options,
+    conversation_option,
     history_options,
     message_options,
     preset_option,
     request_options,
     run_options,
+    stdin_options,
 )
 from cohere_cli.settings.config import ConfigFlags
 
@@ -52,9 +55,6 @@ class SendFlags:
     prompt: tuple[str, ...]
     conversation: str | None
     lock_timeout: float
-    input_format: str
-    jsonl_input: bool
-    no_stdin: bool
     save_preset: str | None
     force: bool
     output_format: str
@@ -71,6 +71,7 @@ class SendFlags:
     max_tool_rounds: int
     tool_timeout: float
     log_content: bool
+    stdin: StdinFlags = field(metadata=part(StdinFlags))
     messages: MessageFlags = field(metadata=part(MessageFlags))
     request: RequestOptions = field(metadata=part(RequestOptions, leave=NOT_FLAGS))
     settings: ConfigFlags = field(metadata=part(ConfigFlags))
@@ -79,15 +80,12 @@ class SendFlags:
 
 @click.command(cls=CheckedCommand)
 @click.argument("prompt", nargs=-1)
-@click.option("-c", "--conversation", type=click.Path(), metavar="FILE",
-              help="Keep the conversation in FILE (JSONL of messages); the reply is appended.")
+@conversation_option("Keep the conversation in FILE (JSONL of messages); the reply is "
+                     "appended.")
 @click.option("--lock-timeout", type=SECONDS, default=300, show_default=True, metavar="SECONDS",
               help="How long to wait for another run's lock on the conversation (at most "
               "86400).")
-@click.option("-i", "--input", "input_format", type=click.Choice(["text", "jsonl", "json"]),
-              default="text", show_default=True, help="How to read stdin.")
-@click.option("--jsonl", "jsonl_input", is_flag=True, help="Short for --input jsonl.")
-@click.option("--no-stdin", is_flag=True, help="Do not read stdin.")
+@stdin_options
 @message_options
 @preset_option
 @click.option("--save-preset", metavar="NAME|PATH",
@@ -131,18 +129,6 @@ def send(flags: SendFlags, streams: Streams) -> int:
     console = Console.of(streams)
     runlog = RunLog("send", flags.settings.log, flags.log_content)
     return runlog.run(console, lambda: _send(flags, streams, console, runlog))
-
-
-def _stdin(flags: SendFlags, streams: Streams) -> tuple[bytes | None, bytes | None]:
-    """stdin as the message input, or (for `--image -` or `--document -`) the media."""
-    dashes = [*flags.messages.images, *flags.request.documents].count("-")
-    if dashes > 1:
-        raise UsageError("only one --image or --document may be - (stdin)")
-    if dashes:
-        if flags.no_stdin:
-            raise UsageError("--image - or --document - reads stdin: drop --no-stdin")
-        return None, read_stdin(streams, False) or b""
-    return read_stdin(streams, flags.no_stdin), None
 
 
 def _save_preset(flags: SendFlags, name: str, console: Console) -> int:
@@ -196,7 +182,6 @@ def _tools(flags: SendFlags) -> ToolSettings | None:
 def _send(flags: SendFlags, streams: Streams, console: Console, runlog: RunLog) -> int:
     from pathlib import Path
 
-    from cohere_cli.chat.messages import MessageInputs
     from cohere_cli.chat.send import SendPlan, run_send
     from cohere_cli.cli.render import OutputOptions, Renderer
 
@@ -204,14 +189,8 @@ def _send(flags: SendFlags, streams: Streams, console: Console, runlog: RunLog) 
     output_format = _output_format(flags)
     if flags.save_preset is not None:
         return _save_preset(flags, flags.save_preset, console)
-    stdin, media = _stdin(flags, streams)
-    messages = flags.messages
-    inputs = MessageInputs(
-        input_format="jsonl" if flags.jsonl_input else flags.input_format,
-        stdin=stdin, prompt=flags.prompt, system=messages.system,
-        system_file=messages.system_file, images=messages.images,
-        image_detail=messages.image_detail,
-    )
+    inputs, media = message_inputs(flags.prompt, flags.stdin, flags.messages,
+                                   flags.request.documents, streams)
     stream = flags.stream if flags.stream is not None else output_format in ("text", "events")
     if output_format == "events" and flags.stream is False:
         raise UsageError("--format events needs --stream")
