@@ -20,14 +20,18 @@ $(DEV)/.installed: setup.cfg setup.py
 	touch $@
 
 # The package as a user installs it (`pip install .`, no test tools, the man page with it);
-# reinstalled only when the package changed, without its dependencies again.
+# reinstalled only when the package changed, without its dependencies again. setuptools
+# builds in ./build and never empties it: a module moved or removed since the last build
+# would be installed still, so every install here starts without it.
 $(DEMO)/.installed: $(SOURCES)
 	test -x $(DEMO)/bin/python || $(PYTHON) -m venv $(DEMO)
+	rm -rf build
 	$(DEMO)/bin/python -m pip install --quiet $(if $(wildcard $@),--no-deps --force-reinstall) .
 	touch $@
 
 # Install the program (and its man page) under PREFIX.
 install:
+	rm -rf build
 	$(PYTHON) -m pip install .
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 man/cohere-chat.1 $(DESTDIR)$(PREFIX)/share/man/man1/cohere-chat.1
@@ -59,6 +63,8 @@ BENCH_SDK ?= cohere
 bench:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	rm -rf build
+	$(BENCH_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps .
 	$(BENCH_VENV)/bin/python -m pip install --quiet '.[remote,tokenizer]'
 	$(if $(BENCH_SDK),$(BENCH_VENV)/bin/python -m pip install --quiet $(BENCH_SDK) \
 		|| echo "bench: $(BENCH_SDK) did not install: the SDK comparisons are left out")
