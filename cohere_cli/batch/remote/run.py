@@ -79,7 +79,8 @@ class RemoteJob:
 
 @dataclass
 class Outcome:
-    """How the run ended: the batch id when detached, else the summary."""
+    """How the run ended: the batch id when detached, else the summary (the batch id
+    empty: no line could be sent, so no batch was submitted, even with `detach`)."""
 
     batch_id: str
     summary: Summary | None = None
@@ -164,8 +165,9 @@ def _input(path: str, stdin: IO[bytes] | None) -> AbstractContextManager[IO[byte
 
 def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
                    log: Callable[[str], None], note: Callable[[str], None]) -> Outcome:
-    """Submit (or continue) the batch; unless detached, wait and write the results. The
-    whole run holds the lock on -o FILE."""
+    """Submit (or continue) the batch; unless detached, wait and write the results (at
+    once when no line can be sent: no batch is submitted). The whole run holds the lock
+    on -o FILE."""
     output = Path(job.output)
     _refuse_output(output, job.lines.input_path, stdin)
     deadline = time_limit(job.max_time).start()
@@ -176,8 +178,8 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
         summary = Summary(to_file=True, from_stdin=stdin is not None, total=state.records)
         if state.records and state.batch_id is None:
             state = _submit(api, files, state, job.connection.max_wait, deadline)
-        if job.detach:
-            return Outcome(state.batch_id or "")
+        if job.detach and state.records:  # no line to send: nothing to submit, and
+            return Outcome(state.batch_id or "")  # the failed lines written as below
         batch = (_wait(api, state.batch_id, progress, summary, deadline)
                  if state.records else {})
         with download(api, batch, files, deadline) as spill:
