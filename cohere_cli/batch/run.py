@@ -11,6 +11,7 @@ workers live, and a failed write stops the batch. `Summary.error` says what stop
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from cohere_cli.base.errors import (
     LocalWriteError,
     OutputClosedError,
 )
+from cohere_cli.base.named_files import open_named
 from cohere_cli.batch.ids import IdSet
 from cohere_cli.batch.input import iter_lines
 from cohere_cli.batch.jobs import Job, JobMaker
@@ -320,16 +322,18 @@ def _own_reader(stdin: BinaryIO) -> BinaryIO:
     may be blocked in a read when the run ends (Ctrl-C, SIGTERM, with the writer of a
     pipe still there); in sys.stdin's own buffer it would hold that buffer's lock, and the
     interpreter's shutdown, which closes sys.stdin, would abort (SIGABRT, a core dump).
-    Nothing has read stdin before (a stream without a descriptor is used as it is)."""
+    Nothing has read stdin before (a stream without a descriptor is used as it is).
+    Not a file named: stdin may be a pipe (a FIFO named as INPUT may not: `_open`)."""
     try:
         descriptor = stdin.fileno()
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is one
         return stdin
-    return open(descriptor, "rb", closefd=False)  # closefd=False: stdin stays open
+    return os.fdopen(descriptor, "rb", closefd=False)  # closefd=False: stdin stays open
 
 
 def _open(path: str) -> BinaryIO:
+    """INPUT, through named_files: a FIFO, a folder or a device is refused, never waited on."""
     try:
-        return open(path, "rb")
+        return os.fdopen(open_named(path), "rb")
     except OSError as exc:
         raise InputError(str(path), f"cannot open: {exc.strerror}") from None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from cohere_cli.base.errors import BudgetError, InputError, UsageError
+from cohere_cli.base.named_files import open_named
 from cohere_cli.cli.from_flags import (
     connection_of,
     history_limits,
@@ -27,9 +28,9 @@ if TYPE_CHECKING:
 
 
 def _input(path: str, streams: Streams) -> BinaryIO | nullcontext[BinaryIO]:
-    if path != "-":
+    if path != "-":  # through named_files: a FIFO or a folder is refused, never waited on
         try:
-            return open(path, "rb")
+            return os.fdopen(open_named(path), "rb")
         except OSError as exc:
             raise InputError(path, f"cannot open: {exc.strerror}") from None
     if streams.stdin is None or streams.stdin_isatty:

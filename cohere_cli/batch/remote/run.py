@@ -35,6 +35,7 @@ from cohere_cli.base.errors import (
     ServiceError,
     UsageError,
 )
+from cohere_cli.base.named_files import open_named
 from cohere_cli.batch.output import refuse_results, refuse_same_file
 from cohere_cli.batch.remote.cleanup import batch_datasets, delete_datasets
 from cohere_cli.batch.remote.collect import REFUSED, download, missing_text, poll, write_results
@@ -148,17 +149,20 @@ def _refuse_output(output: Path, input_path: str, stdin: IO[bytes] | None) -> No
         refuse_same_file(stdin, output, None)
         return
     try:
-        with open(input_path, "rb") as source:
-            refuse_same_file(source, output, None)
+        descriptor = open_named(input_path)  # a FIFO, a folder: refused here (exit 3)
     except OSError:
         return  # an unreadable input is reported where the input is read
+    with os.fdopen(descriptor, "rb") as source:
+        refuse_same_file(source, output, None)
 
 
 def _input(path: str, stdin: IO[bytes] | None) -> AbstractContextManager[IO[bytes]]:
+    """stdin as it is (it may be a pipe); INPUT through named_files (a FIFO, a folder or
+    a device is refused, never waited on)."""
     if stdin is not None:
         return nullcontext(stdin)
     try:
-        return open(path, "rb")
+        return os.fdopen(open_named(path), "rb")
     except OSError as exc:
         raise InputError(path, f"cannot open: {exc.strerror}") from None
 

@@ -21,9 +21,12 @@ import orjson
 
 from cohere_cli.base.atomic_write import replace_whole
 from cohere_cli.base.errors import InputError, LocalWriteError
+from cohere_cli.base.files import read_stream
+from cohere_cli.base.named_files import open_named
 from cohere_cli.conversation.file import ConversationLock
 
 VERSION = 1
+MAX_STATE_BYTES = 1 << 20  # a state file is a few hundred bytes; more is not one
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,10 @@ class StateFiles:
         """The saved state, every field checked (a wrong one is an InputError naming it,
         the file kept: it may hold the id of a batch that is paid for); None when there
         is none."""
-        try:
-            data = orjson.loads(self.state.read_bytes())
+        try:  # through named_files: a FIFO or a folder is refused, never waited on
+            with os.fdopen(open_named(self.state), "rb") as handle:
+                data = orjson.loads(read_stream(handle, str(self.state), MAX_STATE_BYTES,
+                                                  TOO_BIG))
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -94,6 +99,7 @@ class StateFiles:
 
 KEEP_HINT = ("fix it, or delete it to start anew (a new batch is billed again; "
              "cohere-chat batches list shows the account's batches)")
+TOO_BIG = f"not a remote batch state file (over 1 MiB); {KEEP_HINT}"
 SHA256 = re.compile(r"[0-9a-f]{64}")
 ID_TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,512}")  # an id the service gave, on one line
 
