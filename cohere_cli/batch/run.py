@@ -34,6 +34,7 @@ from cohere_cli.batch.ids import IdSet
 from cohere_cli.batch.input import iter_lines
 from cohere_cli.batch.jobs import Job, JobMaker
 from cohere_cli.batch.line_count import count_aside
+from cohere_cli.batch.lock import output_lock
 from cohere_cli.batch.output import Sink, refuse_results, refuse_same_file
 from cohere_cli.batch.results import failure
 from cohere_cli.batch.resume import Finished, cut_torn_line, read_finished
@@ -275,6 +276,7 @@ class BatchJob:
     prices: Prices | None = None  # price_input, price_output: cost_usd in the usage
     context: ModelContext | None = None  # the models' context (chat/context.py)
     budget: Budget | None = None  # --max-cost (chat/budget.py)
+    lock_timeout: float = 300.0  # how long to wait for another run's lock on -o FILE
 
 
 def _maker(job: BatchJob) -> JobMaker:
@@ -287,11 +289,13 @@ def run_batch_job(
     progress: Callable[[Summary], None] | Progress, log: Callable[[str], None],
     note: Callable[[str], None] = lambda _: None,
 ) -> Summary:
-    """Open the input and output, resume if asked, and run the batch to its end."""
+    """Open the input and output, resume if asked, and run the batch to its end; the
+    whole run holds the lock on -o FILE (batch/lock.py: one run per FILE)."""
     maker = _maker(job)
     output = Path(job.output) if job.output not in (None, "-") else None
     source = job.input_path if stdin is None else "stdin"
-    with _open(job.input_path) if stdin is None else nullcontext(_own_reader(stdin)) as lines:
+    with (_open(job.input_path) if stdin is None else nullcontext(_own_reader(stdin)) as lines,
+          output_lock(output, job.lock_timeout)):
         refuse_same_file(lines, output, stdout)
         if output and not (job.resume or job.overwrite):
             refuse_results(output, RESULTS_HINT)

@@ -10,9 +10,9 @@ the moment it exists (state.py), so a rerun of the same command continues where 
 one stopped; the state file goes only once every result line is written.
 
 The whole run holds the lock on `-o FILE` (`FILE.lock`, the lock a conversation has,
-removed at the end: state.OutputLock), so two runs on one FILE make one batch: the
-second waits, then finds the first one's results. A FILE that already holds results is
-never replaced by a new batch without `overwrite`.
+removed at the end: batch/lock.py, which local `batch -o FILE` takes too), so two runs
+on one FILE make one batch: the second waits, then finds the first one's results. A
+FILE that already holds results is never replaced by a new batch without `overwrite`.
 """
 from __future__ import annotations
 
@@ -36,11 +36,12 @@ from cohere_cli.base.errors import (
     UsageError,
 )
 from cohere_cli.base.named_files import open_named
+from cohere_cli.batch.lock import OutputLock
 from cohere_cli.batch.output import refuse_results, refuse_same_file
 from cohere_cli.batch.remote.cleanup import batch_datasets, delete_datasets
 from cohere_cli.batch.remote.collect import REFUSED, download, missing_text, poll, write_results
 from cohere_cli.batch.remote.prepare import LineSource, input_digest, prepare
-from cohere_cli.batch.remote.state import OutputLock, RemoteState, StateFiles, new_name
+from cohere_cli.batch.remote.state import RemoteState, StateFiles, new_name
 from cohere_cli.batch.summary import Summary
 from cohere_cli.chat.usage import Prices
 from cohere_cli.settings.names import time_limit
@@ -198,7 +199,7 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
 
 @contextmanager
 def _locked(output: Path, timeout: float, deadline: Deadline) -> Iterator[None]:
-    """The lock on -o FILE (state.OutputLock), waited for at most `timeout` and never
+    """The lock on -o FILE (batch/lock.py), waited for at most `timeout` and never
     past --max-time."""
     try:
         with OutputLock(output, deadline.cap(timeout)):
