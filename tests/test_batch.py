@@ -306,7 +306,7 @@ def test_unreadable_input_and_output_paths(stub: Any, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_bytes(jsonl("a"))
     nowhere = invoke(["batch", str(source), "-o", str(tmp_path / "no" / "out.jsonl")])
-    assert nowhere.exit_code == 3 and "cannot open" in nowhere.stderr
+    assert nowhere.exit_code == 3 and "out.jsonl: its folder does not exist" in nowhere.stderr
     assert stub.requests == []
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import pytest
 from conftest import TEST_KEY, chat_bodies, invoke, run_process
+from test_remote_batch_e2e import batch_stub, creates, write_input
 
 from cohere_cli.base.errors import InputError
 from cohere_cli.base.files import read_file_bytes
@@ -44,8 +45,9 @@ def presets_dir(home: Path) -> Path:
 # --- a FIFO at every path the program opens ----------------------------------------------
 
 # name: (arguments, environment, config text, where the FIFO is). {fifo} is its path,
-# {lines} a batch input; the FIFO is at {tmp}/fifo unless the case puts it in the presets
-# folder ("preset") or at the config file's place ("config").
+# {lines} a batch input, {out} a batch's -o FILE; the FIFO is at {tmp}/fifo unless the
+# case puts it in the presets folder ("preset") or beside {out}, at the name of a file a
+# remote batch keeps there (".remote.json": the state file, its index, its upload).
 FIFO_CASES: dict[str, tuple[list[str], dict[str, str | None], str | None, str]] = {
     "--system-file": (["--system-file", "{fifo}", "hi"], {}, None, "tmp"),
     "--image": (["--image", "{fifo}", "hi"], {}, None, "tmp"),
@@ -63,6 +65,11 @@ FIFO_CASES: dict[str, tuple[list[str], dict[str, str | None], str | None, str]] 
     "COHERE_CHAT_CONFIG": (["hi"], {"COHERE_CHAT_CONFIG": "{fifo}"}, None, "tmp"),
     "CO_PRESET": (["hi"], {"CO_PRESET": "{fifo}"}, None, "tmp"),
     "COHERE_CHAT_LOG": (["hi"], {"COHERE_CHAT_LOG": "{fifo}"}, None, "tmp"),
+    "REQUESTS_CA_BUNDLE": (["hi"], {"REQUESTS_CA_BUNDLE": "{fifo}"}, None, "tmp"),
+    "CURL_CA_BUNDLE": (["hi"], {"CURL_CA_BUNDLE": "{fifo}"}, None, "tmp"),
+    "REQUESTS_CA_BUNDLE models": (["models"], {"REQUESTS_CA_BUNDLE": "{fifo}"}, None, "tmp"),
+    "REQUESTS_CA_BUNDLE batch": (["batch", "{lines}"], {"REQUESTS_CA_BUNDLE": "{fifo}"}, None,
+                                 "tmp"),
     "config api_key_file": (["hi"], {"CO_API_KEY": None},
                             "[default]\napi_key_file = {fifo}\n", "tmp"),
     "config preset": (["hi"], {}, "[default]\npreset = {fifo}\n", "tmp"),
@@ -70,6 +77,17 @@ FIFO_CASES: dict[str, tuple[list[str], dict[str, str | None], str | None, str]] 
     "batch --preset": (["batch", "--preset", "{fifo}", "{lines}"], {}, None, "tmp"),
     "batch --log": (["batch", "--log", "{fifo}", "{lines}"], {}, None, "tmp"),
     "batch --image": (["batch", "--image", "{fifo}", "{lines}"], {}, None, "tmp"),
+    "batch INPUT": (["batch", "{fifo}"], {}, None, "tmp"),
+    "batch -o": (["batch", "-o", "{fifo}", "{lines}"], {}, None, "tmp"),
+    "batch --resume -o": (["batch", "--resume", "-o", "{fifo}", "{lines}"], {}, None, "tmp"),
+    "batch --estimate INPUT": (["batch", "--estimate", "{fifo}"], {}, None, "tmp"),
+    "batch --remote INPUT": (["batch", "--remote", "-o", "{out}", "{fifo}"], {}, None, "tmp"),
+    "batch --remote state": (["batch", "--remote", "-o", "{out}", "{lines}"], {}, None,
+                             ".remote.json"),
+    "batch --remote index": (["batch", "--remote", "-o", "{out}", "{lines}"], {}, None,
+                             ".remote.index.jsonl"),
+    "batch --remote upload": (["batch", "--remote", "-o", "{out}", "{lines}"], {}, None,
+                              ".remote.upload.jsonl"),
     "models --api-key-file": (["models", "--api-key-file", "{fifo}"], {}, None, "tmp"),
     "stub --replies": (["stub", "--replies", "{fifo}"], {}, None, "tmp"),
 }
@@ -81,14 +99,17 @@ def test_a_fifo_at_any_path_is_refused_naming_it_never_waited_on(
     name: str, stub: Any, clean_env: Path, tmp_path: Path
 ) -> None:
     args, env, config, where = FIFO_CASES[name]
-    fifo = {"tmp": tmp_path / "fifo", "preset": presets_dir(clean_env) / "slow.json"}[where]
+    out = tmp_path / "out.jsonl"
+    fifo = {"tmp": tmp_path / "fifo", "preset": presets_dir(clean_env) / "slow.json"}.get(
+        where, out.with_name(out.name + where))
     fifo.parent.mkdir(parents=True, exist_ok=True)
     os.mkfifo(fifo)
     lines = tmp_path / "in.jsonl"
     lines.write_bytes(b'"one"\n')
 
     def fill(text: str) -> str:
-        return text.replace("{fifo}", str(fifo)).replace("{lines}", str(lines))
+        return text.replace("{fifo}", str(fifo)).replace("{lines}", str(lines)).replace(
+            "{out}", str(out))
 
     if config is not None:
         config_file(clean_env, fill(config))
@@ -101,6 +122,29 @@ def test_a_fifo_at_any_path_is_refused_naming_it_never_waited_on(
     assert done.returncode == 3, done.stderr
     assert str(fifo).encode() in done.stderr and b"a FIFO, not a regular file" in done.stderr
     assert stub.requests == []  # refused before anything was sent
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [".remote.part-0.avro", ".remote.result"])
+def test_a_fifo_where_a_remote_batch_writes_its_results_stops_it_and_keeps_its_state(
+    name: str, make_stub: Any, tmp_path: Path
+) -> None:
+    server = batch_stub(make_stub)
+    source, out = write_input(tmp_path, 3), tmp_path / "out.jsonl"
+    fifo = out.with_name(out.name + name)
+    os.mkfifo(fifo)
+    args = ["batch", "--remote", "-o", str(out), str(source)]
+    try:
+        done = run_process(args, timeout=FIFO_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{name}: still waiting on the FIFO after {FIFO_TIMEOUT} s")
+    assert done.returncode == 10, done.stderr  # a local write failed: the results wait
+    assert str(fifo).encode() in done.stderr and b"a FIFO, not a regular file" in done.stderr
+    assert (tmp_path / "out.jsonl.remote.json").exists() and not out.exists()
+    fifo.unlink()
+    again = run_process(args, timeout=FIFO_TIMEOUT)
+    assert again.returncode == 0, again.stderr
+    assert len(out.read_bytes().splitlines()) == 3 and creates(server) == 1  # billed once
 
 
 @pytest.mark.slow
@@ -138,17 +182,7 @@ OTHER_OPENS = {
     "base/named_files.py": "the one way",
     "base/atomic_write.py": "its own new temporary file (O_EXCL) and the folder to fsync",
     "conversation/file.py": "FILE.lock (O_NOFOLLOW, checked regular) and its own temporary",
-    "batch/output.py": "-o: mechanism 3 (the state helper) is to open it through named_files",
-    "batch/resume.py": "-o read back: mechanism 3 is to open it through named_files",
-    "batch/input.py": "the batch input (local, --remote, --estimate): mechanism 3 is to open "
-                      "it through named_files",
-    "batch/run.py": "stdin's descriptor again, in a reader of its own",
-    "batch/remote/run.py": "its input, to see it is not -o FILE (mechanism 3)",
     "base/cache.py": "its own cache entries (O_NOFOLLOW, checked regular, never blocking)",
-    "batch/remote/collect.py": "the index and output parts it made itself",
-    "batch/remote/prepare.py": "files it makes itself (index, upload)",
-    "batch/remote/state.py": "FILE.remote.json: mechanism 3 is to open it through named_files",
-    "wire/batch_api.py": "the upload and part files the program made itself",
 }
 OPENERS = {"open", "read_bytes", "read_text", "write_bytes", "write_text"}
 

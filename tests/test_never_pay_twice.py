@@ -4,12 +4,14 @@ Ctrl-C does, with a command to continue that runs as printed for any file name; 
 summary names the first failed lines."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from conftest import ROOT, assert_no_key, invoke, wait_for
 
 from cohere_cli.batch.summary import Summary
 from cohere_cli.cli.batch_report import interrupted_text
+from cohere_cli.stub.handler import RequestHandler
 
 
 def jsonl(*values: Any) -> bytes:
@@ -81,6 +84,81 @@ def test_overwrite_goes_with_a_file_and_not_with_resume(
     result = invoke(["batch", *args, "in.jsonl"])
     assert result.exit_code == 2 and fragment in result.stderr
     assert stub.requests == []
+
+
+# --- one run per -o FILE: the lock remote batch takes, local batch takes too ----------------
+
+def _hold_chats(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], threading.Event]:
+    """Every chat request the stub gets waits for `release` before it is answered; the
+    list holds one entry per chat request received."""
+    arrived: list[str] = []
+    release = threading.Event()
+    route = RequestHandler._route
+
+    def holding(handler: RequestHandler, request: Any, advance: bool = True) -> Any:
+        if request.path.startswith("/v2/chat"):
+            arrived.append(request.path)
+            release.wait(60)
+        return route(handler, request, advance)
+
+    monkeypatch.setattr(RequestHandler, "_route", holding)
+    return arrived, release
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process PID has PATH open (Linux: /proc/PID/fd)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                return True
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("args", "code", "said"), [
+    (["--lock-timeout", "0.2"], 7, "is still locked by another run after 0.2s"),
+    ([], 2, "already holds results; nothing was sent"),
+    (["--resume"], 0, "batch: ok=0 failed=0 skipped=3"),
+], ids=["lock-timeout", "refused", "resume"])
+def test_two_local_runs_on_one_output_send_each_line_once(
+        stub: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str],
+        code: int, said: str) -> None:
+    arrived, release = _hold_chats(monkeypatch)
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(jsonl("a", "b", "c"))
+    lock = Path(os.path.realpath(out)).with_name("out.jsonl.lock")
+    command = [sys.executable, "-m", "cohere_cli", "batch", "-j", "1", "-o", str(out)]
+    first = subprocess.Popen([*command, str(source)], cwd=ROOT, env=dict(os.environ),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    second = None
+    try:
+        wait_for(lambda: arrived or first.poll() is not None, "the first run's request")
+        second = subprocess.Popen([*command, *args, str(source)], cwd=ROOT,
+                                  env=dict(os.environ), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        pid = second.pid
+        # the second run waits for the lock (it has FILE.lock open), or it ended, or it
+        # sent a line of its own (what the lock is there to prevent)
+        wait_for(lambda: _has_open(pid, lock) or second.poll() is not None
+                 or len(arrived) > 1, "the second run waiting for the lock")
+        assert len(arrived) == 1  # the first run's first line alone: FILE is still empty
+        if code == 7:
+            second.wait(60)  # gives up while the first run still holds the lock
+    finally:
+        release.set()
+    first_out, first_err = first.communicate(timeout=60)
+    second_out, second_err = second.communicate(timeout=60)
+    assert_no_key(first_out, first_err, second_out, second_err)
+    assert first.returncode == 0, first_err
+    assert second.returncode == code, second_err
+    assert said in second_err.decode()
+    assert len(arrived) == 3  # each line sent once, by the first run
+    assert sorted(r["id"] for r in results(out)) == [1, 2, 3]
+    assert not lock.exists()  # its holder removed it
 
 
 # --- item 5: SIGTERM and SIGHUP, and a command that runs as printed -----------------------

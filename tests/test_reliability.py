@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import subprocess
 import time
 from email.utils import formatdate
 from pathlib import Path
@@ -221,6 +222,52 @@ def test_ca_bundle_flag_outranks_the_environment(
     wrong = tmp_path / "wrong.pem"
     wrong.write_text("not a certificate\n")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(wrong))
+    result = invoke(["--no-stream", "--ca-bundle", str(certificate[0]), "hi"])
+    assert (result.exit_code, result.stdout) == (0, "echo: hi\n")
+
+
+@pytest.mark.parametrize("name", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+@pytest.mark.parametrize("args", [["--no-stream", "hi"], ["models"], ["batches", "list"],
+                                  ["config", "--check"]], ids=" ".join)
+def test_a_ca_variable_naming_nothing_is_exit_2_naming_it_before_sending(
+    tls_stub: StubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str,
+    args: list[str]
+) -> None:
+    # requests read it and raised an OSError: "internal error", exit 1
+    monkeypatch.setenv(name, str(tmp_path / "gone.pem"))
+    result = invoke(args)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == (f"cohere-chat: error: {name} {tmp_path}/gone.pem: no such file "
+                             f"or folder; unset {name}, or point it at CA certificates\n")
+    assert tls_stub.requests == []
+
+
+@pytest.mark.slow
+def test_a_ca_variable_naming_a_fifo_over_tls_is_exit_3_never_waited_on(
+    tls_stub: StubServer, tmp_path: Path
+) -> None:
+    # the TLS library opened it and waited for a writer that never came
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    env = {**os.environ, "CURL_CA_BUNDLE": str(fifo)}
+    try:
+        done = run_process(["--no-stream", "hi"], env=env, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("still waiting on the FIFO after 60 s")
+    assert done.returncode == 3, done.stderr
+    assert done.stderr == (f"cohere-chat: error: CURL_CA_BUNDLE {fifo}: a FIFO, not a "
+                           "regular file\n").encode()
+    assert tls_stub.requests == []
+
+
+def test_a_ca_variable_may_name_a_folder_and_the_flag_outranks_it(
+    tls_stub: StubServer, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path))  # a folder of certificates
+    result = invoke(["--no-stream", "hi"])
+    assert result.exit_code == 7 and "CERTIFICATE_VERIFY_FAILED" in result.stderr  # not ours
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "gone.pem"))
     result = invoke(["--no-stream", "--ca-bundle", str(certificate[0]), "hi"])
     assert (result.exit_code, result.stdout) == (0, "echo: hi\n")
 

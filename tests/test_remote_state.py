@@ -201,3 +201,22 @@ def test_attach_does_not_replace_results_either(make_stub: Any, tmp_path: Path) 
     result = invoke(["batch", "--attach", batch_id, "-o", str(out), str(source)])
     assert result.exit_code == 2 and "--overwrite" in result.stderr
     assert out.read_bytes() == b'{"id": 1}\n'
+
+
+@pytest.mark.parametrize("detach", [["--detach"], []], ids=["detach", "wait"])
+def test_a_batch_with_no_line_to_send_submits_nothing_and_fails_as_local_batch(
+        make_stub: Any, tmp_path: Path, detach: list[str]) -> None:
+    server = batch_stub(make_stub)
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_bytes(b'{"bad": 1}\n\n{"prompt": 5}\n')
+    local = invoke(["batch", "-o", str(tmp_path / "local.jsonl"), str(source)])
+    result = remote(*detach, "-o", str(out), str(source))
+    assert result.exit_code == local.exit_code == 9, result.stderr
+    assert result.stdout == ""  # no batch id: none was submitted
+    assert "no batch was submitted (nothing billed): no line can be sent; each line's " \
+        f"error is in {out}" in result.stderr
+    assert "submitted batch" not in result.stderr
+    assert results(out) == results(tmp_path / "local.jsonl")
+    assert server.requests == []  # nothing uploaded, created or billed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "home", "in.jsonl", "local.jsonl", "out.jsonl"]  # no state left to continue

@@ -25,6 +25,7 @@ from pathlib import Path
 from cohere_cli.base.errors import InputError
 
 NOT_A_PATH = "not a usable path (it holds a NUL byte)"
+WRITE_NEW = os.O_WRONLY | os.O_CREAT | os.O_TRUNC  # flags: a file written from its start
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"))

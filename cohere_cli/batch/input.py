@@ -3,12 +3,14 @@ and estimating runs alike), its lines read lazily, each at most MAX_LINE_BYTES (
 endless line, as from /dev/zero, is an InputError, not all the memory)."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import IO, BinaryIO, TypeVar
 
 from cohere_cli.base.errors import InputError
 from cohere_cli.base.files import MAX_INPUT_BYTES
+from cohere_cli.base.named_files import open_named
 
 MAX_LINE_BYTES = MAX_INPUT_BYTES  # one input line, its newline included
 S = TypeVar("S", bound=IO[bytes])
@@ -19,8 +21,8 @@ def open_input(path: str, stdin: S | None) -> AbstractContextManager[S | BinaryI
     cannot be opened is an InputError (exit 3)."""
     if stdin is not None:
         return nullcontext(stdin)
-    try:
-        return open(path, "rb")
+    try:  # through named_files: a FIFO, a folder or a device is refused, never waited on
+        return os.fdopen(open_named(path), "rb")
     except OSError as exc:
         raise InputError(path, f"cannot open: {exc.strerror}") from None
 

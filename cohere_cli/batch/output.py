@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cohere_cli.base.errors import InputError, LocalWriteError, OutputClosedError, UsageError
+from cohere_cli.base.named_files import open_named
 
 WRITE_WAIT = 0.5  # seconds a write to a full pipe (O_NONBLOCK) waits before trying again
 
@@ -38,10 +39,12 @@ class Sink:
 
     @classmethod
     def to_file(cls, path: Path, append: bool) -> Sink:
-        """FILE, emptied first unless APPEND."""
-        mode = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        """FILE, emptied first unless APPEND; through named_files (a FIFO or a folder is
+        refused, never waited on; a device such as /dev/full will do)."""
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
         try:
-            handle = open(os.open(path, mode, 0o666), "wb", buffering=0)  # noqa: SIM115
+            handle = os.fdopen(open_named(path, str(path), flags, devices=True), "wb",
+                               buffering=0)
         except OSError as exc:
             raise InputError(str(path), f"cannot open: {exc.strerror}") from None
         return cls(handle, str(path), owned=True)

@@ -1,14 +1,17 @@
 """--resume: what an earlier run of the batch left in `-o FILE`. Reading it
 (`read_finished`) never writes; a torn last line a crash left is cut off by its own
-step (`cut_torn_line`), which the run takes before it appends."""
+step (`cut_torn_line`), which the run takes before it appends. FILE is opened through
+named_files: a FIFO, a folder or a device is refused, never waited on."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
 from cohere_cli.base.errors import InputError
+from cohere_cli.base.named_files import open_named
 from cohere_cli.batch.ids import IdSet
 from cohere_cli.batch.input import bounded_lines
 
@@ -29,7 +32,7 @@ def read_finished(path: Path) -> Finished:
     done = IdSet()
     whole = 0
     try:
-        with path.open("rb") as handle:
+        with os.fdopen(open_named(path), "rb") as handle:
             for number, line in enumerate(bounded_lines(handle, str(path)), 1):
                 if not line.endswith(b"\n"):
                     break  # a torn last line
@@ -49,7 +52,7 @@ def cut_torn_line(path: Path, finished: Finished) -> None:
     if not finished.torn:
         return
     try:
-        with path.open("r+b") as handle:
+        with os.fdopen(open_named(path, flags=os.O_RDWR), "r+b") as handle:
             handle.truncate(finished.whole)
     except OSError as exc:
         raise InputError(str(path), f"cannot open: {exc.strerror}") from None  # as Sink.to_file

@@ -11,6 +11,7 @@ workers live, and a failed write stops the batch. `Summary.error` says what stop
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ from cohere_cli.batch.ids import IdSet
 from cohere_cli.batch.input import iter_lines, open_input
 from cohere_cli.batch.jobs import Job, JobMaker
 from cohere_cli.batch.line_count import count_aside
+from cohere_cli.batch.lock import output_lock
 from cohere_cli.batch.output import Sink, refuse_results, refuse_same_file
 from cohere_cli.batch.results import failure
 from cohere_cli.batch.resume import Finished, cut_torn_line, read_finished
@@ -271,6 +273,7 @@ class BatchJob:
     prices: Prices | None = None  # price_input, price_output: cost_usd in the usage
     context: ModelContext | None = None  # the models' context (chat/context.py)
     budget: Budget | None = None  # --max-cost (chat/budget.py)
+    lock_timeout: float = 300.0  # how long to wait for another run's lock on -o FILE
 
 
 def _maker(job: BatchJob) -> JobMaker:
@@ -283,11 +286,13 @@ def run_batch_job(
     progress: Callable[[Summary], None] | Progress, log: Callable[[str], None],
     note: Callable[[str], None] = lambda _: None,
 ) -> Summary:
-    """Open the input and output, resume if asked, and run the batch to its end."""
+    """Open the input and output, resume if asked, and run the batch to its end; the
+    whole run holds the lock on -o FILE (batch/lock.py: one run per FILE)."""
     maker = _maker(job)
     output = Path(job.output) if job.output not in (None, "-") else None
     source = job.input_path if stdin is None else "stdin"
-    with open_input(job.input_path, None if stdin is None else _own_reader(stdin)) as lines:
+    with (open_input(job.input_path, None if stdin is None else _own_reader(stdin)) as lines,
+          output_lock(output, job.lock_timeout)):
         refuse_same_file(lines, output, stdout)
         if output and not (job.resume or job.overwrite):
             refuse_results(output, RESULTS_HINT)
@@ -318,9 +323,10 @@ def _own_reader(stdin: BinaryIO) -> BinaryIO:
     may be blocked in a read when the run ends (Ctrl-C, SIGTERM, with the writer of a
     pipe still there); in sys.stdin's own buffer it would hold that buffer's lock, and the
     interpreter's shutdown, which closes sys.stdin, would abort (SIGABRT, a core dump).
-    Nothing has read stdin before (a stream without a descriptor is used as it is)."""
+    Nothing has read stdin before (a stream without a descriptor is used as it is).
+    Not a file named: stdin may be a pipe (a FIFO named as INPUT may not: `_open`)."""
     try:
         descriptor = stdin.fileno()
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is one
         return stdin
-    return open(descriptor, "rb", closefd=False)  # closefd=False: stdin stays open
+    return os.fdopen(descriptor, "rb", closefd=False)  # closefd=False: stdin stays open

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
-from cohere_cli.base.errors import LocalWriteError, NetworkError, UsageError
+from cohere_cli.base.errors import InputError, LocalWriteError, NetworkError, UsageError
+from cohere_cli.base.named_files import WRITE_NEW, open_named
 from cohere_cli.wire.api_client import ApiClient, parse_json_body
 from cohere_cli.wire.bodies import CHUNK_SIZE
 from cohere_cli.wire.connection import Connection, is_loopback
@@ -51,7 +52,7 @@ class MultipartFile:
         size = CHUNK_SIZE if size is None or size < 0 else size
         if self._stage == 0:
             self._stage = 1
-            self._file = open(self._path, "rb")  # noqa: SIM115 (closed at its end)
+            self._file = os.fdopen(open_named(self._path), "rb")  # closed at its end
             return self._head
         if self._stage == 1 and self._file is not None:
             data = self._file.read(size)
@@ -164,13 +165,22 @@ class BatchAPI:
             raise UsageError(f"refusing to download an output part from {parts.scheme}://"
                              f"{parts.hostname} (https only, or http to this machine)")
         try:
-            with open(path, "wb") as out:
+            with os.fdopen(_part_file(path), "wb") as out:
                 return self._client.download(url, _writer(out, path), self._deadline)
         except NetworkError as exc:
             raise NetworkError(f"an output part could not be downloaded: {exc.message}",
                                "run the command again") from None
         except OSError as exc:
             raise LocalWriteError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _part_file(path: str) -> int:
+    """PATH made anew through named_files; a FIFO or a folder in its place is a
+    LocalWriteError, as a failed write is."""
+    try:
+        return open_named(path, f"{path}: cannot write", WRITE_NEW)
+    except InputError as exc:
+        raise LocalWriteError(exc.message) from None
 
 
 def _writer(out: IO[bytes], path: str) -> Callable[[bytes], object]:

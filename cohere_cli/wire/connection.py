@@ -10,6 +10,8 @@ the value of every --header.
 from __future__ import annotations
 
 import ipaddress
+import os
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -17,8 +19,10 @@ from urllib.parse import urlsplit
 
 from cohere_cli.base import values
 from cohere_cli.base.errors import CohereChatError, UsageError
+from cohere_cli.base.named_files import check_named
 
 DEFAULT_MAX_WAIT = 60.0
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # requests reads the first set
 DEFAULT_POOL_SIZE = 10
 
 
@@ -88,9 +92,30 @@ def check_base_url(url: str, key: bool = True, headers: bool = False,
 
 
 def check_connection(connection: Connection) -> None:
-    """The base URL rule for what this connection sends (check_base_url)."""
+    """The base URL rule for what this connection sends (check_base_url), and the CA
+    bundle requests would take from the environment (check_ca_variables)."""
     check_base_url(connection.base_url, key=connection.auth, headers=bool(connection.headers),
                    insecure_http=connection.insecure_http)
+    if connection.ca_bundle is None:  # --ca-bundle outranks them (checked where given)
+        check_ca_variables(os.environ)
+
+
+def check_ca_variables(environ: Mapping[str, str]) -> None:
+    """The CA bundle requests reads from the environment without --ca-bundle (the first
+    of CA_VARIABLES set): a FIFO, a socket or a device there is exit 3 (the TLS library
+    would wait on a FIFO), nothing there exit 2 (requests would raise an OSError), each
+    naming the variable; a regular file or a folder of certificates will do."""
+    name = next((name for name in CA_VARIABLES if environ.get(name)), None)
+    if name is None:
+        return
+    path = environ[name]
+    try:
+        found = check_named(path, f"{name} {path}", folders=True)
+    except OSError:
+        return  # no permission, say: the TLS library's error names it
+    if found is None:
+        raise UsageError(f"{name} {path}: no such file or folder",
+                         hint=f"unset {name}, or point it at CA certificates")
 
 
 def is_loopback(host: str) -> bool:

@@ -16,6 +16,7 @@ import orjson
 
 from cohere_cli.base.atomic_write import sync_directory
 from cohere_cli.base.errors import InputError, LocalWriteError, NetworkError
+from cohere_cli.base.named_files import WRITE_NEW, open_named
 from cohere_cli.batch.remote.records import failure_line, result_line
 from cohere_cli.batch.remote.spill import Spill, in_order
 from cohere_cli.batch.remote.state import StateFiles
@@ -102,7 +103,7 @@ def _output_parts(api: BatchAPI, batch: dict[str, Any],
 def _claim_positions(spill: Spill, files: StateFiles) -> None:
     """Each sent line's custom_id at its position in the index."""
     try:
-        with open(files.index, "rb") as index:
+        with os.fdopen(open_named(files.index), "rb") as index:
             for position, entry_line in enumerate(index):
                 key = orjson.loads(entry_line).get("custom_id")
                 if key is not None:
@@ -116,7 +117,7 @@ def _read_part(api: BatchAPI, url: str, path: Path, number: int, spill: Spill) -
 
     api.download(url, str(path))
     try:
-        with open(path, "rb") as handle:
+        with os.fdopen(open_named(path), "rb") as handle:
             for record in fastavro.reader(handle):
                 if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
                     spill.put(record["custom_id"], api.hidden(orjson.dumps(record)))
@@ -133,8 +134,9 @@ def write_results(files: StateFiles, spill: Spill, missing: str, summary: Summar
     try:
         _write_lines(files, spill, missing, summary, temporary, (raw, prices))
         os.replace(temporary, files.output)
-    except OSError as exc:
-        raise LocalWriteError(f"{files.output}: cannot write: {exc.strerror or exc}",
+    except (OSError, InputError) as exc:  # InputError: a FIFO or a folder in the way
+        reason = exc.message if isinstance(exc, InputError) else exc.strerror or exc
+        raise LocalWriteError(f"{files.output}: cannot write: {reason}",
                               hint="the batch's results stay on the service: run the "
                               "command again") from None
     sync_directory(files.output.parent)
@@ -142,7 +144,8 @@ def write_results(files: StateFiles, spill: Spill, missing: str, summary: Summar
 
 def _write_lines(files: StateFiles, spill: Spill, missing: str, summary: Summary,
                  temporary: Path, shape: tuple[bool, Prices | None]) -> None:
-    with open(files.index, "rb") as index, open(temporary, "wb") as out:
+    with os.fdopen(open_named(files.index), "rb") as index, \
+            os.fdopen(open_named(temporary, flags=WRITE_NEW), "wb") as out:
         for entry_line, record in zip(index, in_order(spill), strict=False):  # no end
             entry = orjson.loads(entry_line)
             line, line_id = entry["line"], entry["id"]

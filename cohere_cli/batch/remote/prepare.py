@@ -9,6 +9,7 @@ and the records to upload. The input's digest lets a rerun check it is the same 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -16,6 +17,7 @@ from typing import IO, Any
 import orjson
 
 from cohere_cli.base.errors import InputError, LocalWriteError
+from cohere_cli.base.named_files import WRITE_NEW, open_named
 from cohere_cli.batch.input import iter_lines
 from cohere_cli.batch.jobs import JobMaker
 from cohere_cli.batch.remote.records import Uncarried, custom_id, input_record
@@ -74,7 +76,8 @@ def prepare(lines: LineSource, stream: IO[bytes], files: StateFiles,
     digest = hashlib.sha256()
     found = Prepared("", model)
     try:
-        with open(files.index, "wb") as index, open(files.upload, "wb") as upload, \
+        with os.fdopen(open_named(files.index, flags=WRITE_NEW), "wb") as index, \
+                os.fdopen(open_named(files.upload, flags=WRITE_NEW), "wb") as upload, \
                 Spill(files.spill) as seen:
             for seq, (number, data) in enumerate(_hashed(iter_lines(stream, source), digest)):
                 entry = _convert(maker, found, seen, (seq, number, data), source)

@@ -10,9 +10,9 @@ the moment it exists (state.py), so a rerun of the same command continues where 
 one stopped; the state file goes only once every result line is written.
 
 The whole run holds the lock on `-o FILE` (`FILE.lock`, the lock a conversation has,
-removed at the end: state.OutputLock), so two runs on one FILE make one batch: the
-second waits, then finds the first one's results. A FILE that already holds results is
-never replaced by a new batch without `overwrite`.
+removed at the end: batch/lock.py, which local `batch -o FILE` takes too), so two runs
+on one FILE make one batch: the second waits, then finds the first one's results. A
+FILE that already holds results is never replaced by a new batch without `overwrite`.
 """
 from __future__ import annotations
 
@@ -35,12 +35,14 @@ from cohere_cli.base.errors import (
     ServiceError,
     UsageError,
 )
+from cohere_cli.base.named_files import open_named
 from cohere_cli.batch.input import open_input
+from cohere_cli.batch.lock import OutputLock
 from cohere_cli.batch.output import refuse_results, refuse_same_file
 from cohere_cli.batch.remote.cleanup import batch_datasets, delete_datasets
 from cohere_cli.batch.remote.collect import REFUSED, download, missing_text, poll, write_results
 from cohere_cli.batch.remote.prepare import LineSource, input_digest, prepare
-from cohere_cli.batch.remote.state import OutputLock, RemoteState, StateFiles, new_name
+from cohere_cli.batch.remote.state import RemoteState, StateFiles, new_name
 from cohere_cli.batch.summary import Summary
 from cohere_cli.chat.usage import Prices
 from cohere_cli.settings.names import time_limit
@@ -80,7 +82,8 @@ class RemoteJob:
 
 @dataclass
 class Outcome:
-    """How the run ended: the batch id when detached, else the summary."""
+    """How the run ended: the batch id when detached, else the summary (the batch id
+    empty: no line could be sent, so no batch was submitted, even with `detach`)."""
 
     batch_id: str
     summary: Summary | None = None
@@ -148,16 +151,18 @@ def _refuse_output(output: Path, input_path: str, stdin: IO[bytes] | None) -> No
         refuse_same_file(stdin, output, None)
         return
     try:
-        with open(input_path, "rb") as source:
-            refuse_same_file(source, output, None)
+        descriptor = open_named(input_path)  # a FIFO, a folder: refused here (exit 3)
     except OSError:
         return  # an unreadable input is reported where the input is read
+    with os.fdopen(descriptor, "rb") as source:
+        refuse_same_file(source, output, None)
 
 
 def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
                    log: Callable[[str], None], note: Callable[[str], None]) -> Outcome:
-    """Submit (or continue) the batch; unless detached, wait and write the results. The
-    whole run holds the lock on -o FILE."""
+    """Submit (or continue) the batch; unless detached, wait and write the results (at
+    once when no line can be sent: no batch is submitted). The whole run holds the lock
+    on -o FILE."""
     output = Path(job.output)
     _refuse_output(output, job.lines.input_path, stdin)
     deadline = time_limit(job.max_time).start()
@@ -168,8 +173,8 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
         summary = Summary(to_file=True, from_stdin=stdin is not None, total=state.records)
         if state.records and state.batch_id is None:
             state = _submit(api, files, state, job.connection.max_wait, deadline)
-        if job.detach:
-            return Outcome(state.batch_id or "")
+        if job.detach and state.records:  # no line to send: nothing to submit, and
+            return Outcome(state.batch_id or "")  # the failed lines written as below
         batch = (_wait(api, state.batch_id, progress, summary, deadline)
                  if state.records else {})
         with download(api, batch, files, deadline) as spill:
@@ -184,7 +189,7 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
 
 @contextmanager
 def _locked(output: Path, timeout: float, deadline: Deadline) -> Iterator[None]:
-    """The lock on -o FILE (state.OutputLock), waited for at most `timeout` and never
+    """The lock on -o FILE (batch/lock.py), waited for at most `timeout` and never
     past --max-time."""
     try:
         with OutputLock(output, deadline.cap(timeout)):

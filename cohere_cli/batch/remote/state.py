@@ -21,9 +21,11 @@ import orjson
 
 from cohere_cli.base.atomic_write import replace_whole
 from cohere_cli.base.errors import InputError, LocalWriteError
-from cohere_cli.conversation.file import ConversationLock
+from cohere_cli.base.files import read_stream
+from cohere_cli.base.named_files import open_named
 
 VERSION = 1
+MAX_STATE_BYTES = 1 << 20  # a state file is a few hundred bytes; more is not one
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,10 @@ class StateFiles:
         """The saved state, every field checked (a wrong one is an InputError naming it,
         the file kept: it may hold the id of a batch that is paid for); None when there
         is none."""
-        try:
-            data = orjson.loads(self.state.read_bytes())
+        try:  # through named_files: a FIFO or a folder is refused, never waited on
+            with os.fdopen(open_named(self.state), "rb") as handle:
+                data = orjson.loads(read_stream(handle, str(self.state), MAX_STATE_BYTES,
+                                                  TOO_BIG))
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -94,6 +98,7 @@ class StateFiles:
 
 KEEP_HINT = ("fix it, or delete it to start anew (a new batch is billed again; "
              "cohere-chat batches list shows the account's batches)")
+TOO_BIG = f"not a remote batch state file (over 1 MiB); {KEEP_HINT}"
 SHA256 = re.compile(r"[0-9a-f]{64}")
 ID_TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,512}")  # an id the service gave, on one line
 
@@ -144,35 +149,6 @@ def checked_state(data: Any, source: str) -> RemoteState:
 def _shown(value: Any) -> str:
     text = orjson.dumps(value).decode()
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-class OutputLock(ConversationLock):
-    """The lock of a run on -o FILE: a conversation's (`FILE.lock`, O_NOFOLLOW, flock,
-    waited for up to --lock-timeout), whose file its holder removes when it is done, so
-    nothing is left beside FILE. Safe, as each taker checks, once it holds the flock, that
-    FILE.lock is still the file it locked; if a holder removed it meanwhile, it takes the
-    lock anew."""
-
-    def __enter__(self) -> OutputLock:
-        while True:
-            super().__enter__()
-            if self._still_there():
-                return self
-            super().__exit__(None, None, None)
-
-    def _still_there(self) -> bool:
-        try:
-            held = os.fstat(self._fd) if self._fd is not None else None
-            named = os.stat(self.path, follow_symlinks=False)
-        except OSError:
-            return False
-        return held is not None and os.path.samestat(held, named)
-
-    def __exit__(self, *error: Any) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)  # under the flock: a waiter finds it gone, and retries
-        super().__exit__(*error)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -55,8 +55,8 @@ if TYPE_CHECKING:
               help="Replace the results --output FILE already holds: send every line again "
               "(without it, or --resume, such a FILE is refused).")
 @click.option("--lock-timeout", type=SECONDS, default=300, show_default=True, metavar="SECONDS",
-              help="With --remote: how long to wait for another run's lock on --output FILE "
-              "(at most 86400).")
+              help="How long to wait for another run's lock on --output FILE (at most "
+              "86400).")
 @click.option("--estimate", is_flag=True,
               help="Count every line's input tokens (and, with prices, their cost); send "
               "nothing. With --remote too.")
@@ -115,6 +115,7 @@ def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog
         connection=connection_of(settings, flags.connection, flags.jobs),
         fallback_model=settings.model, history=history_limits(settings),
         max_time=settings.max_time, prices=settings.prices, budget=budget_of(settings),
+        lock_timeout=flags.lock_timeout,
         context=send_context(settings, connection_of(settings, flags.connection), console,
                              flags.connection.verbose),
     )

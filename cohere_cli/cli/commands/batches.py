@@ -144,6 +144,10 @@ def _run(job: RemoteJob, stdin: BinaryIO | None, input_path: str, verbose: bool,
         return console.written()
     summary = outcome.summary
     report_summary(console, summary, job.prices)
+    if not outcome.batch_id:  # nothing to send: no batch, even with --detach
+        console.note("no batch was submitted (nothing billed): " + (
+            f"no line can be sent; each line's error is in {job.output}" if summary.failed
+            else "the input has no lines"))
     runlog.record.usage = summary.usage
     runlog.record.totals = {"input": input_path, "output": job.output, "ok": summary.ok,
                             "failed": summary.failed, "skipped": 0, "batch": outcome.batch_id}
