@@ -271,3 +271,27 @@ def test_sigkill_during_the_save_leaves_a_whole_file_and_the_next_run_cleans_up(
     assert done.returncode == 0, done.stderr
     assert temporaries(tmp_path) == []
     assert stored(path)[-1]["content"][0]["text"] == "echo: last"
+
+
+@pytest.mark.parametrize("command", ["send", "batch --remote"])
+def test_max_time_ends_the_wait_for_another_runs_lock(make_stub: Any, tmp_path: Path,
+                                                      command: str) -> None:
+    """--max-time bounds the wait for another run's lock (Deadline.lock_wait, one place for
+    send's conversation and a remote batch's -o FILE): exit 7 naming the lock, not the
+    --lock-timeout of 300 s."""
+    from cohere_cli.batch.lock import OutputLock
+
+    make_stub()
+    held = tmp_path / "held.jsonl"
+    if command == "send":
+        lock: ConversationLock = ConversationLock(held, 5)
+        args = ["send", "-c", str(held), "--no-stream", "hi"]
+    else:
+        lock = OutputLock(held, 5)
+        source = tmp_path / "in.jsonl"
+        source.write_text('{"prompt": "hi"}\n')
+        args = ["batch", "--remote", "-o", str(held), str(source)]
+    with lock:
+        result = invoke([*args, "--max-time", "1", "--lock-timeout", "300"])
+    assert result.exit_code == 7, result.stderr
+    assert "waiting for another run's lock on" in result.stderr

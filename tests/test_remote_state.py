@@ -220,3 +220,23 @@ def test_a_batch_with_no_line_to_send_submits_nothing_and_fails_as_local_batch(
     assert server.requests == []  # nothing uploaded, created or billed
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "home", "in.jsonl", "local.jsonl", "out.jsonl"]  # no state left to continue
+
+
+def test_a_stop_before_the_batch_is_created_says_nothing_is_billed(tmp_path: Path) -> None:
+    """Ctrl-C (SIGTERM, SIGHUP) during a remote run: the note says a batch goes on at
+    Cohere only when the state file names one or a create was sent."""
+    from cohere_cli.batch.remote.state import RemoteState, StateFiles
+    from cohere_cli.cli.commands.batches import stopped_note
+
+    out = tmp_path / "out.jsonl"
+    files = StateFiles(out)
+    assert stopped_note(str(out)) == "interrupted before anything was sent (nothing billed)"
+    uploaded = RemoteState("cohere-chat-x", "0" * 64, "m", 3, dataset_id="ds")
+    files.write(uploaded)
+    assert stopped_note(str(out)).startswith("interrupted before a batch was created "
+                                             "(nothing billed); run the same command")
+    for state in (uploaded.but(creating=True), uploaded.but(batch_id="b1")):
+        files.write(state)
+        assert stopped_note(str(out)).startswith("interrupted: the batch goes on at Cohere")
+    files.state.write_text("{not json")  # it may name a batch: no "nothing billed"
+    assert stopped_note(str(out)).startswith("interrupted: a batch may go on at Cohere")

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from cohere_cli.base.errors import (
     GenerationError,
     IncompleteReplyError,
-    LockTimeoutError,
     NetworkError,
     TimeLimitError,
     ToolRoundsError,
@@ -276,12 +275,8 @@ def _locked(path: Path | None, timeout: float, deadline: Deadline,
         check_conversation(path)
         yield
         return
-    try:
-        with ConversationLock(path, deadline.cap(timeout)):
-            yield
-    except LockTimeoutError:
-        deadline.check(f"waiting for another run's lock on {path}")
-        raise
+    with deadline.lock_wait(path), ConversationLock(path, deadline.cap(timeout)):
+        yield
 
 
 def _stream_of(plan: SendPlan, defaults: dict[str, Any], sink: ReplySink) -> SendPlan:

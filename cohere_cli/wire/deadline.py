@@ -2,13 +2,16 @@
 
 The core makes a `Deadline` and hands it down; the client caps each attempt's timeouts
 and each retry's wait by the time left, and stops reading a reply past it; the tool loop
-caps a tool's timeout the same way. Past it, `TimeLimitError` (exit 7).
+caps a tool's timeout the same way; a lock is waited for (`lock_wait`) no longer
+either. Past it, `TimeLimitError` (exit 7).
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from cohere_cli.base.errors import TimeLimitError
+from cohere_cli.base.errors import LockTimeoutError, TimeLimitError
 
 LATE = 0.005  # a timeout that fired within this of the deadline was the deadline's
 
@@ -51,6 +54,17 @@ class Deadline:
 
     def error(self, during: str) -> TimeLimitError:
         return TimeLimitError(self.seconds or 0.0, during, self.name)
+
+    @contextmanager
+    def lock_wait(self, path: object) -> Iterator[None]:
+        """Around a lock on PATH made to wait `cap(--lock-timeout)` (a conversation's, a
+        batch's -o FILE's): a wait the limit cut short is TimeLimitError, not
+        LockTimeoutError, since --max-time is what ran out."""
+        try:
+            yield
+        except LockTimeoutError:
+            self.check(f"waiting for another run's lock on {path}")
+            raise
 
 
 NO_DEADLINE = Deadline()

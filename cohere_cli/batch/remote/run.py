@@ -19,8 +19,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -29,7 +28,6 @@ from cohere_cli.base.errors import (
     CohereChatError,
     ExitCode,
     InputError,
-    LockTimeoutError,
     NetworkError,
     RateLimitError,
     ServiceError,
@@ -166,7 +164,7 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
     output = Path(job.output)
     _refuse_output(output, job.lines.input_path, stdin)
     deadline = time_limit(job.max_time).start()
-    with (_locked(output, job.lock_timeout, deadline),
+    with (deadline.lock_wait(output), OutputLock(output, deadline.cap(job.lock_timeout)),
           BatchAPI(job.connection, log, deadline) as api):
         files = StateFiles(output)
         state = _state(job, stdin, files, note, api)
@@ -185,18 +183,6 @@ def run_remote_job(job: RemoteJob, stdin: IO[bytes] | None, progress: Progress,
             delete_datasets(api, batch_datasets(batch, state.dataset_id),
                             lambda text: note(f"warning: {text}"))
     return Outcome(state.batch_id or "", summary)
-
-
-@contextmanager
-def _locked(output: Path, timeout: float, deadline: Deadline) -> Iterator[None]:
-    """The lock on -o FILE (batch/lock.py), waited for at most `timeout` and never
-    past --max-time."""
-    try:
-        with OutputLock(output, deadline.cap(timeout)):
-            yield
-    except LockTimeoutError:
-        deadline.check(f"waiting for another run's lock on {output}")
-        raise
 
 
 def _submit(api: BatchAPI, files: StateFiles, state: RemoteState,

@@ -133,8 +133,7 @@ def _run(job: RemoteJob, stdin: BinaryIO | None, input_path: str, verbose: bool,
                                      logger(console, verbose), console.note)
     except KeyboardInterrupt:
         console.clear_progress()
-        console.note(f"interrupted: the batch goes on at Cohere; run the same command again "
-                     f"to collect its results (state in {job.output}.remote.json)")
+        console.note(stopped_note(job.output))
         return ExitCode.INTERRUPTED
     if outcome.summary is None:
         console.out(f"{outcome.batch_id}\n".encode())
@@ -153,6 +152,29 @@ def _run(job: RemoteJob, stdin: BinaryIO | None, input_path: str, verbose: bool,
                             "failed": summary.failed, "skipped": 0, "batch": outcome.batch_id}
     runlog.error = f"{summary.failed} of {summary.ok + summary.failed} lines failed"
     return ExitCode.BATCH_FAILED if summary.failed else ExitCode.OK
+
+
+def stopped_note(output: str) -> str:
+    """What a remote run stopped by Ctrl-C (SIGTERM, SIGHUP) leaves, from its state file:
+    a batch at Cohere (created, or its create sent), or none yet (nothing billed)."""
+    from pathlib import Path
+
+    from cohere_cli.base.errors import CohereChatError
+    from cohere_cli.batch.remote.state import StateFiles
+
+    files = StateFiles(Path(output))
+    try:
+        state = files.read()
+    except CohereChatError:  # kept as it is: it may name a batch that is paid for
+        return (f"interrupted: a batch may go on at Cohere; run the same command again "
+                f"(state in {files.state})")
+    if state is not None and (state.batch_id or state.creating):
+        return (f"interrupted: the batch goes on at Cohere; run the same command again to "
+                f"collect its results (state in {files.state})")
+    if state is not None:
+        return (f"interrupted before a batch was created (nothing billed); run the same "
+                f"command again to go on (state in {files.state})")
+    return "interrupted before anything was sent (nothing billed)"
 
 
 def _progress(console: Console) -> Callable[[dict[str, Any], Summary], None]:
