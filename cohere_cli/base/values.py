@@ -211,6 +211,7 @@ def _api_path(url: str, path: str) -> None:
 
 
 MAX_HEADER_VALUE = 8192  # bytes of one --header value
+SHORTEST_SECRET = 8  # characters: a secret any shorter cannot be hidden (wire/redact.py)
 TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789"
                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # names cohere-chat sets itself: the framing, the content's type, the stream's Accept

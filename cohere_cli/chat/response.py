@@ -1,13 +1,17 @@
-"""Reading a chat response: its text, tool calls, usage, warnings and message form."""
+"""Reading a chat response: its text, tool calls, usage, warnings and message form; and
+hiding the secrets its pieces make joined (`hide_reply`)."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from cohere_cli.base.errors import NetworkError
 from cohere_cli.chat.messages import sendable_message
+
+if TYPE_CHECKING:
+    from cohere_cli.wire.redact import Redactor
 
 ANSWERED_REPLY = "the API answered 200 with a body"
 STREAMED_REPLY = "the API streamed events that make a reply"
@@ -31,6 +35,27 @@ def _blocks(response: dict[str, Any], kind: str) -> list[str]:
 def reply_text(response: dict[str, Any]) -> str:
     """The reply's text: its text blocks, joined as the stream would have printed them."""
     return "".join(_blocks(response, "text"))
+
+
+def hide_reply(raw: bytes, response: dict[str, Any], redactor: Redactor) -> bytes:
+    """Hide in RESPONSE (in place) each secret its pieces make joined, as a stream's are
+    (wire/hidden_events.py): its content blocks of each kind, joined as `reply_text`
+    joins them, and its logprobs items' texts. RAW (the body as received, each string in
+    it hidden whole), or when something more was hidden, the response's bytes anew."""
+    content, items = _message(response).get("content"), response.get("logprobs")
+    blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+    texts = [[(block, kind) for block in blocks if block.get("type") == kind]
+             for kind in ("text", "thinking")]
+    texts.append([(item, "text") for item in items if isinstance(item, dict)]
+                 if isinstance(items, list) else [])
+    changed = False
+    for pieces in texts:
+        pieces = [(holder, key) for holder, key in pieces if isinstance(holder.get(key), str)]
+        shown = redactor.hide_pieces([holder[key] for holder, key in pieces])
+        for (holder, key), piece in zip(pieces, shown, strict=True):
+            changed = changed or holder[key] != piece
+            holder[key] = piece
+    return orjson.dumps(response) if changed else raw
 
 
 def thinking_text(response: dict[str, Any]) -> str:

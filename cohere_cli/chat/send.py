@@ -19,7 +19,13 @@ from cohere_cli.chat.media import attach_images, image_blocks
 from cohere_cli.chat.messages import MessageInputs, NewInput, assemble_messages, read_input
 from cohere_cli.chat.reply_sink import KeepOnBrokenPipe, ReplySink
 from cohere_cli.chat.request import RequestOptions, build_request
-from cohere_cli.chat.response import STREAMED_REPLY, check_response, request_message, tool_calls
+from cohere_cli.chat.response import (
+    STREAMED_REPLY,
+    check_response,
+    hide_reply,
+    request_message,
+    tool_calls,
+)
 from cohere_cli.chat.run_log import RunRecord
 from cohere_cli.conversation.fit import HistoryFit, HistoryLimits
 from cohere_cli.conversation.window import leave_out
@@ -67,18 +73,25 @@ class _Live:
     record: RunRecord
 
 
-def _consume(chunks: Iterator[bytes], sink: ReplySink) -> tuple[dict[str, Any], str | None]:
-    """Show each event as it arrives; stop reading at `message-end`, which completes the
-    reply whether or not the server then closes the connection."""
+def _consume(chunks: Iterator[bytes], sink: ReplySink,
+             client: ApiClient) -> tuple[dict[str, Any], str | None]:
+    """Show each event as it arrives, no secret in it even cut across events
+    (hidden_events.py); stop reading at `message-end`, which completes the reply whether
+    or not the server then closes the connection. (A stream's modules are imported by a
+    streamed send only.)"""
     from cohere_cli.wire.chat_events import ReplyAssembler, iter_chat_events
+    from cohere_cli.wire.hidden_events import EventHider
     from cohere_cli.wire.sse import iter_events
 
-    assembler = ReplyAssembler()
+    assembler, hider = ReplyAssembler(), EventHider(client.redactor)
     for event in iter_chat_events(iter_events(chunks)):
-        sink.event(event)
-        delta = assembler.apply(event)
-        if delta is not None:
-            sink.delta(delta)
+        taken = hider.take(event)
+        for shown in hider.settled():
+            sink.event(shown)
+        for piece in taken:
+            delta = assembler.apply(piece)
+            if delta is not None:
+                sink.delta(delta)
         if assembler.finished:
             return assembler.response(), assembler.error
     raise IncompleteReplyError(
@@ -95,9 +108,10 @@ def stream_chat(
     final, and what was printed stays."""
     chunks = client.post_stream(CHAT_PATH, body, deadline)
     if isinstance(chunks, bytes):  # JSON where a stream was asked for: that is the reply
-        return check_response(parse_json_body(chunks)), None, chunks
+        response = check_response(parse_json_body(chunks))
+        return response, None, hide_reply(chunks, response, client.redactor)
     try:
-        response, error_text = _consume(chunks, sink)
+        response, error_text = _consume(chunks, sink, client)
     except NetworkError as exc:  # a malformed event; a broken stream is already incomplete
         if sink.started:
             raise IncompleteReplyError(f"the reply is incomplete: {exc.message}") from None
@@ -111,9 +125,10 @@ def send_chat(
     client: ApiClient, body: dict[str, Any], deadline: Deadline = NO_DEADLINE
 ) -> tuple[dict[str, Any], bytes]:
     """A non-streamed exchange (`send`'s, and each batch line's): the parsed response and
-    its bytes exactly as received."""
+    its bytes as received (both with every secret hidden: response.hide_reply)."""
     raw, response = client.post_json(CHAT_PATH, body, deadline)
-    return check_response(response), raw
+    response = check_response(response)
+    return response, hide_reply(raw, response, client.redactor)
 
 
 def check_finish(response: dict[str, Any], error_text: str | None = None) -> None:

@@ -1,7 +1,8 @@
 """What the stub answers a valid chat request: the echo of the last user message, or the
 next `--replies` reply (`ReplyBook`), as a ChatResponseV2 body, cut to `max_tokens` words,
-with made-up `logprobs` when asked for and the reply has none. No I/O: handler.py does
-the HTTP, events.py streams a response.
+with made-up `logprobs` when asked for and the reply has none; with `stub --echo-key`,
+the credentials the request carried at the end of its text (`credentials`, `echo_cuts`).
+No I/O: handler.py does the HTTP, events.py streams a response.
 """
 from __future__ import annotations
 
@@ -18,6 +19,40 @@ from cohere_cli.stub.replies import reply_problem
 
 _WORD = re.compile(r"\S+")
 _ID_SPACE = uuid.UUID("6b1f6f0e-3c39-4a52-9d43-7d0c1e0b5a21")
+
+
+def credentials(headers: Any) -> tuple[str, ...]:
+    """What `stub --echo-key` echoes: the credentials a request carried, as a server that
+    quotes them may -- the token of its Authorization header (without its scheme), and
+    its X-Api-Key."""
+    scheme, _, token = str(headers.get("Authorization") or "").partition(" ")
+    found = (token.strip() or scheme, str(headers.get("X-Api-Key") or ""))
+    return tuple(secret for secret in found if secret)
+
+
+def _halves(secret: str) -> tuple[str, str]:
+    return secret[: len(secret) // 2], secret[len(secret) // 2:]
+
+
+def echo_cuts(echoed: tuple[str, ...]) -> tuple[str, ...]:
+    """The halves of each echoed credential: `_echo` puts them in two text blocks, and a
+    stream cuts each into pieces (events.split_tokens)."""
+    return tuple(half for secret in echoed for half in _halves(secret))
+
+
+def _echo(message: dict[str, Any], echoed: tuple[str, ...]) -> None:
+    """Each of ECHOED at the end of the reply's text: ` sent ` and its first half end the
+    last text block, its second half is a text block of its own after it (a key cut
+    across two blocks, and across events when streamed)."""
+    content = message.setdefault("content", [])
+    for first, second in map(_halves, echoed):
+        last = max((at for at, block in enumerate(content) if block.get("type") == "text"),
+                   default=None)
+        if last is None:
+            content.append({"type": "text", "text": ""})
+            last = len(content) - 1
+        content[last]["text"] = f"{content[last].get('text') or ''} sent {first}"
+        content.insert(last + 1, {"type": "text", "text": second})
 
 
 def context_problem(body: dict[str, Any], limit: int | None) -> str | None:
@@ -104,11 +139,13 @@ def _usage(body: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     return {"billed_units": counts, "tokens": dict(counts)}
 
 
-def build_reply(body: dict[str, Any], spec: object, response_id: str) -> dict[str, Any]:
+def build_reply(body: dict[str, Any], spec: object, response_id: str,
+                echoed: tuple[str, ...] = ()) -> dict[str, Any]:
     """The ChatResponseV2 body for a valid request: `spec` is a reply text, a response
     object (used as is, but for an id and defaults for required fields), or None for the
-    echo. `max_tokens` cuts the text to that many words; `"logprobs": true` adds an item
-    for each token of the text, unless the reply object has its own `logprobs`."""
+    echo. `max_tokens` cuts the text to that many words; ECHOED (--echo-key) then ends
+    it; `"logprobs": true` adds an item for each token of the text, unless the reply
+    object has its own `logprobs`."""
     if isinstance(spec, dict):
         response = _from_object(spec, response_id)
     else:
@@ -121,10 +158,11 @@ def build_reply(body: dict[str, Any], spec: object, response_id: str) -> dict[st
     limit = body.get("max_tokens")
     if limit is not None and _limit_words(response["message"], limit):
         response["finish_reason"] = "MAX_TOKENS"
+    _echo(response["message"], echoed)
     if not isinstance(spec, dict):
         response["usage"] = _usage(body, response["message"])
     if body.get("logprobs") is True and "logprobs" not in response:
-        response["logprobs"] = make_logprobs(response["message"])
+        response["logprobs"] = make_logprobs(response["message"], echo_cuts(echoed))
     return response
 
 

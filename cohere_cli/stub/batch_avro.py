@@ -31,12 +31,13 @@ def _output_body(response: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def output_record(custom_id: str, body: dict[str, Any], number: int,
-                  errored: bool) -> dict[str, Any]:
-    """The output record of one input record: the echo reply, or an error record."""
+def output_record(custom_id: str, body: dict[str, Any], number: int, errored: bool,
+                  echoed: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The output record of one input record: the echo reply (ECHOED at its end: stub
+    --echo-key), or an error record."""
     if errored:
         return {"custom_id": custom_id, "body": None, "error": ERROR_TEXT}
-    response = answers.build_reply(body, None, answers.reply_id(number))
+    response = answers.build_reply(body, None, answers.reply_id(number), echoed)
     return {"custom_id": custom_id, "body": _output_body(response), "error": ""}
 
 

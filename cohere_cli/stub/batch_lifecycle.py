@@ -83,6 +83,7 @@ class Batch:
     canceled: float | None = None
     tokens: tuple[int, int] = (0, 0)  # the output's totals, once it is written
     output: Dataset | None = None  # written when the batch is first seen COMPLETED
+    echoed: tuple[str, ...] = ()  # what its replies echo (stub --echo-key)
     created_at: str = field(default_factory=_now_text)
 
     def status(self, now: float) -> str:
@@ -135,7 +136,7 @@ class Batch:
         kept = self.input.records[: len(self.input.records) - min(
             self.settings.missing, len(self.input.records))]
         errored = self.settings.errored
-        records = [output_record(custom_id, body, number, number < errored)
+        records = [output_record(custom_id, body, number, number < errored, self.echoed)
                    for number, (custom_id, body) in enumerate(kept)]
         totals = [record_tokens(record) for record in records]
         self.tokens = (sum(t[0] for t in totals), sum(t[1] for t in totals))
@@ -149,6 +150,7 @@ class Batch:
                        rows=[len(chunk) for chunk in chunks])
 
 
-def new_batch(name: str, model: str, source: Dataset, settings: BatchStubSettings) -> Batch:
+def new_batch(name: str, model: str, source: Dataset, settings: BatchStubSettings,
+              echoed: tuple[str, ...] = ()) -> Batch:
     return Batch(str(uuid.uuid4()), name, model, source, time.monotonic(), settings,
-                 dataset_id(f"{name}-output"))
+                 dataset_id(f"{name}-output"), echoed=echoed)

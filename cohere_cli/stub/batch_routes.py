@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from cohere_cli.stub.answers import credentials
 from cohere_cli.stub.batch_input import RecordProblem, multipart_field, read_records
 from cohere_cli.stub.batch_lifecycle import INPUT_TYPE, Batch, Dataset, dataset_id, new_batch
 from cohere_cli.stub.batch_settings import BatchStubSettings
@@ -50,8 +51,9 @@ def _message(status: int, text: str) -> BatchAnswer:
 class BatchService:
     """The datasets and batches of one stub server (shared by its handler threads)."""
 
-    def __init__(self, settings: BatchStubSettings) -> None:
+    def __init__(self, settings: BatchStubSettings, echo_key: bool = False) -> None:
         self.settings = settings
+        self.echo_key = echo_key  # a batch's replies echo its create's key (--echo-key)
         self._lock = threading.Lock()
         self._datasets: dict[str, Dataset] = {}
         self._batches: dict[str, Batch] = {}
@@ -81,7 +83,8 @@ class BatchService:
         if (method, path) == ("POST", "/v1/datasets"):
             return self._upload(request, query)
         if (method, path) == ("POST", "/v2/batches"):
-            return self._create(request.json)
+            echoed = credentials(request.headers) if self.echo_key else ()
+            return self._create(request.json, echoed)
         if (method, path) == ("GET", "/v2/batches"):
             return self._list(query)
         if (method, path) == ("GET", "/v1/datasets"):
@@ -121,7 +124,7 @@ class BatchService:
         self._datasets[dataset.id] = dataset
         return _json(200, {"id": dataset.id})
 
-    def _create(self, body: Any) -> BatchAnswer:
+    def _create(self, body: Any, echoed: tuple[str, ...]) -> BatchAnswer:
         fields = ("name", "input_dataset_id", "model")
         if not isinstance(body, dict) or not all(
                 isinstance(body.get(name), str) and body[name] for name in fields):
@@ -135,7 +138,7 @@ class BatchService:
             return _message(404, f"dataset {body['input_dataset_id']} not found")
         if source.status(time.monotonic()) != "validated":
             return _message(400, f"dataset {source.id} is not validated")
-        batch = new_batch(body["name"], body["model"], source, self.settings)
+        batch = new_batch(body["name"], body["model"], source, self.settings, echoed)
         self._batches[batch.id] = batch
         if first and "create-502-after" in self.settings.faults:
             return BatchAnswer(502, b"")  # created all the same: the nasty case

@@ -1,7 +1,10 @@
 """A chat response as the stream of events that carries it, as in the official examples of
 StreamedChatResponseV2, and those events as SSE frames on the wire. A response's
 `logprobs` ride on the `content-delta` events of its text, one item each, in order, so
-that the items of a stream, joined, are the non-streamed list."""
+that the items of a stream, joined, are the non-streamed list. A text the stub echoes
+as a server may (`stub --echo-key`: the request's key) is cut into pieces of CUT_SIZE
+characters, a delta each (`cuts`), so that it spans several events whatever it is made
+of."""
 from __future__ import annotations
 
 import re
@@ -17,10 +20,20 @@ Piece = tuple[str, dict[str, Any] | None]  # a delta's text, and the logprobs it
 # A token is a word or one other sign, with the spaces before it: joined, they give
 # back the exact text ("LLMs stand," -> "LLMs", " stand", ",").
 _TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
+CUT_SIZE = 3
 
 
-def split_tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text)
+def split_tokens(text: str, cuts: tuple[str, ...] = ()) -> list[str]:
+    """TEXT's tokens; each of CUTS in it, in pieces of CUT_SIZE characters instead."""
+    cuts = tuple(cut for cut in cuts if cut)
+    if not cuts:
+        return _TOKEN.findall(text)
+    tokens: list[str] = []
+    parts = re.split("(" + "|".join(map(re.escape, cuts)) + ")", text)
+    for number, part in enumerate(parts):  # the odd ones are CUTS
+        tokens += ([part[at:at + CUT_SIZE] for at in range(0, len(part), CUT_SIZE)]
+                   if number % 2 else _TOKEN.findall(part))
+    return tokens
 
 
 def _logprob(token: str) -> dict[str, Any]:
@@ -33,10 +46,11 @@ def _block_text(block: dict[str, Any]) -> str:
     return str(block.get("thinking" if block.get("type") == "thinking" else "text", ""))
 
 
-def make_logprobs(message: dict[str, Any]) -> list[dict[str, Any]]:
+def make_logprobs(message: dict[str, Any], cuts: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The logprobs of a message's text blocks (thinking has none), one item a token."""
     return [_logprob(token) for block in message.get("content") or []
-            if block.get("type") != "thinking" for token in split_tokens(_block_text(block))]
+            if block.get("type") != "thinking"
+            for token in split_tokens(_block_text(block), cuts)]
 
 
 def _tiled(texts: dict[int, str], items: list[Any]) -> dict[int, list[Piece]] | None:
@@ -56,7 +70,8 @@ def _tiled(texts: dict[int, str], items: list[Any]) -> dict[int, list[Piece]] | 
     return pieces if taken == len(items) else None
 
 
-def delta_pieces(content: list[dict[str, Any]], items: list[Any]) -> list[list[Piece]]:
+def delta_pieces(content: list[dict[str, Any]], items: list[Any],
+                 cuts: tuple[str, ...] = ()) -> list[list[Piece]]:
     """The deltas of each content block, each with the logprobs item it carries: the items'
     texts when they make up the text blocks; otherwise each block's tokens, with the items
     in order on those of the text blocks and the ones left over on empty deltas that end
@@ -70,7 +85,7 @@ def delta_pieces(content: list[dict[str, Any]], items: list[Any]) -> list[list[P
             pieces.append(tiled[index])
         else:
             pieces.append([(token, next(left, None) if index in texts else None)
-                           for token in split_tokens(_block_text(block))])
+                           for token in split_tokens(_block_text(block), cuts)])
     if rest := list(left):
         pieces[max(texts, default=len(content) - 1)] += [("", item) for item in rest]
     return pieces
@@ -134,8 +149,9 @@ def _tool_call_events(index: int, call: dict[str, Any]) -> list[Event]:
     return events
 
 
-def stream_events(response: dict[str, Any]) -> list[Event]:
-    """The streamed events (type, data) that carry `response`, as in the official examples."""
+def stream_events(response: dict[str, Any], cuts: tuple[str, ...] = ()) -> list[Event]:
+    """The streamed events (type, data) that carry `response`, as in the official examples
+    (CUTS: texts cut into pieces of CUT_SIZE characters)."""
     message = response["message"]
     start = {"type": "message-start", "id": response["id"]}
     start["delta"] = {"message": {"role": "assistant"}}
@@ -147,7 +163,7 @@ def stream_events(response: dict[str, Any]) -> list[Event]:
     homes: dict[int, list[tuple[int, dict[str, Any]]]] = {}
     for number, citation in enumerate(message.get("citations") or []):
         homes.setdefault(citation.get("content_index", first_text), []).append((number, citation))
-    pieces = delta_pieces(content, response.get("logprobs") or [])
+    pieces = delta_pieces(content, response.get("logprobs") or [], cuts)
     for index, block in enumerate(content):
         events += _content_events(index, block, pieces[index], homes.pop(index, []))
     for item in sorted(item for items in homes.values() for item in items):

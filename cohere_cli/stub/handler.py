@@ -216,10 +216,12 @@ class RequestHandler(BaseHTTPRequestHandler):
             return _json(400, {"message": problem})
         number, position, spec = self.state.book.take(advance)
         try:
-            response = answers.build_reply(request.json, spec, answers.reply_id(number))
+            echoed = answers.credentials(request.headers) if settings.echo_key else ()
+            response = answers.build_reply(request.json, spec, answers.reply_id(number),
+                                           echoed)
             if request.json.get("stream"):
-                return _Answer(200, frames=sse_frames(stream_events(response)),
-                               response=response)
+                frames = sse_frames(stream_events(response, answers.echo_cuts(echoed)))
+                return _Answer(200, frames=frames, response=response)
             return _Answer(200, orjson.dumps(response), response=response)
         except Exception as error:  # answered and logged, never dropped
             return _cannot_serve(position, error)

@@ -92,7 +92,7 @@ class SharedState:
     def __init__(self, settings: StubSettings, record: bool) -> None:
         self.settings, self.record = settings, record
         self.book = ReplyBook(settings.replies)
-        self.batches = BatchService(settings.batch)
+        self.batches = BatchService(settings.batch, settings.echo_key)
         self.lock = threading.Lock()
         self.log: list[RecordedRequest] = []
         # each rule with the uses it has left: a count, not one copy per use

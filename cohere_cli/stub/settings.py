@@ -67,6 +67,7 @@ class StubSettings:
     # and a chat request may name any model
     verbose: bool = False  # a line on stderr for each request
     no_auth: bool = False  # a private deployment: a request without a key is served
+    echo_key: bool = False  # each reply ends with the request's credentials (a leaky server)
     list_models: bool = True  # False: no /v1/models (nor /v1/models/NAME), as on Azure
     batch_api: bool = True  # False: no /v1/datasets, /v2/batches (nor their signed URLs)
     batch: BatchStubSettings = field(default_factory=BatchStubSettings)  # the Batch API

@@ -24,6 +24,7 @@ from cohere_cli.wire.bodies import CHUNK_SIZE
 from cohere_cli.wire.connection import Connection, is_loopback
 from cohere_cli.wire.deadline import NO_DEADLINE, Deadline
 from cohere_cli.wire.paginate import pages
+from cohere_cli.wire.redact import Redactor
 
 INPUT_TYPE = "batch-chat-v2-input"
 DATASET_PAGE = 100  # datasets asked for a page (GET /v1/datasets `limit`)
@@ -80,6 +81,11 @@ class BatchAPI:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    @property
+    def redactor(self) -> Redactor:
+        """What hides the secrets the client sends (wire/redact.py)."""
+        return self._client.redactor
 
     def hidden(self, data: bytes) -> bytes:
         """DATA read out of what the API sent (a record of an output part), every secret

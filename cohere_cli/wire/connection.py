@@ -5,7 +5,13 @@ takes it as it is and reads no settings of its own. `check_base_url` is the rule
 client applies before anything is sent: https, or plain http only to this machine
 unless nothing secret is sent (--no-auth and no --header; with --header, only with
 --insecure-http). The secrets a connection sends (`Connection.secrets`): the key, and
-the value of every --header.
+the value of every --header (and an Authorization header's token alone).
+
+`check_connection` also refuses a credential too short to be a real one -- the key, or
+the value of a header that carries one (`is_credential_header`) -- that would go to
+another machine: no real key has fewer than values.SHORTEST_SECRET characters, and one
+that short could not be hidden where the server sends it back. To this machine (the stub, a
+local server) a shorter one is a placeholder (`CO_API_KEY=test`): sent, not hidden.
 """
 from __future__ import annotations
 
@@ -24,6 +30,9 @@ from cohere_cli.base.named_files import check_named
 DEFAULT_MAX_WAIT = 60.0
 CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # requests reads the first set
 DEFAULT_POOL_SIZE = 10
+AUTH_HEADERS = ("authorization", "proxy-authorization")  # SCHEME TOKEN, or TOKEN
+CREDENTIAL_ENDINGS = ("key", "token", "secret", "password")  # X-Api-Key, X-Auth-Token
+SHORT_HINT = "check where it comes from; a placeholder key is for a server on this machine"
 
 
 class KeySource(Protocol):
@@ -53,12 +62,42 @@ class Connection:
 
     def secrets(self) -> tuple[str, ...]:
         """Everything secret this connection sends: the key (unless --no-auth) and the
-        value of every --header; never to be shown."""
+        value of every --header (`header_secrets`); never to be shown."""
         key: tuple[str, ...] = ()
         if self.auth:
             with suppress(CohereChatError):  # no usable key: none is sent
                 key = (self.key.reveal(),)
-        return key + tuple(value for _, value in self.headers)
+        return key + tuple(secret for name, value in self.headers
+                           for secret in header_secrets(name, value))
+
+
+def header_secrets(name: str, value: str) -> tuple[str, ...]:
+    """What is secret in a header: its value, and in an Authorization header's `SCHEME
+    TOKEN` the token alone too (a server may echo it without its scheme)."""
+    scheme, _, token = value.partition(" ")
+    token = token.strip(" ")
+    if name.lower() in AUTH_HEADERS and scheme and token:
+        return value, token
+    return (value,)
+
+
+def is_credential_header(name: str) -> bool:
+    """Whether a header carries a credential: Authorization, Proxy-Authorization, or a
+    name that ends in key, token, secret or password (X-Api-Key, api-key, X-Auth-Token)."""
+    lower = name.lower()
+    return lower in AUTH_HEADERS or lower.endswith(CREDENTIAL_ENDINGS)
+
+
+def _short_credential(connection: Connection) -> str | None:
+    """What credential of CONNECTION is too short to be a real one, in words, or None."""
+    shortest = values.SHORTEST_SECRET
+    too_short = f"is shorter than {shortest} characters, too short to be a real one"
+    if connection.auth and len(connection.key.reveal()) < shortest:
+        return f"the API key {too_short}"
+    for name, value in connection.headers:
+        if is_credential_header(name) and len(header_secrets(name, value)[-1]) < shortest:
+            return f"the credential in the {name} header {too_short}"
+    return None
 
 
 class PlainHttpRefused(UsageError):
@@ -92,10 +131,16 @@ def check_base_url(url: str, key: bool = True, headers: bool = False,
 
 
 def check_connection(connection: Connection) -> None:
-    """The base URL rule for what this connection sends (check_base_url), and the CA
+    """The base URL rule for what this connection sends (check_base_url); to another
+    machine, no credential too short to be real (the module's docstring); and the CA
     bundle requests would take from the environment (check_ca_variables)."""
     check_base_url(connection.base_url, key=connection.auth, headers=bool(connection.headers),
                    insecure_http=connection.insecure_http)
+    if not is_loopback(urlsplit(connection.base_url).hostname or ""):
+        problem = _short_credential(connection)
+        if problem:
+            host = urlsplit(connection.base_url).hostname
+            raise UsageError(f"{problem}: refusing to send it to {host}", hint=SHORT_HINT)
     if connection.ca_bundle is None:  # --ca-bundle outranks them (checked where given)
         check_ca_variables(os.environ)
 

@@ -9,17 +9,28 @@ found, because a chunk's end that could be the start of one is held back until t
 chunk shows whether it is. A body that must keep its length (an Avro file read back)
 has each secret replaced by as many `*` instead (`keep_length`).
 
+Text can come in pieces too: the deltas of a streamed reply, the content blocks of one,
+each event or block a JSON string of its own, hidden whole above, but shown joined. A
+`TextStream` hides them as the stream of bytes is: the end of a piece that could begin a
+secret waits for the next piece (`feed`), or the end of the text (`end`); text that
+cannot begin one is given at once. `hide_pieces` does it for pieces all at hand.
+
 A secret shorter than SHORTEST characters is not hidden: masking it would mask ordinary
-text (a Cohere key is 40 characters).
+text, and the very JSON of an answer (a key `x` in `"text"`). No real key is that short
+(a Cohere key has 40 characters): one is refused before it is sent to another machine
+(connection.check_connection); to this machine it is a placeholder (`CO_API_KEY=test`
+for the stub).
 """
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+
+from cohere_cli.base.values import SHORTEST_SECRET
 
 MASK = "[hidden]"
-SHORTEST = 8
+SHORTEST = SHORTEST_SECRET  # characters: a secret any shorter is not hidden
 _ESCAPED = {"/": (b"\\/",), '"': (b'\\"',), "\\": (b"\\\\",), "\b": (b"\\b",),
             "\f": (b"\\f",), "\n": (b"\\n",), "\r": (b"\\r",), "\t": (b"\\t",)}
 
@@ -73,6 +84,8 @@ class Redactor:
                                    for form in forms for byte in form}))
         self._longest = max((sum(max(map(len, forms)) for forms in secret)
                              for secret in self._secrets), default=0)
+        self._texts = chosen  # as text, for the pieces of a text (TextStream)
+        self._firsts = frozenset(secret[0] for secret in chosen)
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -134,3 +147,48 @@ class Redactor:
                     break
                 at += len(form)
         return False
+
+    def text_cut(self, text: str) -> int:
+        """Where the end of TEXT that could begin a secret (as sent) starts; len(TEXT):
+        none does."""
+        longest = len(self._texts[0]) if self._texts else 0  # longest first
+        for start in range(max(0, len(text) - longest + 1), len(text)):
+            if text[start] in self._firsts and any(
+                    secret.startswith(text[start:]) for secret in self._texts):
+                return start
+        return len(text)
+
+    def hide_pieces(self, pieces: Sequence[str]) -> list[str]:
+        """PIECES of one text (shown joined), each with every secret hidden, even one cut
+        across them: a piece's end that could begin a secret moves to the next piece."""
+        stream = TextStream(self)
+        shown = [stream.feed(piece) for piece in pieces]
+        if shown:
+            shown[-1] += stream.end()
+        return shown
+
+
+class TextStream:
+    """The pieces of one text as they come (a streamed reply's deltas), each with every
+    secret hidden, even one cut across pieces: the end that could begin a secret is held
+    back until the next piece shows whether it does, or until `end`."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self.held = ""  # the end that could begin a secret: not shown yet
+        self.masked = False  # whether a secret was hidden in it
+
+    def feed(self, piece: str) -> str:
+        """What may be shown now of what was held back and PIECE."""
+        if not self._redactor:
+            return piece
+        text = self._redactor.hide_text(self.held + piece)
+        self.masked = self.masked or text != self.held + piece
+        cut = self._redactor.text_cut(text)
+        self.held = text[cut:]
+        return text[:cut]
+
+    def end(self) -> str:
+        """The end of the text: what was held back (it begins no secret that follows)."""
+        held, self.held = self.held, ""
+        return held

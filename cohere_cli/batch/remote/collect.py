@@ -21,6 +21,7 @@ from cohere_cli.batch.remote.records import failure_line, result_line
 from cohere_cli.batch.remote.spill import Spill, in_order
 from cohere_cli.batch.remote.state import StateFiles
 from cohere_cli.batch.summary import Summary
+from cohere_cli.chat.response import hide_reply
 from cohere_cli.chat.usage import Prices
 from cohere_cli.wire.batch_api import BatchAPI
 from cohere_cli.wire.deadline import Deadline
@@ -120,6 +121,8 @@ def _read_part(api: BatchAPI, url: str, path: Path, number: int, spill: Spill) -
         with os.fdopen(open_named(path), "rb") as handle:
             for record in fastavro.reader(handle):
                 if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
+                    if isinstance(record.get("body"), dict):  # its text, joined too
+                        hide_reply(b"", record["body"], api.redactor)
                     spill.put(record["custom_id"], api.hidden(orjson.dumps(record)))
     except (ValueError, EOFError, TypeError) as exc:  # fastavro's errors for a bad file
         raise NetworkError(f"output part {number + 1} is not a readable Avro file "

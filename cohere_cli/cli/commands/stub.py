@@ -31,6 +31,7 @@ class StubFlags:
     context_limit: int | None
     models: str | None
     no_auth: bool
+    echo_key: bool
     no_models: bool
     no_batch_api: bool
     verbose: bool
@@ -64,6 +65,10 @@ class StubFlags:
               "name (else a 404): a JSON array or JSONL of names or model objects.")
 @click.option("--no-auth", is_flag=True,
               help="Play a private deployment: serve requests that carry no key.")
+@click.option("--echo-key", is_flag=True,
+              help="Play a server that echoes the key: each reply's text ends with the "
+              "request's key (its Authorization token, its X-Api-Key), cut across two text "
+              "blocks and, streamed, across events of 3 characters each.")
 @click.option("--no-models", is_flag=True,
               help="Serve no /v1/models (nor /v1/models/NAME): a 404, as Azure AI Foundry.")
 @click.option("--no-batch-api", is_flag=True,
@@ -93,7 +98,7 @@ def stub(flags: StubFlags, _streams: Streams) -> int:
         retry_after=flags.retry_after, context_limit=flags.context_limit,
         batch=flags.batch.settings(),
         models=load_models(flags.models) if flags.models else None, verbose=flags.verbose,
-        no_auth=flags.no_auth, list_models=not flags.no_models,
+        no_auth=flags.no_auth, echo_key=flags.echo_key, list_models=not flags.no_models,
         batch_api=not flags.no_batch_api,
     ))
     return 0
