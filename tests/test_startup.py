@@ -129,7 +129,8 @@ NOT_IN_SEND = (*NOT_IN_ANY, *NOT_IN_PLAIN, "cohere_cli.batch", "cohere_cli.wire.
                "cohere_cli.cli.commands.batch", "cohere_cli.cli.commands.batch_flags",
                "cohere_cli.cli.commands.batches", "cohere_cli.cli.batch_report",
                "cohere_cli.cli.commands.info")
-NOT_IN_NO_STREAM = (*NOT_IN_SEND, "cohere_cli.wire.sse", "cohere_cli.wire.chat_events")
+NOT_IN_NO_STREAM = (*NOT_IN_SEND, "cohere_cli.wire.sse", "cohere_cli.wire.chat_events",
+                    "cohere_cli.wire.hidden_events")
 NOT_IN_DRY_RUN = (*NOT_IN_SEND, "requests", "urllib3")
 NOT_IN_BATCH = (*NOT_IN_ANY, "cohere_cli.batch.remote", "cohere_cli.wire.batch_api",
                 "cohere_cli.cli.commands.send", "cohere_cli.cli.commands.info")
