@@ -8,8 +8,9 @@ later takes its number (`sys.stdout` stays None: output is reported lost, exit 1
 The cycle collector runs every GC_THRESHOLD new objects instead of Python's 700: start-up
 (click, requests and this package) makes some 40,000 objects that live as long as the
 run, and at 700 the collector runs about 60 times during a send's start-up, scanning
-them again and again (about 5 ms of a send: docs/performance.md). It still runs, for a
-batch of any length too; cyclic garbage is at most that many objects late. When the run
+them again and again (about 5 ms of a send: docs/performance.md). It still runs, but
+that many objects late can be much memory (each could hold a request's body), so a local
+batch goes back to Python's pace for its lines (cli/commands/batch.py). When the run
 is over (its output written, its files closed by the code that opened them), every
 object is frozen (`gc.freeze`), so that Python's last collection at exit does not scan
 them all only to free memory the system takes back anyway (7% of a send's instructions).

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import official
 import orjson
 import pytest
 from conftest import ROOT, TEST_KEY, Result, assert_no_key, chat_bodies, invoke
+from test_remote_batch_scale import MEASURE
 
 from cohere_cli.base.errors import ExitCode
 from cohere_cli.batch.input import iter_lines
@@ -397,3 +399,55 @@ def test_the_request_fields_are_the_official_schemas() -> None:
 
     schema = official.schema()["$defs"]["ChatRequest"]["properties"]
     assert sorted(REQUEST_FIELDS) == sorted(schema)
+
+
+# --- garbage does not pile up over a long batch (__main__ raises the collector's threshold)
+
+
+@pytest.fixture
+def dropping_stub() -> Iterator[str]:
+    """A stub program (its own process: it keeps no request in this one) that drops
+    every connection without an answer."""
+    proc = subprocess.Popen([sys.executable, "-m", "cohere_cli", "stub", "--fail",
+                             "dropx1000000"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(os.environ))
+    assert proc.stdout is not None
+    try:
+        yield proc.stdout.readline().decode().strip()
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=HANG)
+        assert_no_key(out, err)
+
+
+def _peak_mib(args: list[str], env: dict[str, str]) -> tuple[int, float]:
+    """The exit status and peak resident MiB of a real `python -m cohere_cli` run."""
+    done = subprocess.run([sys.executable, "-c", MEASURE, sys.executable, "-m", "cohere_cli",
+                           *args], env=env, cwd=ROOT, capture_output=True, timeout=300,
+                          check=True)
+    assert_no_key(done.stdout, done.stderr)
+    status, peak = done.stdout.split()
+    return int(status), int(peak) / 1024
+
+
+@pytest.mark.slow
+def test_lines_that_fail_on_the_network_leave_no_garbage_piling_up(
+    dropping_stub: str, tmp_path: Path
+) -> None:
+    """A line whose connection drops leaves its request (a 200 KB document each here) in
+    the cyclic garbage of urllib3's exceptions. At start-up's raised threshold the
+    collector would free it only after a thousand lines (about 90 MiB more for 800 lines
+    than for 50); a batch collects at Python's own pace."""
+    document = tmp_path / "document.txt"
+    document.write_text("some words of a long document " * 7000)
+    env = {**os.environ, "CO_API_URL": dropping_stub, "CO_API_KEY": TEST_KEY}
+    peaks = []
+    for count in (50, 800):
+        source = tmp_path / f"in-{count}.jsonl"
+        source.write_bytes(jsonl(*({"prompt": f"line {n}"} for n in range(count))))
+        status, peak = _peak_mib(["batch", "--retries", "0", "--document", str(document),
+                                  "-o", str(tmp_path / f"out-{count}.jsonl"), str(source)], env)
+        assert status == ExitCode.BATCH_FAILED
+        peaks.append(peak)
+    assert (tmp_path / "out-800.jsonl").read_bytes().count(b"reset the connection") == 800
+    assert peaks[1] - peaks[0] < 30, peaks

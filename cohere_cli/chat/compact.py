@@ -55,10 +55,11 @@ NO_SUMMARY = "(none yet)"
 
 @dataclass(frozen=True)
 class CompactSettings:
-    """--compact, --compact-prompt and --compact-model (or their config keys)."""
+    """--compact-prompt and --compact-model (or their config keys): made only when
+    --compact is on, with -c FILE (SendPlan.compact is None otherwise)."""
 
-    prompt: str | None = None  # None: DEFAULT_PROMPT
-    model: str | None = None  # None: the request's model
+    prompt: str | None  # None: DEFAULT_PROMPT
+    model: str | None  # None: the request's model
 
 
 class Report(Protocol):

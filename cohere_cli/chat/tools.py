@@ -55,9 +55,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 @dataclass(frozen=True)
 class ToolSettings:
-    commands: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    max_rounds: int = 5
-    timeout: float = 60.0
+    """--tool-exec's tools (a NAME and its COMMAND's words each), --max-tool-rounds and
+    --tool-timeout: made only with --tool-exec (SendPlan.tools is None without)."""
+
+    commands: tuple[tuple[str, tuple[str, ...]], ...]
+    max_rounds: int
+    timeout: float
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.timeout) and self.timeout > 0):
