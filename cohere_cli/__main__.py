@@ -9,8 +9,9 @@ The cycle collector runs every GC_THRESHOLD new objects instead of Python's 700:
 (click, requests and this package) makes some 40,000 objects that live as long as the
 run, and at 700 the collector runs about 60 times during a send's start-up, scanning
 them again and again (about 5 ms of a send: docs/performance.md). It still runs, but
-that many objects late can be much memory (each could hold a request's body), so a local
-batch goes back to Python's pace for its lines (cli/commands/batch.py). When the run
+that many objects late can be much memory (each could hold a request's body), so the
+commands that run long (`batch`, `stub`) go back to Python's pace when they start
+(`cohere_cli.collect_as_python_does`). When the run
 is over (its output written, its files closed by the code that opened them), every
 object is frozen (`gc.freeze`), so that Python's last collection at exit does not scan
 them all only to free memory the system takes back anyway (7% of a send's instructions).
@@ -22,8 +23,10 @@ _signal.signal(_signal.SIGINT, lambda _signum, _frame: os._exit(130))  # until m
 
 import gc  # noqa: E402
 
+from cohere_cli import PYTHON_GC_THRESHOLDS  # noqa: E402
+
 GC_THRESHOLD = 100_000
-gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+gc.set_threshold(GC_THRESHOLD, *PYTHON_GC_THRESHOLDS[1:])
 
 import sys  # noqa: E402
 from types import FrameType  # noqa: E402

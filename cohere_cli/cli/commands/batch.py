@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cohere_cli import collect_as_python_does
 from cohere_cli.base.errors import AuthError, BudgetError, ExitCode, UsageError
 from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.commands.batch_flags import BatchFlags
@@ -74,23 +75,11 @@ def batch(flags: BatchFlags, streams: Streams) -> int:
     from cohere_cli.cli.runs import RunLog
     from cohere_cli.cli.stop_signals import as_ctrl_c
 
+    collect_as_python_does()  # a batch runs long: local, --remote or --estimate
     console = Console.of(streams)
     runlog = RunLog("batch", flags.settings.log)
     with as_ctrl_c():  # SIGTERM and SIGHUP stop it as Ctrl-C does
         return runlog.run(console, lambda: _batch(flags, streams, console, runlog))
-
-
-PYTHON_GC_THRESHOLD = 700  # Python's own first-generation threshold (3.10 to 3.12)
-
-
-def _collect_at_pythons_pace() -> None:
-    """The cycle collector back at Python's pace for the lines (__main__ raised its
-    threshold for start-up): a line that fails on the network leaves its request in the
-    cyclic garbage of urllib3's exceptions, which the raised threshold would let pile up
-    for a thousand lines (each line's body, documents and all)."""
-    import gc
-
-    gc.set_threshold(PYTHON_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog) -> int:
@@ -119,7 +108,6 @@ def _batch(flags: BatchFlags, streams: Streams, console: Console, runlog: RunLog
     settings = settings_of(flags.settings, console, with_preset=True)
     runlog.use(settings)
     param_warnings(flags.request.params, console)
-    _collect_at_pythons_pace()
     job = BatchJob(
         input_path=input_path, output=flags.output, resume=flags.resume,
         overwrite=flags.overwrite, jobs=flags.jobs,

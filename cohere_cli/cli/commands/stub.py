@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cohere_cli import collect_as_python_does
 from cohere_cli.base.errors import InputError, UsageError
 from cohere_cli.cli.checked_command import CheckedCommand
 from cohere_cli.cli.commands.stub_options import BatchStubFlags, batch_stub_options
@@ -84,6 +85,7 @@ def stub(flags: StubFlags, _streams: Streams) -> int:
     from cohere_cli.stub.server import run_stub
     from cohere_cli.stub.settings import StubSettings, parse_fail_rule
 
+    collect_as_python_does()  # it serves until stopped
     try:
         rules = tuple(parse_fail_rule(rule) for rule in flags.fail_rules)
     except ValueError as exc:
