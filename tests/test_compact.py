@@ -14,6 +14,7 @@ import orjson
 import pytest
 from conftest import ROOT, assert_no_key, chat_bodies, invoke
 
+from cohere_cli.base.errors import ExitCode
 from cohere_cli.chat.compact import DEFAULT_PROMPT, SUMMARY_LEAD, transcript
 from cohere_cli.conversation.summary import history_digest, plan_fold
 
@@ -398,6 +399,21 @@ def test_both_requests_count_in_usage_the_run_log_and_the_cost(
     assert counted["input_tokens"] == int(fold_usage[0]) + int(main_usage[0])
     assert counted["output_tokens"] == int(fold_usage[1]) + int(main_usage[1])
     assert counted["cost_usd"] == counted["input_tokens"] + counted["output_tokens"]
+
+
+def test_the_summarising_request_counts_against_max_cost(
+        stub: Any, tmp_path: Path, clean_env: Path) -> None:
+    """--compact's request is paid too: once it spent --max-cost, the turn's own request
+    is not sent (exit 11) and the turn is not saved."""
+    write_config(clean_env, "[default]\nprice_input = 1000000\nprice_output = 1000000\n")
+    path = tmp_path / "chat.jsonl"
+    write_turns(path, 5)
+    before = path.read_bytes()
+    result = invoke(["-c", str(path), *WINDOW, "--max-cost", "0.5", "hi"])
+    assert result.exit_code == ExitCode.BUDGET, result.stderr
+    bodies = chat_bodies(stub)
+    assert len(bodies) == 1 and is_fold(bodies[0])  # the fold only: nothing more was paid
+    assert path.read_bytes() == before
 
 
 # --- the parts ---------------------------------------------------------------------------

@@ -118,6 +118,7 @@ def test_message_order_and_system_replaced(
     (b'{"messages": [{"role": "robot"}]}', "messages[0]"),
     (b'{"temperature": "hot"}', "temperature"),
     (b'{"history_turns": "two"}', '"history_turns" must be a whole number'),
+    (b'{"history_tokens": "all"}', '"history_tokens" must be a whole number or "auto"'),
     (b'{"fit": "yes"}', '"fit" must be true or false'),
     (b'{"stream": true}', '"stream" is not taken'),
 ])
@@ -192,3 +193,12 @@ def test_save_preset_never_replaces_what_is_not_a_regular_file(tmp_path: Path) -
         assert result.exit_code == 3, result.stderr  # named_files' refusal, as on reading
         assert "not a regular file" in result.stderr
     assert folder.is_dir() and Path("/dev/null").is_char_device()
+
+
+def test_a_preset_takes_auto_as_the_flag_does(clean_env: Path) -> None:
+    """`"history_tokens": " Auto "` is auto, as `--history-tokens " Auto "` and the
+    config's `history_tokens = Auto` are (values.history_tokens' rule)."""
+    write_preset(clean_env, "long", {"history_tokens": " Auto "})
+    result = invoke(["config", "--preset", "long"])
+    assert result.exit_code == 0, result.stderr
+    assert "history_tokens = auto  # preset long" in result.stdout

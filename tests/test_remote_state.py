@@ -240,3 +240,25 @@ def test_a_stop_before_the_batch_is_created_says_nothing_is_billed(tmp_path: Pat
         assert stopped_note(str(out)).startswith("interrupted: the batch goes on at Cohere")
     files.state.write_text("{not json")  # it may name a batch: no "nothing billed"
     assert stopped_note(str(out)).startswith("interrupted: a batch may go on at Cohere")
+
+
+@pytest.mark.slow
+def test_a_stopped_remote_run_logs_why_and_says_the_batch_goes_on(make_stub: Any,
+                                                                  tmp_path: Path) -> None:
+    """Ctrl-C while the batch runs at Cohere: exit 130, the note says it goes on, and the
+    run log's line says it was interrupted (as a local batch's does), not `null`."""
+    import signal
+
+    server = batch_stub(make_stub, time=30.0)
+    source, out, log = write_input(tmp_path, 5), tmp_path / "out.jsonl", tmp_path / "runs.log"
+    run = _start(["batch", "--remote", "-o", str(out), "--log", str(log), str(source)], server)
+    wait_for(lambda: creates(server) == 1 or run.poll() is not None, "the batch created")
+    wait_for(lambda: b'"batch_id": "' in (out.parent / "out.jsonl.remote.json").read_bytes(),
+             "the batch id in the state file")
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert_no_key(err)
+    assert run.returncode == 130, err
+    assert b"the batch goes on at Cohere" in err
+    assert orjson.loads(log.read_bytes().splitlines()[-1])["error"] == (
+        "interrupted (Ctrl-C, SIGTERM or SIGHUP)")

@@ -236,10 +236,15 @@ def _fold_exchange(
     body: dict[str, Any],
 ) -> dict[str, Any]:
     """--compact's summarising request: not streamed, not shown; its usage counts in the
-    run's total (the run log, cost_usd) and has its own --usage line."""
+    run's total (the run log, cost_usd, --max-cost's budget, which refuses it once spent)
+    and has its own --usage line."""
+    if plan.budget is not None:
+        plan.budget.check()
     with ApiClient(plan.connection, log) as client:
         response, _ = send_chat(client, body, live.deadline)
     live.record.count(response)
+    if plan.budget is not None:
+        plan.budget.add_response(response)
     sink.extra_usage("summary", response)
     return response
 

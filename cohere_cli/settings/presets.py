@@ -180,13 +180,15 @@ def _setting(key: str, item: Any, source: str) -> Any:
             raise InputError(source, f'"{key}" must be true or false')
         return item
     whole = key.startswith("history")
-    if key == "history_tokens" and item == values.AUTO:
-        return item
+    auto = key == "history_tokens"  # a number, or "auto" as --history-tokens takes it
+    if auto and isinstance(item, str) and item.strip().lower() == values.AUTO:
+        return values.AUTO
     if key.startswith("compact_"):
         if not isinstance(item, str):
             raise InputError(source, f'"{key}" must be a string')
     elif isinstance(item, bool) or not isinstance(item, int if whole else (int, float)):
-        raise InputError(source, f'"{key}" must be a {"whole " if whole else ""}number')
+        raise InputError(source, f'"{key}" must be a {"whole " if whole else ""}number'
+                         + (' or "auto"' if auto else ""))
     try:
         return rule(item)
     except values.ValueProblem as problem:

@@ -134,6 +134,7 @@ def _run(job: RemoteJob, stdin: BinaryIO | None, input_path: str, verbose: bool,
     except KeyboardInterrupt:
         console.clear_progress()
         console.note(stopped_note(job.output))
+        runlog.error = "interrupted (Ctrl-C, SIGTERM or SIGHUP)"  # as a local batch's
         return ExitCode.INTERRUPTED
     if outcome.summary is None:
         console.out(f"{outcome.batch_id}\n".encode())
