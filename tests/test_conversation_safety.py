@@ -273,6 +273,7 @@ def test_sigkill_during_the_save_leaves_a_whole_file_and_the_next_run_cleans_up(
     assert stored(path)[-1]["content"][0]["text"] == "echo: last"
 
 
+@pytest.mark.slow  # over a second
 @pytest.mark.parametrize("command", ["send", "batch --remote"])
 def test_max_time_ends_the_wait_for_another_runs_lock(make_stub: Any, tmp_path: Path,
                                                       command: str) -> None:

@@ -75,6 +75,7 @@ def test_every_kind_of_request_is_reached() -> None:
     assert {KIND_OF.get(name, name) for name in REACHES} == set(KINDS)
 
 
+@pytest.mark.slow  # over a second
 def test_a_server_that_echoes_the_key_everywhere_never_gets_it_shown(
         stub: StubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Each answer carries the key: the chat's id and text (a stream's cut across two

@@ -255,6 +255,7 @@ def test_parse_details_keeps_what_is_right() -> None:
         4096, "https://x/t", ())
 
 
+@pytest.mark.slow  # over a second
 def test_a_hung_details_request_obeys_max_time(make_stub: Any) -> None:
     make_stub(fail=("hang",))
     done: list[Any] = []

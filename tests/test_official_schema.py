@@ -215,6 +215,7 @@ def test_regenerating_gives_identical_files() -> None:
         assert text.encode("utf-8") == committed, f"{name} is stale: rerun derive.py"
 
 
+@pytest.mark.slow  # over a second
 def test_the_excerpt_is_the_shared_documents() -> None:
     """The excerpt is what derive.py cuts from the whole document, where that is at hand
     (beside the repository); the checks above need only the excerpt."""

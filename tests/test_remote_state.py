@@ -111,6 +111,7 @@ def test_a_state_file_of_another_shape_is_exit_3(make_stub: Any, tmp_path: Path,
 
 # --- results only from a validated output dataset -----------------------------------------
 
+@pytest.mark.slow  # over a second
 def test_an_output_dataset_still_processing_is_waited_for(make_stub: Any,
                                                           tmp_path: Path) -> None:
     # as recorded live: the batch COMPLETED, its output dataset still `processing`
@@ -124,6 +125,7 @@ def test_an_output_dataset_still_processing_is_waited_for(make_stub: Any,
     assert creates(server) == 1
 
 
+@pytest.mark.slow  # over a second
 def test_past_max_time_the_output_is_collected_by_a_rerun(
         make_stub: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     server = batch_stub(make_stub)

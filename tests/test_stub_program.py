@@ -401,6 +401,7 @@ def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
     return copy
 
 
+@pytest.mark.slow  # over a second
 @fuzz_examples(150)
 @given(GOOD_REPLY, st.data(), st.sampled_from([None, 1]), st.booleans())
 def test_whatever_passes_the_checks_is_served_in_the_official_shape(

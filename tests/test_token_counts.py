@@ -244,6 +244,7 @@ def test_a_tokenizer_url_that_is_not_https_is_refused(
     ("json", "is not a tokenizer"),
     ("huge-length", "10000000000 bytes: more than"),
 ])
+@pytest.mark.slow  # over a second
 def test_a_tokenizer_that_cannot_be_had_is_the_estimate(
     make_stub: Any, file_server: Any, mode: str, words: str, clean_env: Path
 ) -> None:
@@ -263,6 +264,7 @@ def test_an_endless_tokenizer_file_is_cut_at_the_cap(make_stub: Any, file_server
                 f"more than {MAX_TOKENIZER_BYTES} bytes")
 
 
+@pytest.mark.slow  # over a second
 def test_a_hung_tokenizer_download_obeys_max_time(make_stub: Any, file_server: Any) -> None:
     host = file_server("hang")
     make_stub(models=({"name": "m", "endpoints": ["chat"], "tokenizer_url": host.url},))
@@ -287,6 +289,7 @@ def test_a_cached_tokenizer_file_that_is_corrupt_is_fetched_again(
 
 # --- the pieces of a long text ------------------------------------------------------------
 
+@pytest.mark.slow  # over a second
 def test_a_long_text_counts_the_same_in_pieces() -> None:
     words = ["the", "quick", "brown", "fox,", "jumps", "over", "échelle", "日本語", "12345",
              "\n", "  ", "def", "main():", "\t", "{\"a\":", "1}"]

@@ -396,6 +396,7 @@ def silent_server() -> Iterator[str]:
     listener.close()
 
 
+@pytest.mark.slow  # over a second
 def test_ctrl_c_from_the_first_instruction_exits_130_quietly(silent_server: str) -> None:
     env = {**os.environ, "CO_API_URL": silent_server, "CO_API_KEY": TEST_KEY}
     for attempt in range(20):
