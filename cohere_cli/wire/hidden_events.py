@@ -9,7 +9,9 @@ replaced by what of it may be shown then (text that cannot begin a secret at onc
 end of a text held back comes in an event of its own before the event that ends the text
 (tool-call-end, message-end). `settled` gives the events to print as they are (-F
 events) once nothing is held back: as sent when nothing was hidden in them, else as
-taken. A whole response's pieces are hidden the same way by response.hide_reply.
+taken (and as taken, so that memory stays bounded, once MOST_PENDING wait while a text
+stays held back). A tool call's arguments are JSON: what could begin a secret there is
+any of its JSON forms (`\\u0063o-...` cut after `\\u00`). A whole response's pieces are hidden the same way by response.hide_reply.
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ _PIECES: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
 }
 _REST_TYPES = {CONTENT: "content-delta", LOGPROBS: "content-delta",
                PLAN: "tool-plan-delta", ARGUMENTS: "tool-call-delta"}
+# The most events kept to be printed as sent once nothing is held back: a stream each of
+# whose deltas ends as a secret begins would keep them all (memory); beyond, as taken.
+MOST_PENDING = 1000
 Channel = tuple[tuple[str, ...], str, Any]  # a text: its pieces' path and key, a call's index
 
 
@@ -44,6 +49,7 @@ class EventHider:
         self._sent: list[dict[str, Any]] = []  # the events since the last settled point,
         self._taken: list[dict[str, Any]] = []  # as sent and as taken
         self._masked = False  # a secret was hidden in a text ended since then
+        self._split = False  # the last shown were taken while a text was held back
 
     def take(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """The events to read for EVENT: itself, with each piece of text replaced by what
@@ -56,7 +62,7 @@ class EventHider:
             index = event.get("index")
             channel = (path, key, index if path == ARGUMENTS else None)
             stream = self._texts[channel][0] if channel in self._texts \
-                else TextStream(self._redactor)
+                else TextStream(self._redactor, json=path == ARGUMENTS)  # arguments: JSON
             self._texts[channel] = (stream, index)
             shown = stream.feed(piece)
             if shown != piece:
@@ -66,13 +72,17 @@ class EventHider:
         return taken
 
     def settled(self) -> list[dict[str, Any]]:
-        """The events to print now: none while the end of a text is held back; then all
-        since the last time, as sent unless a secret was hidden in them."""
-        if any(stream.held for stream, _ in self._texts.values()):
+        """The events to print now: none while the end of a text is held back (unless
+        MOST_PENDING wait); then all since the last time, as sent unless a secret was
+        hidden in them."""
+        held = any(stream.held for stream, _ in self._texts.values())
+        if held and len(self._taken) < MOST_PENDING:
             return []
-        masked = self._masked or any(stream.masked for stream, _ in self._texts.values())
-        shown = self._taken if masked else self._sent
+        masked = self._masked or self._split or any(
+            stream.masked for stream, _ in self._texts.values())
+        shown = self._taken if masked or held else self._sent
         self._sent, self._taken, self._masked = [], [], False
+        self._split = held  # shown as taken while a text is held: the next ones too
         for stream, _ in self._texts.values():
             stream.masked = False
         return shown

@@ -53,13 +53,16 @@ def _forms(char: str) -> list[bytes]:
 
 def _pattern_of(char: str) -> bytes:
     """A regular expression of the forms of a character (the hex digits of its `\\uXXXX`
-    in either case)."""
-    plain = [re.escape(form) for form in (char.encode(), *_ESCAPED.get(char, ()))]
+    in either case). An escape may start with a run of backslashes: JSON in a JSON string
+    (a tool call's arguments in a body) escapes its escapes (`\\\\u0063`), and the whole run
+    goes with the secret, or the mask would leave a lone backslash that breaks the JSON."""
+    forms = [re.escape(char.encode())]
+    forms += [b"\\\\+" + re.escape(form[1:]) for form in _ESCAPED.get(char, ())]
     if ord(char) <= 0xFFFF:
         digits = f"{ord(char):04x}"
-        plain.append(b"\\\\u" + "".join(f"[{digit}{digit.upper()}]" if digit.isalpha()
-                                         else digit for digit in digits).encode())
-    return b"(?:" + b"|".join(plain) + b")"
+        forms.append(b"\\\\+u" + "".join(f"[{digit}{digit.upper()}]" if digit.isalpha()
+                                          else digit for digit in digits).encode())
+    return b"(?:" + b"|".join(forms) + b")"
 
 
 def _one_of(found: set[bytes]) -> bytes:
@@ -82,7 +85,7 @@ class Redactor:
         self._start = re.compile(_one_of(starts))  # where a secret may begin
         self._used = bytes(sorted({byte for secret in self._secrets for forms in secret
                                    for form in forms for byte in form}))
-        self._longest = max((sum(max(map(len, forms)) for forms in secret)
+        self._longest = max((sum(max(map(len, forms)) + 1 for forms in secret)  # +1: `\\\\u`
                              for secret in self._secrets), default=0)
         self._texts = chosen  # as text, for the pieces of a text (TextStream)
         self._firsts = frozenset(secret[0] for secret in chosen)
@@ -129,7 +132,9 @@ class Redactor:
         begin = window + len(data[window:].rstrip(self._used))  # no secret spans a byte
         for found in self._start.finditer(data, begin):  # that is in none of its forms
             if self._begins(data[found.start():]):
-                return found.start()
+                start = found.start()  # and the backslashes before an escape: `\\\\u0063`
+                return start - (len(data[:start]) - len(data[:start].rstrip(b"\\"))
+                                if data[start:start + 1] == b"\\" else 0)
         return len(data)
 
     def _begins(self, tail: bytes) -> bool:
@@ -140,6 +145,9 @@ class Redactor:
                 if at == len(tail):
                     return True
                 rest = tail[at:]
+                run = len(rest) - len(rest.lstrip(b"\\"))  # an escape's escaped backslash
+                if run > 1:
+                    at, rest = at + run - 1, rest[run - 1:]
                 form = next((form for form in forms if rest.startswith(form)), None)
                 if form is None:
                     if any(form.startswith(rest) for form in forms):
@@ -158,6 +166,12 @@ class Redactor:
                 return start
         return len(text)
 
+    def json_cut(self, text: str) -> int:
+        """Where the end of TEXT, a JSON text (a tool call's arguments), that could begin a
+        secret in any of its forms (`\\u0063...` cut after `\\u00`) starts; len(TEXT): none does."""
+        data = text.encode("utf-8", "surrogatepass")
+        return len(data[:self._cut(data)].decode("utf-8", "surrogatepass"))
+
     def hide_pieces(self, pieces: Sequence[str]) -> list[str]:
         """PIECES of one text (shown joined), each with every secret hidden, even one cut
         across them: a piece's end that could begin a secret moves to the next piece."""
@@ -173,8 +187,9 @@ class TextStream:
     secret hidden, even one cut across pieces: the end that could begin a secret is held
     back until the next piece shows whether it does, or until `end`."""
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, json: bool = False) -> None:
         self._redactor = redactor
+        self._cut = redactor.json_cut if json else redactor.text_cut  # JSON: every form
         self.held = ""  # the end that could begin a secret: not shown yet
         self.masked = False  # whether a secret was hidden in it
 
@@ -184,7 +199,7 @@ class TextStream:
             return piece
         text = self._redactor.hide_text(self.held + piece)
         self.masked = self.masked or text != self.held + piece
-        cut = self._redactor.text_cut(text)
+        cut = self._cut(text)
         self.held = text[cut:]
         return text[:cut]
 
