@@ -23,6 +23,8 @@ class OutputLock(ConversationLock):
     FILE.lock is still the file it locked; if a holder removed it meanwhile, it takes the
     lock anew."""
 
+    saved = "the results"
+
     def __enter__(self) -> OutputLock:
         while True:
             super().__enter__()

@@ -64,6 +64,8 @@ class ConversationLock:
     replaceable, locked, and stale temporary files of an earlier killed run are removed.
     """
 
+    saved = "the conversation"  # what FILE holds, in messages (batch -o: the results)
+
     def __init__(self, path: Path, timeout: float) -> None:
         self.given = path
         self.conversation = path
@@ -72,7 +74,7 @@ class ConversationLock:
         self._fd: int | None = None
 
     def __enter__(self) -> ConversationLock:
-        self.conversation = check_conversation(self.given)
+        self.conversation = check_conversation(self.given, self.saved)
         self.path = self.conversation.with_name(self.conversation.name + ".lock")
         fd = _open_lock(self.path)
         try:
@@ -123,18 +125,18 @@ def _open_lock(path: Path) -> int:
     return fd
 
 
-def check_conversation(path: Path) -> Path:
+def check_conversation(path: Path, saved: str = "the conversation") -> Path:
     """FILE resolved and checked as a turn checks it before sending (`check_replaceable`);
     `--dry-run` makes the same checks, without the lock."""
     target = resolve_conversation(path)
-    check_replaceable(target, str(path))
+    check_replaceable(target, str(path), saved)
     return target
 
 
-def check_replaceable(target: Path, shown: str) -> None:
+def check_replaceable(target: Path, shown: str, saved: str = "the conversation") -> None:
     """Refuse, before anything is sent, a FILE whose new version could not be saved: a
     missing or read-only folder, or an existing FILE that is not a writable regular file
-    (or that a sticky folder keeps us from replacing)."""
+    (or that a sticky folder keeps us from replacing). SAVED: what FILE holds, in words."""
     folder = target.parent
     try:
         folder_info = folder.stat()
@@ -145,8 +147,7 @@ def check_replaceable(target: Path, shown: str) -> None:
     if not stat.S_ISDIR(folder_info.st_mode):
         raise InputError(shown, f"{folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(shown, f"cannot save the conversation: the folder {folder} "
-                         "is not writable")
+        raise InputError(shown, f"cannot save {saved}: the folder {folder} is not writable")
     try:
         info = target.stat()
     except FileNotFoundError:
@@ -157,8 +158,7 @@ def check_replaceable(target: Path, shown: str) -> None:
     if problem is not None:
         raise problem
     if not os.access(target, os.W_OK):
-        raise InputError(shown, "the file is read-only; make it writable to go on "
-                         "with this conversation")
+        raise InputError(shown, f"the file is read-only; make it writable to save {saved}")
     owners = (0, info.st_uid, folder_info.st_uid)
     if folder_info.st_mode & stat.S_ISVTX and os.geteuid() not in owners:
         raise InputError(shown, f"cannot replace a file of another user in the sticky "
