@@ -11,7 +11,8 @@ end of a text held back comes in an event of its own before the event that ends 
 events) once nothing is held back: as sent when nothing was hidden in them, else as
 taken (and as taken, so that memory stays bounded, once MOST_PENDING wait while a text
 stays held back). A tool call's arguments are JSON: what could begin a secret there is
-any of its JSON forms (`\\u0063o-...` cut after `\\u00`). A whole response's pieces are hidden the same way by response.hide_reply.
+any of its JSON forms (`\\u0063o-...` cut after `\\u00`). A whole response's pieces
+are hidden the same way by response.hide_reply.
 """
 from __future__ import annotations
 
