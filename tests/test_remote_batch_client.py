@@ -395,12 +395,13 @@ def test_max_time_bounds_the_wait_and_keeps_the_state(
     assert orjson.loads((tmp_path / "out.jsonl.remote.json").read_bytes())["batch_id"] == "b-1"
 
 
-@pytest.mark.slow  # --max-time 1: a second, by design
+@pytest.mark.slow  # --max-time 5, by design: a loaded machine still reaches the wait
 def test_max_time_bounds_a_validation_that_never_ends(
         tmp_path: Path, fixed_server: Callable[[bytes], FixedServer]) -> None:
+    # with 1 s the limit could pass during the upload on a busy machine (another message)
     fixed_server(b'{"id": "d-1", "dataset": {"validation_status": "processing"}}')
     (tmp_path / "in.jsonl").write_bytes(b'"a"\n')
-    result = invoke(["batch", "--remote", "--max-time", "1", "-o",
+    result = invoke(["batch", "--remote", "--max-time", "5", "-o",
                      str(tmp_path / "out.jsonl"), str(tmp_path / "in.jsonl")])
     assert result.exit_code == ExitCode.UNAVAILABLE, result.stderr
     assert "waiting for the validation of dataset d-1" in result.stderr
