@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from cohere_cli.settings.presets import Preset
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: no __eq__ to compile
 class RequestOptions:
     """Every request-shaping flag; None (or empty) means "not given"."""
 

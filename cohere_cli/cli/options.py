@@ -105,7 +105,7 @@ MESSAGE_OPTIONS = [
 
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: no __eq__ to compile
 class MessageFlags:
     """The MESSAGE_OPTIONS that are not request fields (--document and --documents are)."""
 
@@ -129,7 +129,7 @@ STDIN_OPTIONS = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: no __eq__ to compile
 class StdinFlags:
     """The STDIN_OPTIONS."""
 
@@ -284,7 +284,7 @@ TRANSPORT_OPTIONS = [
 CONNECTION_OPTIONS = [*SETTINGS_OPTIONS, *TRANSPORT_OPTIONS]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: no __eq__ to compile
 class ConnectionFlags:
     """The CONNECTION_OPTIONS that are not settings (those are ConfigFlags fields)."""
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # -x's extractor is imported with -x; a Delta comes with a st
     from cohere_cli.wire.chat_events import Delta
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: no __eq__ to compile
 class OutputOptions:
     format: str = "text"
     show_thinking: bool = False

@@ -19,7 +19,7 @@ Find = Callable[[str], "tuple[str, str] | None"]  # a config key's value and its
 Headers = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: no __eq__ to compile
 class Access:
     """What goes with every request to the API, besides the body."""
 

@@ -40,7 +40,7 @@ DEFAULT_CLIENT_NAME = "cohere-chat"
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: no __eq__ to compile
 class ConfigFlags:
     """Every flag a setting comes from, as given on the command line (None: not given).
     The face makes it one way: from the parsed flags, by field name (cli/flags.py)."""
@@ -67,7 +67,7 @@ class ConfigFlags:
     insecure_http: bool | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: no __eq__ to compile
 class Settings:
     """The effective settings; `sources` names where each came from."""
 

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from cohere_cli.cli.streams import Streams
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # never compared: no __eq__ to compile
 class SendFlags:
     """Everything `send` is given on its command line."""
 
