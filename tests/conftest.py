@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import official
 import orjson
@@ -150,24 +150,52 @@ def serve_in_background(server: socketserver.BaseServer) -> None:
     threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True).start()
 
 
-@pytest.fixture
-def raw_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A raw loopback server for answers the stub does not make (HTML error pages, empty
-    bodies, an exact official event stream): one canned status, type and body."""
-    servers: list[RawServer] = []
+Server = TypeVar("Server", bound=socketserver.TCPServer)
 
-    def make(status: int, content_type: str, body: bytes) -> RawServer:
-        server = RawServer(status, content_type, body)
+
+class Served:
+    """The loopback servers of a test's own (for what the stub does not do): each served
+    in the background (serve_in_background) and stopped at the test's end; the
+    environment (CO_API_URL, a made-up key) points at the last one, unless `point` is
+    False."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+        self.servers: list[socketserver.TCPServer] = []
+
+    def __call__(self, server: Server, point: bool = True) -> Server:
         serve_in_background(server)
-        servers.append(server)
-        monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
+        self.servers.append(server)
+        if point:
+            port = server.server_address[1]
+            self.monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{port}")
+            self.monkeypatch.setenv("CO_API_KEY", TEST_KEY)
         return server
 
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    def stop(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    """Serve a test's own loopback servers (Served); a fixture that needs one done before
+    they stop (a held reply released) does it in its own teardown, which runs first."""
+    servers = Served(monkeypatch)
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def raw_server(served: Served) -> Callable[[int, str, bytes], RawServer]:
+    """A raw loopback server for answers the stub does not make (HTML error pages, empty
+    bodies, an exact official event stream): one canned status, type and body."""
+
+    def make(status: int, content_type: str, body: bytes) -> RawServer:
+        return served(RawServer(status, content_type, body))
+
+    return make
 
 
 class HeldStream(ThreadingHTTPServer):
@@ -210,25 +238,18 @@ def stub_stream(text: str) -> bytes:
 
 
 @pytest.fixture
-def held_stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bytes, int],
-                                                                        HeldStream]]:
+def held_stream(served: Served) -> Iterator[Callable[[bytes, int], HeldStream]]:
     """A factory for HeldStream servers; the environment points at the last. Each is
-    released and stopped at the end."""
-    servers: list[HeldStream] = []
+    released at the end, before it is stopped."""
+    made: list[HeldStream] = []
 
     def make(wire: bytes, hold_at: int) -> HeldStream:
-        server = HeldStream(wire, hold_at)
-        serve_in_background(server)
-        servers.append(server)
-        monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
-        return server
+        made.append(served(HeldStream(wire, hold_at)))
+        return made[-1]
 
     yield make
-    for server in servers:
+    for server in made:
         server.release.set()
-        server.shutdown()
-        server.server_close()
 
 
 def wait_for(condition: Callable[[], object], what: str, seconds: float = 20) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 import official
 import orjson
 import pytest
-from conftest import TEST_KEY, invoke, serve_in_background
+from conftest import TEST_KEY, Served, invoke
 
 from cohere_cli.base.cache import MAX_AGE, Cache
 from cohere_cli.base.errors import ExitCode
@@ -200,21 +200,8 @@ class DetailsHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def details_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    servers: list[DetailsServer] = []
-
-    def make(body: bytes) -> DetailsServer:
-        server = DetailsServer(body)
-        serve_in_background(server)
-        servers.append(server)
-        monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
-        return server
-
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def details_server(served: Served) -> Callable[[bytes], DetailsServer]:
+    return lambda body: served(DetailsServer(body))
 
 
 @pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"null", b"<html>not json</html>"])

@@ -9,36 +9,26 @@ exchange are the edges of issue 30, each on the exchange that shows it.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import official
 import orjson
 import pytest
-from conftest import TEST_KEY, Result, invoke, serve_in_background
+from conftest import Result, Served, invoke
 from replay import Exchange, ReplayServer, load, names
 
 EXIT_FOR_STATUS = {400: 5, 401: 4, 404: 5, 422: 5, 429: 6}
 
 
 @pytest.fixture
-def replay(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def replay(served: Served) -> Any:
     """A factory: a ReplayServer playing a script, with CO_API_URL and a made-up key set."""
-    servers: list[ReplayServer] = []
 
     def make(*script: Exchange, chunk: int | None = None) -> ReplayServer:
-        server = ReplayServer(script, chunk)
-        serve_in_background(server)
-        servers.append(server)
-        monkeypatch.setenv("CO_API_URL", server.url)
-        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
-        return server
+        return served(ReplayServer(script, chunk))
 
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return make
 
 
 # --- what the recording says cohere-chat should print ----------------------------------

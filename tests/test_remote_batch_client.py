@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,10 @@ import orjson
 import pytest
 from conftest import (
     ROOT,
-    TEST_KEY,
+    Served,
     assert_no_key,
     invoke,
     run_process,
-    serve_in_background,
     wait_for,
 )
 
@@ -153,21 +152,8 @@ class BatchAPIHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def batch_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., BatchAPIServer]]:
-    servers: list[BatchAPIServer] = []
-
-    def make(**settings: Any) -> BatchAPIServer:
-        server = BatchAPIServer(**settings)
-        serve_in_background(server)
-        servers.append(server)
-        monkeypatch.setenv("CO_API_URL", server.url)
-        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
-        return server
-
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def batch_api(served: Served) -> Callable[..., BatchAPIServer]:
+    return lambda **settings: served(BatchAPIServer(**settings))
 
 
 def test_a_create_lost_in_a_502_is_found_by_name_not_sent_again(
@@ -351,22 +337,9 @@ class FixedServer(ThreadingHTTPServer):
 
 
 @pytest.fixture
-def fixed_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bytes], FixedServer]]:
+def fixed_server(served: Served) -> Callable[[bytes], FixedServer]:
     """A server that answers every request 200 with one body; the env points at it."""
-    servers: list[FixedServer] = []
-
-    def make(body: bytes) -> FixedServer:
-        server = FixedServer(body)
-        serve_in_background(server)
-        servers.append(server)
-        monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
-        return server
-
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return lambda body: served(FixedServer(body))
 
 
 @pytest.mark.parametrize("body", [b'{"batches": 7}', b'{"batches": "x"}'])

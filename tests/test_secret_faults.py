@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import TEST_KEY, invoke, serve_in_background, stub_stream
+from conftest import TEST_KEY, Served, invoke, stub_stream
 from test_compact import summary_of, write_turns
 
 from cohere_cli.wire.redact import MASK
@@ -61,23 +61,14 @@ class ChunkHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def answering(monkeypatch: pytest.MonkeyPatch) -> Any:
+def answering(served: Served) -> Any:
     """A factory for ChunkServers; the environment points at the last."""
-    servers: list[ChunkServer] = []
 
     def make(status: int, kind: str, chunks: list[bytes], broken: bool = False,
              chunked: bool = True) -> ChunkServer:
-        server = ChunkServer(status, kind, chunks, broken, chunked)
-        serve_in_background(server)
-        servers.append(server)
-        monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
-        return server
+        return served(ChunkServer(status, kind, chunks, broken, chunked))
 
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return make
 
 
 def cut_after(data: bytes, at: bytes) -> list[bytes]:

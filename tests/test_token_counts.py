@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import ROOT, assert_no_key, invoke, serve_in_background
+from conftest import ROOT, Served, assert_no_key, invoke
 from tokenizers import Tokenizer as HFTokenizer
 
 from cohere_cli.chat.tokenizer import MAX_TOKENIZER_BYTES, Tokenizer, pieces
@@ -199,20 +199,16 @@ class FileHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def file_server() -> Iterator[Any]:
-    servers: list[FileServer] = []
+def file_server(served: Served) -> Iterator[Any]:
+    made: list[FileServer] = []
 
     def make(mode: str) -> FileServer:
-        server = FileServer(mode)
-        serve_in_background(server)
-        servers.append(server)
-        return server
+        made.append(served(FileServer(mode), point=False))
+        return made[-1]
 
     yield make
-    for server in servers:
+    for server in made:  # before served stops them
         server.stopping.set()
-        server.shutdown()
-        server.server_close()
 
 
 def one_warning(result: Any, words: str) -> None:

@@ -11,14 +11,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
 import pytest
-from conftest import ROOT, TEST_KEY, assert_no_key, invoke, run_process, serve_in_background
+from conftest import ROOT, TEST_KEY, Served, assert_no_key, invoke, run_process
 
 from cohere_cli.cli.commands.batch import BatchFlags, batch
 from cohere_cli.cli.commands.batches import BatchIdFlags, ListFlags, list_command, show_command
@@ -456,23 +456,15 @@ class _ModelsHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def models_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    servers: list[ThreadingHTTPServer] = []
+def models_server(served: Served) -> Callable[..., ThreadingHTTPServer]:
 
     def make(*pages: dict[str, Any]) -> ThreadingHTTPServer:
         handler = type("Handler", (_ModelsHandler,), {"pages": list(pages)})
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.served = 0  # type: ignore[attr-defined]
-        serve_in_background(server)
-        servers.append(server)
-        monkeypatch.setenv("CO_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
-        monkeypatch.setenv("CO_API_KEY", TEST_KEY)
-        return server
+        return served(server)
 
-    yield make
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return make
 
 
 @pytest.mark.parametrize("token", [5, {"a": 1}, ["x"], True])

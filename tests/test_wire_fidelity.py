@@ -10,7 +10,6 @@ request's `stream` asks, from one hand-written reply.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import orjson
 import pytest
 import requests
 from chaos import ChaosServer, Reply
-from conftest import TEST_KEY, invoke, serve_in_background
+from conftest import TEST_KEY, Served, invoke
 
 from cohere_cli.base.errors import NetworkError
 from cohere_cli.chat import rules as request_rules
@@ -96,14 +95,8 @@ class ChatHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def chat_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
-    server = ChatServer()
-    serve_in_background(server)
-    monkeypatch.setenv("CO_API_URL", server.url)
-    monkeypatch.setenv("CO_API_KEY", TEST_KEY)
-    yield server
-    server.shutdown()
-    server.server_close()
+def chat_server(served: Served) -> ChatServer:
+    return served(ChatServer())
 
 
 # --- 1. streamed logprobs ------------------------------------------------------------
