@@ -185,6 +185,13 @@ def test_a_signal_during_a_tool_ends_the_tool_too(
          "--tool-timeout", "60", "go"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
+    stop_once_the_tool_runs(proc, pid_file, pids, sig, status)
+
+
+def stop_once_the_tool_runs(proc: subprocess.Popen[bytes], pid_file: Path, pids: list[int],
+                            sig: signal.Signals, status: int) -> None:
+    """SIG to cohere-chat once its tool has written PID_FILE; then cohere-chat ends with
+    STATUS (no traceback, no key) and the tool does not outlive it."""
     try:
         started = wait_until(lambda: pid_file.exists() or proc.poll() is not None, 30)
         assert started and proc.poll() is None, proc.communicate(timeout=5)
@@ -284,19 +291,7 @@ def test_a_signal_while_a_tool_is_being_started_ends_the_tool_too(
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "PID_FILE": str(pid_file)},
     )
-    try:
-        started = wait_until(lambda: pid_file.exists() or proc.poll() is not None, 30)
-        assert started and proc.poll() is None, proc.communicate(timeout=5)
-        pids.append(read_pid(pid_file))
-        proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=20)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert_no_key(stdout, stderr)
-    assert proc.returncode == status, stderr
-    assert b"Traceback" not in stderr
-    assert wait_until(lambda: not running(pids[0]), 30), f"the tool outlived {sig.name}"
+    stop_once_the_tool_runs(proc, pid_file, pids, sig, status)
 
 
 # --- item 3: a tool cannot read the key from its parent --------------------------------
